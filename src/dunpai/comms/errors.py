@@ -1,0 +1,79 @@
+"""Comms errors. Each carries a stable wire ``code`` that the service sends in ``error`` frames."""
+
+from __future__ import annotations
+
+from dunpai.core.errors import DunpaiError
+
+
+class CommsError(DunpaiError):
+    code = "comms_error"
+
+
+class MalformedFrame(CommsError):
+    code = "malformed_frame"
+
+
+class UnsupportedVersion(CommsError):
+    code = "unsupported_version"
+
+
+class UnknownType(CommsError):
+    code = "unknown_type"
+
+
+class AuthFailed(CommsError):
+    code = "auth_failed"
+
+
+class NotAuthenticated(CommsError):
+    code = "not_authenticated"
+
+
+class InviteInvalid(CommsError):
+    code = "invite_invalid"
+
+
+class DeviceRevoked(CommsError):
+    code = "device_revoked"
+
+
+class Forbidden(CommsError):
+    code = "forbidden"
+
+
+class NotFound(CommsError):
+    code = "not_found"
+
+
+class Conflict(CommsError):
+    code = "conflict"
+
+
+class RateLimited(CommsError):
+    code = "rate_limited"
+
+
+class TooLarge(CommsError):
+    code = "too_large"
+
+
+class DecryptionFailed(CommsError):
+    """A ciphertext could not be decrypted or failed its integrity check (opaque on purpose)."""
+
+    code = "decryption_failed"
+
+
+class UntrustedDevice(CommsError):
+    """A device's keys are not signed by its user's signing key, or the user key changed."""
+
+    code = "untrusted_device"
+
+
+class ReplayDetected(CommsError):
+    code = "replay_detected"
+
+
+class IntegrityError(CommsError):
+    """Downloaded file content does not match the hash sent inside the E2E message."""
+
+    code = "integrity_error"

@@ -1,0 +1,1 @@
+"""The comms service: accounts, devices, key directory, store-and-forward, groups, blobs."""

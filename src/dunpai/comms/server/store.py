@@ -1,0 +1,229 @@
+"""SQL storage for the comms service (SQLAlchemy Core; SQLite by default, PostgreSQL in production).
+
+Every method is one short transaction. Methods return plain tuples/dicts; nothing here decides policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, text, tuple_, update
+
+from dunpai.comms.server import migrations
+from dunpai.comms.server import tables as t
+from dunpai.core.db import make_engine
+
+
+class SqlStore:
+    def __init__(self, engine: Engine, schema: str | None = None) -> None:
+        self.schema = schema
+        self.engine = engine.execution_options(schema_translate_map={None: schema}) if schema else engine
+
+    @classmethod
+    def open(cls, url: str, now: float, schema: str | None = None) -> SqlStore:
+        engine = make_engine(url)
+        if schema:
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        store = cls(engine, schema)
+        migrations.upgrade(store.engine, now, schema)
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- invites ------------------------------------------------------------------------------------
+    def add_invite(self, code_sha256: str, now: float, expires_at: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.invites).values(code_sha256=code_sha256, created_at=now, expires_at=expires_at))
+
+    def use_invite(self, code_sha256: str, user: str, now: float) -> bool:
+        with self.engine.begin() as c:
+            res = c.execute(
+                update(t.invites)
+                .where(t.invites.c.code_sha256 == code_sha256, t.invites.c.used_by.is_(None),
+                       t.invites.c.expires_at > now)
+                .values(used_by=user, used_at=now)
+            )
+            return res.rowcount == 1
+
+    # -- users and devices --------------------------------------------------------------------------
+    def user_key(self, user: str) -> str | None:
+        with self.engine.connect() as c:
+            return c.execute(select(t.users.c.signing_key).where(t.users.c.user_id == user)).scalar_one_or_none()
+
+    def device(self, user: str, device_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.devices).where(t.devices.c.user_id == user,
+                                                    t.devices.c.device_id == device_id)).mappings().first()
+            return dict(row) if row else None
+
+    def add_user_and_device(self, user: str, signing_key: str | None, device: dict[str, Any], now: float,
+                            invite_sha256: str | None) -> bool:
+        """Create the device (and the user when ``signing_key`` is given), consuming the invite in the
+        same transaction. Returns False when the invite was not usable."""
+        with self.engine.begin() as c:
+            if invite_sha256 is not None:
+                res = c.execute(
+                    update(t.invites)
+                    .where(t.invites.c.code_sha256 == invite_sha256, t.invites.c.used_by.is_(None),
+                           t.invites.c.expires_at > now)
+                    .values(used_by=user, used_at=now)
+                )
+                if res.rowcount != 1:
+                    return False
+            if signing_key is not None:
+                c.execute(insert(t.users).values(user_id=user, signing_key=signing_key, created_at=now))
+            c.execute(insert(t.devices).values(user_id=user, created_at=now, revoked_at=None, **device))
+            return True
+
+    def revoke_device(self, user: str, device_id: str, now: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.devices).where(t.devices.c.user_id == user, t.devices.c.device_id == device_id)
+                      .values(revoked_at=now))
+            for table in (t.one_time_keys, t.queue):
+                c.execute(delete(table).where(table.c.user_id == user, table.c.device_id == device_id))
+
+    def active_devices(self, users: Sequence[str]) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(t.devices, t.users.c.signing_key)
+                .join(t.users, t.users.c.user_id == t.devices.c.user_id)
+                .where(t.devices.c.user_id.in_(list(users)), t.devices.c.revoked_at.is_(None))
+                .order_by(t.devices.c.user_id, t.devices.c.device_id)
+            ).mappings().all()
+            return [dict(r) for r in rows]
+
+    # -- one-time keys ------------------------------------------------------------------------------
+    def add_keys(self, user: str, device_id: str, keys: Iterable[dict[str, str]], fallback: bool) -> None:
+        rows = [{"user_id": user, "device_id": device_id, "fallback": int(fallback), **k} for k in keys]
+        if not rows:
+            return
+        with self.engine.begin() as c:
+            if fallback:
+                c.execute(delete(t.one_time_keys).where(t.one_time_keys.c.user_id == user,
+                                                        t.one_time_keys.c.device_id == device_id,
+                                                        t.one_time_keys.c.fallback == 1))
+            existing = set(c.execute(select(t.one_time_keys.c.key_id).where(
+                t.one_time_keys.c.user_id == user, t.one_time_keys.c.device_id == device_id,
+                t.one_time_keys.c.fallback == int(fallback))).scalars())
+            fresh = [r for r in rows if r["key_id"] not in existing]
+            if fresh:
+                c.execute(insert(t.one_time_keys), fresh)
+
+    def count_keys(self, user: str, device_id: str) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).select_from(t.one_time_keys).where(
+                t.one_time_keys.c.user_id == user, t.one_time_keys.c.device_id == device_id,
+                t.one_time_keys.c.fallback == 0)).scalar_one())
+
+    def claim_key(self, user: str, device_id: str) -> dict[str, Any] | None:
+        """Take one one-time key (deleted on claim); the fallback key when none is left."""
+        k = t.one_time_keys
+        with self.engine.begin() as c:
+            row = c.execute(select(k).where(k.c.user_id == user, k.c.device_id == device_id)
+                            .order_by(k.c.fallback, k.c.key_id).limit(1)).mappings().first()
+            if row is None:
+                return None
+            if not row["fallback"]:
+                c.execute(delete(k).where(k.c.user_id == user, k.c.device_id == device_id,
+                                          k.c.fallback == 0, k.c.key_id == row["key_id"]))
+            return {"key_id": row["key_id"], "key": row["key"], "sig": row["sig"],
+                    "fallback": bool(row["fallback"])}
+
+    # -- store-and-forward --------------------------------------------------------------------------
+    def enqueue(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Insert queue rows, skipping any already queued with the same (recipient, sender, msg_id)
+        (a resent request); returns the rows inserted, with their ``seq``."""
+        if not rows:
+            return []
+        q = t.queue
+        first = rows[0]
+        with self.engine.begin() as c:
+            seen = set(c.execute(select(q.c.user_id, q.c.device_id).where(
+                q.c.sender_user == first["sender_user"], q.c.sender_device == first["sender_device"],
+                q.c.msg_id == first["msg_id"])).tuples())
+            fresh = [r for r in rows if (r["user_id"], r["device_id"]) not in seen]
+            if not fresh:
+                return []
+            seqs = c.execute(insert(q).returning(q.c.seq, sort_by_parameter_order=True), fresh).scalars().all()
+            return [{**r, "seq": seq} for r, seq in zip(fresh, seqs, strict=True)]
+
+    def pending(self, user: str, device_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+        q = t.queue
+        with self.engine.connect() as c:
+            rows = c.execute(select(q).where(q.c.user_id == user, q.c.device_id == device_id, q.c.seq > after_seq)
+                             .order_by(q.c.seq).limit(limit)).mappings().all()
+            return [dict(r) for r in rows]
+
+    def ack(self, user: str, device_id: str, seqs: Sequence[int]) -> int:
+        q = t.queue
+        with self.engine.begin() as c:
+            res = c.execute(delete(q).where(q.c.user_id == user, q.c.device_id == device_id, q.c.seq.in_(list(seqs))))
+            return int(res.rowcount)
+
+    def expire(self, now: float) -> int:
+        with self.engine.begin() as c:
+            n = c.execute(delete(t.queue).where(t.queue.c.expires_at <= now)).rowcount
+            old = select(t.blobs.c.blob_id).where(t.blobs.c.expires_at <= now)
+            c.execute(delete(t.blob_chunks).where(t.blob_chunks.c.blob_id.in_(old)))
+            c.execute(delete(t.blobs).where(t.blobs.c.expires_at <= now))
+            return int(n)
+
+    # -- groups -------------------------------------------------------------------------------------
+    def create_group(self, group_id: str, owner: str, now: float) -> bool:
+        with self.engine.begin() as c:
+            if c.execute(select(t.groups.c.group_id).where(t.groups.c.group_id == group_id)).first():
+                return False
+            c.execute(insert(t.groups).values(group_id=group_id, created_by=owner, created_at=now, epoch=1))
+            c.execute(insert(t.group_members).values(group_id=group_id, user_id=owner, role="owner"))
+            return True
+
+    def group(self, group_id: str) -> tuple[int, dict[str, str]] | None:
+        with self.engine.connect() as c:
+            epoch = c.execute(select(t.groups.c.epoch).where(t.groups.c.group_id == group_id)).scalar_one_or_none()
+            if epoch is None:
+                return None
+            members = c.execute(select(t.group_members.c.user_id, t.group_members.c.role).where(
+                t.group_members.c.group_id == group_id)).tuples().all()
+            return int(epoch), {u: r for u, r in members}
+
+    def set_member(self, group_id: str, user: str, role: str | None) -> int:
+        """Add, change or (role None) remove a member; bumps and returns the group's epoch."""
+        m = t.group_members
+        with self.engine.begin() as c:
+            c.execute(delete(m).where(m.c.group_id == group_id, m.c.user_id == user))
+            if role is not None:
+                c.execute(insert(m).values(group_id=group_id, user_id=user, role=role))
+            c.execute(update(t.groups).where(t.groups.c.group_id == group_id).values(epoch=t.groups.c.epoch + 1))
+            return int(c.execute(select(t.groups.c.epoch).where(t.groups.c.group_id == group_id)).scalar_one())
+
+    def groups_of(self, user: str) -> list[str]:
+        with self.engine.connect() as c:
+            return list(c.execute(select(t.group_members.c.group_id).where(t.group_members.c.user_id == user)
+                                  .order_by(t.group_members.c.group_id)).scalars())
+
+    # -- blobs --------------------------------------------------------------------------------------
+    def blob(self, blob_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.blobs).where(t.blobs.c.blob_id == blob_id)).mappings().first()
+            return dict(row) if row else None
+
+    def put_chunk(self, blob_id: str, owner: str, total: int, index: int, data: bytes, now: float,
+                  expires_at: float) -> bool:
+        with self.engine.begin() as c:
+            if not c.execute(select(t.blobs.c.blob_id).where(t.blobs.c.blob_id == blob_id)).first():
+                c.execute(insert(t.blobs).values(blob_id=blob_id, owner=owner, total=total, created_at=now,
+                                                 expires_at=expires_at))
+            if c.execute(select(t.blob_chunks.c.idx).where(
+                    and_(t.blob_chunks.c.blob_id == blob_id, t.blob_chunks.c.idx == index))).first():
+                return False
+            c.execute(insert(t.blob_chunks).values(blob_id=blob_id, idx=index, data=data))
+            return True
+
+    def chunk(self, blob_id: str, index: int) -> bytes | None:
+        with self.engine.connect() as c:
+            data = c.execute(select(t.blob_chunks.c.data).where(
+                tuple_(t.blob_chunks.c.blob_id, t.blob_chunks.c.idx) == (blob_id, index))).scalar_one_or_none()
+            return bytes(data) if data is not None else None

@@ -1,0 +1,158 @@
+"""The decision engine: features -> detectors -> rules -> model -> one action with its reasons.
+
+Pure: it reads online state through the store but returns the new states instead of writing them,
+reads no clock, and gives identical decisions for identical event sequences.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Mapping
+from typing import Protocol
+
+from dunpai.core.i18n import Text
+from dunpai.core.ids import derived_id
+from dunpai.risk.decisions.ladder import ABNORMAL, NEXT_STEP, RANK, Action, stronger
+from dunpai.risk.decisions.record import Contribution, Decision
+from dunpai.risk.detectors import DEFAULT_DETECTORS, Detector
+from dunpai.risk.events.schemas import AnyEvent
+from dunpai.risk.features.pipeline import FeaturePipeline
+from dunpai.risk.features.store import StateKey, StateStore
+from dunpai.risk.rules.compiler import CompiledRuleset
+
+ACCOUNT_FROZEN = "account.frozen"
+ACCOUNT_RESTRICTED = "account.restricted"
+_ACCOUNT_TEXT = {
+    ACCOUNT_FROZEN: Text("账户已被冻结", "the account is frozen"),
+    ACCOUNT_RESTRICTED: Text("账户非柜面业务已受限", "non-counter services on the account are restricted"),
+}
+_MONEY_EVENTS = frozenset({"card_present", "card_not_present", "mobile_transfer"})
+
+
+class Scorer(Protocol):
+    """A loaded model: probability of fraud and per-decision contributions (SHAP)."""
+
+    version: str
+
+    def predict(self, features: Mapping[str, float]) -> float: ...
+
+    def contributions(self, features: Mapping[str, float], top: int) -> list[tuple[str, float]]: ...
+
+    def reason_for(self, feature: str) -> str: ...
+
+
+class AccountStatus(Protocol):
+    """Current restriction of an account or card (set by analysts with dual control)."""
+
+    def status(self, account_id: str) -> str: ...
+
+
+class Engine:
+    def __init__(
+        self,
+        ruleset: CompiledRuleset,
+        pipeline: FeaturePipeline | None = None,
+        detectors: tuple[Detector, ...] = DEFAULT_DETECTORS,
+        model: Scorer | None = None,
+        accounts: AccountStatus | None = None,
+        tenant: str = "default",
+    ) -> None:
+        self.pipeline = pipeline or FeaturePipeline()
+        self.detectors = detectors
+        self.ruleset = ruleset
+        self.model = model
+        self.accounts = accounts
+        self.tenant = tenant
+        self._available: dict[tuple[str, int], frozenset[str]] = {}
+
+    def known_variables(self) -> frozenset[str]:
+        return known_variables(self.pipeline, self.detectors)
+
+    def decide(self, event: AnyEvent, store: StateStore) -> tuple[Decision, list[tuple[StateKey, array[float]]]]:
+        t, f, new_states = self.pipeline.compute(event, store)
+        etype = event.type
+        for det in self.detectors:
+            det.run(etype, f)
+        shape = (etype, len(f))
+        available = self._available.get(shape)
+        if available is None or not available.issubset(f):
+            available = self._available[shape] = frozenset(f)
+        results = self.ruleset.evaluate(etype, available, f)
+        action: Action = "allow"
+        rule_score = 1.0
+        hits = []
+        for r in results:
+            if r.outcome == "hit":
+                rule = self.ruleset.by_id[r.rule_id].rule
+                hits.append(rule)
+                action = stronger(action, rule.action)
+                rule_score *= 1.0 - rule.score / 100.0
+        score = 100.0 * (1.0 - rule_score)
+        hits.sort(key=lambda r: (-RANK[r.action], -r.score, r.id))
+        reasons = [r.reason for r in hits]
+        message_parts = [Text(r.customer_message.zh, r.customer_message.en) for r in hits[:2]]
+        probability = contributions = None
+        if self.model is not None and etype in _MONEY_EVENTS:
+            probability = self.model.predict(f)
+            score = max(score, 100.0 * probability)
+            action = stronger(action, self._model_action(probability))
+        account_id = getattr(event, "account_id", None)
+        if self.accounts is not None and etype in _MONEY_EVENTS and isinstance(account_id, str):
+            status = self.accounts.status(account_id)
+            if status in ("frozen", "restricted"):
+                code = ACCOUNT_FROZEN if status == "frozen" else ACCOUNT_RESTRICTED
+                action = stronger(action, "freeze" if status == "frozen" else "restrict")
+                reasons.insert(0, code)
+                message_parts.insert(0, _ACCOUNT_TEXT[code])
+                score = max(score, 100.0)
+        if self.model is not None and probability is not None and action != "allow":
+            contributions = tuple(
+                Contribution(name, f.get(name, 0.0), value) for name, value in self.model.contributions(f, 5)
+            )
+            for c in contributions:
+                if c.contribution > 0:
+                    code = self.model.reason_for(c.feature)
+                    if code not in reasons:
+                        reasons.append(code)
+        decision = Decision(
+            decision_id=derived_id("dec", self.tenant, event.event_id),
+            event_id=event.event_id,
+            event_type=etype,
+            event_time=event.event_time.isoformat(),
+            action=action,
+            score=round(score),
+            reasons=tuple(reasons),
+            customer_message=customer_message(action, message_parts),
+            rule_results=tuple(results),
+            signals=tuple(k for k, v in f.items() if v > 0 and k.startswith("sig_")),
+            ruleset_version=self.ruleset.version,
+            model_version=self.model.version if self.model is not None else None,
+            model_probability=probability,
+            contributions=contributions or (),
+            features=f,
+        )
+        return decision, new_states
+
+    def _model_action(self, p: float) -> Action:
+        th = self.ruleset.spec.model_thresholds
+        for name, level in (("restrict", th.restrict), ("delay", th.delay), ("verify", th.verify)):
+            if level is not None and p >= level:
+                return name  # type: ignore[return-value]
+        return "allow"
+
+
+def customer_message(action: Action, parts: list[Text]) -> Text:
+    """Plain words for the customer: what looked abnormal and what to do now. Never a threshold."""
+    if action == "allow":
+        return NEXT_STEP["allow"]
+    if not parts:
+        parts = [Text("本笔交易与您平时的习惯不符", "this transaction does not match your usual activity")]
+    why = Text("；".join(p.zh for p in parts) + "。", "; ".join(p.en for p in parts) + ".")
+    return ABNORMAL.join(why, ("", "")).join(NEXT_STEP[action], ("", " "))
+
+
+def known_variables(pipeline: FeaturePipeline, detectors: tuple[Detector, ...]) -> frozenset[str]:
+    names = set(pipeline.feature_names())
+    for det in detectors:
+        names.update(det.signal_names())
+    return frozenset(names)

@@ -1,0 +1,48 @@
+"""Detectors: expert knowledge of the source's cases turned into named signals.
+
+A detector reads an event's features and returns signals (``sig_*`` values, 1.0 = present) that
+rules and the model read like any feature. Each signal has a reason code and analyst text in
+Chinese and English. Detectors are pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from dunpai.core.i18n import Text
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    name: str
+    reason: str
+    text: Text
+    event_types: tuple[str, ...]
+    fn: Callable[[Mapping[str, float]], bool]
+
+
+class Detector:
+    """A named group of signals (e.g. ``counterfeit``)."""
+
+    def __init__(self, name: str, signals: tuple[SignalSpec, ...]) -> None:
+        self.name = name
+        self.signals = signals
+        self._by_type: dict[str, tuple[SignalSpec, ...]] = {}
+
+    def signal_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.signals)
+
+    def for_type(self, event_type: str) -> tuple[SignalSpec, ...]:
+        specs = self._by_type.get(event_type)
+        if specs is None:
+            specs = self._by_type[event_type] = tuple(s for s in self.signals if event_type in s.event_types)
+        return specs
+
+    def run(self, event_type: str, features: dict[str, float]) -> None:
+        """Add this detector's signals for the event to ``features`` (every applicable one, 0 or 1)."""
+        for spec in self.for_type(event_type):
+            try:
+                features[spec.name] = 1.0 if spec.fn(features) else 0.0
+            except KeyError:
+                features[spec.name] = 0.0  # an input this event lacks: the signal is absent

@@ -1,0 +1,39 @@
+"""Counterfeit card (case S1): a skimmed copy used while the genuine card is in the owner's pocket."""
+
+from __future__ import annotations
+
+from dunpai.core.i18n import Text
+from dunpai.risk.detectors.base import Detector, SignalSpec
+
+HOUR = 3600.0
+CP = ("card_present",)
+
+COUNTERFEIT = Detector("counterfeit", (
+    SignalSpec(
+        "sig_chip_card_stripe_read", "counterfeit.chip_read_by_stripe",
+        Text("芯片卡在支持芯片的终端上以磁条方式读取（伪卡典型特征）",
+             "chip card read by magnetic stripe at a chip-capable terminal (classic counterfeit sign)"),
+        CP, lambda f: f["chip_card_read_by_stripe"] > 0,
+    ),
+    SignalSpec(
+        "sig_impossible_travel", "counterfeit.impossible_travel",
+        Text("两次刷卡地点相距过远，时间内无法到达", "two card-present uses too far apart for the time between them"),
+        CP, lambda f: f["card_km_from_last_cp"] > 50 and f["card_speed_kmh"] > 300,
+    ),
+    SignalSpec(
+        "sig_card_far_from_phone", "counterfeit.card_far_from_phone",
+        Text("刷卡地点远离客户手机银行最近所在位置", "card used far from where the customer's phone app was just seen"),
+        CP, lambda f: f["cust_km_from_app"] > 30 and f["cust_app_secs"] < 6 * HOUR,
+    ),
+    SignalSpec(
+        "sig_drain_after_deposit", "counterfeit.drain_after_deposit",
+        Text("存款后短时间内在异地取走几乎全部余额", "almost the whole balance withdrawn elsewhere soon after a deposit"),
+        CP, lambda f: (f["withdrawal"] > 0 and f["drain_ratio"] >= 0.8 and f["acct_deposit_secs"] < 24 * HOUR
+                       and f["card_deposit_km"] > 20),
+    ),
+    SignalSpec(
+        "sig_atc_anomaly", "counterfeit.atc_anomaly",
+        Text("芯片交易计数器倒退或异常跳跃", "the chip's transaction counter went backwards or jumped"),
+        CP, lambda f: f["card_atc_backwards"] > 0 or f["card_atc_jump"] > 50,
+    ),
+))

@@ -1,0 +1,36 @@
+"""Insider data theft (case S3): staff pulling customer data in bulk to sell it."""
+
+from __future__ import annotations
+
+from dunpai.core.i18n import Text
+from dunpai.risk.detectors.base import Detector, SignalSpec
+
+STAFF = ("staff_access",)
+
+INSIDER = Detector("insider", (
+    SignalSpec(
+        "sig_bulk_queries", "insider.bulk_queries",
+        Text("查询量远超本人历史水平", "query volume far above the employee's own history"),
+        STAFF, lambda f: f["emp_count_1h"] > 60 or (f["emp_volume_ratio"] > 8 and f["emp_count_24h"] > 100),
+    ),
+    SignalSpec(
+        "sig_no_business", "insider.no_business",
+        Text("大量查询无对应业务（无申请、客户未到场）", "many queries with no matching business (no application, no customer present)"),
+        STAFF, lambda f: f["emp_no_business_24h"] > 20,
+    ),
+    SignalSpec(
+        "sig_off_hours", "insider.off_hours",
+        Text("非工作时间查询客户信息", "customer data queried outside working hours"),
+        STAFF, lambda f: f["emp_off_hours_24h"] > 10,
+    ),
+    SignalSpec(
+        "sig_out_of_branch", "insider.out_of_branch",
+        Text("大量查询非本网点客户", "many queries of customers outside the employee's branch"),
+        STAFF, lambda f: f["emp_out_of_branch_24h"] > 20,
+    ),
+    SignalSpec(
+        "sig_sequential_scan", "insider.sequential_scan",
+        Text("按客户编号顺序批量查询", "customer ids queried in sequence (scanning)"),
+        STAFF, lambda f: f["emp_seq_run"] >= 10,
+    ),
+))

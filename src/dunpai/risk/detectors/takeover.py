@@ -1,0 +1,59 @@
+"""Account takeover (case S2): a phishing SMS plants a trojan and the account is drained."""
+
+from __future__ import annotations
+
+from dunpai.core.i18n import Text
+from dunpai.risk.detectors.base import Detector, SignalSpec
+
+HOUR, DAY = 3600.0, 86400.0
+MOBILE = ("mobile_transfer",)
+PAYMENTS = ("mobile_transfer", "card_not_present")
+
+TAKEOVER = Detector("takeover", (
+    SignalSpec(
+        "sig_new_device", "takeover.new_device",
+        Text("使用新设备或刚绑定的设备操作", "operated from a new or just-enrolled device"),
+        MOBILE, lambda f: f["cust_device_age_secs"] < DAY,
+    ),
+    SignalSpec(
+        "sig_recent_sim_change", "takeover.sim_change",
+        Text("近期更换过SIM卡", "the SIM card was changed recently"),
+        PAYMENTS, lambda f: f["cust_sim_change_secs"] < 3 * DAY,
+    ),
+    SignalSpec(
+        "sig_remote_control_app", "takeover.remote_or_malware",
+        Text("设备上发现远程控制、悬浮窗或恶意应用", "remote-control, overlay or malicious app found on the device"),
+        PAYMENTS, lambda f: min(f["cust_remote_app_secs"], f["cust_overlay_secs"], f["cust_malware_secs"]) < 7 * DAY,
+    ),
+    SignalSpec(
+        "sig_new_payee_large", "takeover.new_payee_large",
+        Text("向首次出现的收款人转出大额资金", "a large transfer to a payee never paid before"),
+        MOBILE, lambda f: f["cust_new_payee"] > 0 and f["amount"] >= 5000 and (
+            f["cust_xfer_ratio"] == 0 or f["cust_xfer_ratio"] > 3),
+    ),
+    SignalSpec(
+        "sig_drain", "takeover.drain",
+        Text("转出金额接近账户全部余额", "the transfer empties most of the balance"),
+        PAYMENTS, lambda f: f["drain_ratio"] >= 0.8 and f["amount"] >= 1000,
+    ),
+    SignalSpec(
+        "sig_login_then_pay", "takeover.login_new_device_then_pay",
+        Text("新设备登录后立即支付", "payment right after a login from a new device"),
+        MOBILE, lambda f: f["cust_login_new_device"] > 0 and f["cust_login_secs"] < HOUR,
+    ),
+    SignalSpec(
+        "sig_burst_transfers", "takeover.burst",
+        Text("短时间内连续多笔转出", "many transfers out in a short time"),
+        MOBILE, lambda f: f["cust_xfer_count_24h"] >= 4 and f["acct_outflow_1h"] >= 10000,
+    ),
+    SignalSpec(
+        "sig_unusual_hour", "takeover.unusual_hour",
+        Text("在客户不常用的深夜时段操作", "activity late at night, unusual for this customer"),
+        MOBILE, lambda f: f["night"] > 0 and f["cust_night_share"] < 0.1,
+    ),
+    SignalSpec(
+        "sig_no_shield", "takeover.no_shield",
+        Text("转账未附带有效的手机盾签名", "the transfer carries no valid mobile-shield signature"),
+        MOBILE, lambda f: f["shield_present"] == 0,
+    ),
+))

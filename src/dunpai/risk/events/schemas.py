@@ -1,0 +1,190 @@
+"""Event schemas (version 1): what the card switch and mobile-banking back end send Dunpai.
+
+Every event has an ``event_id`` (idempotency key), an ``event_time`` (timezone-aware; the engine
+never reads the wall clock) and a ``type``. Money is an integral amount of minor units with an
+ISO 4217 currency. Card numbers may be sent as ``pan`` only at the edge: ingestion replaces them by
+a keyed token and a masked form before anything is stored (see ``dunpai.risk.events.ingest``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must include a timezone offset, e.g. 2026-03-01T20:15:00+08:00")
+    return value
+
+
+def _minor_units(value: Decimal) -> Decimal:
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError("must be a whole number of minor units (e.g. fen), not a fraction")
+    if value < 0:
+        raise ValueError("must not be negative")
+    if value > Decimal(10) ** 15:
+        raise ValueError("is implausibly large (over 10^15 minor units)")
+    return value
+
+
+AwareTime = Annotated[datetime, AfterValidator(_aware)]
+Minor = Annotated[Decimal, AfterValidator(_minor_units)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=256)
+
+
+class Location(_Model):
+    """A point on Earth (WGS-84) and, when known, its city."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    city: str | None = Field(default=None, max_length=64)
+
+
+class Shield(_Model):
+    """A mobile-shield signature over what the customer saw and confirmed (see ``risk.shield``)."""
+
+    key_id: Id
+    nonce: Annotated[str, StringConstraints(min_length=8, max_length=128)]
+    signed_at: AwareTime
+    signature: Annotated[str, StringConstraints(min_length=16, max_length=512)]
+
+
+class _Base(_Model):
+    schema_version: Literal[1] = 1
+    event_id: Id
+    event_time: AwareTime
+
+
+class _Money(_Model):
+    amount: Minor
+    currency: Currency = "CNY"
+
+
+PosEntryMode = Literal["01", "05", "07", "80", "90", "91"]
+"""ISO 8583 field 22: 01 keyed, 05 chip, 07 contactless chip, 80 chip fallback to stripe,
+90 magnetic stripe, 91 contactless stripe."""
+
+
+class CardPresent(_Base, _Money):
+    """An ATM withdrawal, ATM deposit or POS purchase with the card physically at a terminal."""
+
+    type: Literal["card_present"] = "card_present"
+    txn: Literal["atm_withdrawal", "atm_deposit", "pos_purchase"]
+    card_id: Id | None = None
+    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] | None = None
+    account_id: Id
+    customer_id: Id
+    terminal_id: Id
+    terminal_location: Location | None = None
+    terminal_chip_capable: bool = True
+    merchant_id: Id | None = None
+    mcc: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = None
+    pos_entry_mode: PosEntryMode
+    service_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")] | None = None
+    chip_card: bool | None = None
+    atc: int | None = Field(default=None, ge=0, le=65535)
+    balance_before: Minor | None = None
+    customer_home: Location | None = None
+
+
+class CardNotPresent(_Base, _Money):
+    """An e-commerce or mail/telephone order purchase."""
+
+    type: Literal["card_not_present"] = "card_not_present"
+    card_id: Id | None = None
+    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] | None = None
+    account_id: Id
+    customer_id: Id
+    merchant_id: Id
+    mcc: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = None
+    ip: Annotated[str, StringConstraints(max_length=45)] | None = None
+    device_id: Id | None = None
+    balance_before: Minor | None = None
+
+
+class MobileTransfer(_Base, _Money):
+    """A mobile-banking transfer to a payee or a payment, optionally signed by the mobile shield."""
+
+    type: Literal["mobile_transfer"] = "mobile_transfer"
+    kind: Literal["transfer", "payment"] = "transfer"
+    account_id: Id
+    customer_id: Id
+    device_id: Id
+    payee_id: Id
+    payee_name: str | None = Field(default=None, max_length=128)
+    location: Location | None = None
+    ip: Annotated[str, StringConstraints(max_length=45)] | None = None
+    shield: Shield | None = None
+    balance_before: Minor | None = None
+
+
+class Login(_Base):
+    type: Literal["login"] = "login"
+    customer_id: Id
+    device_id: Id
+    channel: Literal["app", "web", "counter"] = "app"
+    success: bool = True
+    ip: Annotated[str, StringConstraints(max_length=45)] | None = None
+    location: Location | None = None
+
+
+class DeviceEvent(_Base):
+    """Device facts reported by the app or the carrier: enrolment, SIM swap, risky apps."""
+
+    type: Literal["device"] = "device"
+    customer_id: Id
+    device_id: Id
+    action: Literal["enrol", "remove", "sim_change", "remote_access_app", "overlay_app", "malware", "rooted"]
+    detail: str | None = Field(default=None, max_length=256)
+    location: Location | None = None
+
+
+class StaffAccess(_Base):
+    """A staff member's query of customer data (credit report, account details, ...)."""
+
+    type: Literal["staff_access"] = "staff_access"
+    employee_id: Id
+    branch_id: Id
+    customer_id: Id
+    customer_branch_id: Id | None = None
+    query_type: Literal["credit_report", "account_detail", "transaction_history", "personal_data", "card_detail"]
+    business_ref: Id | None = None
+    records: int = Field(default=1, ge=1, le=1_000_000)
+
+
+class Label(_Base):
+    """Feedback: a confirmed fraud or confirmed legitimate event. ``event_time`` is when the
+    label became known; features built from labels only see labels known by then."""
+
+    type: Literal["label"] = "label"
+    target_event_id: Id
+    fraud: bool
+    source: Literal["analyst", "customer_claim", "chargeback", "police", "import"] = "analyst"
+    card_id: Id | None = None
+    account_id: Id | None = None
+    customer_id: Id | None = None
+    terminal_id: Id | None = None
+    merchant_id: Id | None = None
+    device_id: Id | None = None
+    payee_id: Id | None = None
+    target_event_time: AwareTime | None = None
+
+
+Event = Annotated[
+    CardPresent | CardNotPresent | MobileTransfer | Login | DeviceEvent | StaffAccess | Label,
+    Field(discriminator="type"),
+]
+EVENT_TYPES = (CardPresent, CardNotPresent, MobileTransfer, Login, DeviceEvent, StaffAccess, Label)
+AnyEvent = CardPresent | CardNotPresent | MobileTransfer | Login | DeviceEvent | StaffAccess | Label

@@ -1,0 +1,219 @@
+"""Keyed state of the other entities: account, terminal, merchant, device, payee, IP, employee."""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label, Login, MobileTransfer, StaffAccess
+from dunpai.risk.features.event import STRIPE_MODES
+from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
+from dunpai.risk.features.windows import decay_add, decay_groups, decay_to, recent_add, recent_distinct, recent_seen, value_hash
+
+HOUR, DAY = 3600.0, 86400.0
+
+
+def _advance(s: array[float], decay: tuple[tuple[int, float], ...], t: float) -> float:
+    """Move slot 0 (the reference time) to ``max(ref, t)``; return the event's age (late events)."""
+    ref = s[0]
+    decay_to(s, decay, t - ref if ref > NEVER else 0.0)
+    s[0] = max(ref, t)
+    return s[0] - t
+
+
+class AccountStep:
+    """Balance drain and outflow velocity per account (cash or transfers leaving it)."""
+
+    name = "account"
+    layout = Layout(["ref", "out_1h", "out_24h", "dep_t", "dep_amount"], defaults={"ref": NEVER, "dep_t": NEVER})
+    _S = layout.slot
+    _DECAY = decay_groups(((_S["out_1h"], HOUR), (_S["out_24h"], DAY)))
+
+    def key(self, event: Any) -> str | None:
+        return event.account_id if isinstance(event, CardPresent | CardNotPresent | MobileTransfer) else None
+
+    def feature_names(self) -> tuple[str, ...]:
+        return ("acct_outflow_1h", "acct_outflow_24h", "acct_deposit_secs", "acct_deposit_amount")
+
+    def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
+        s = self.layout.new() if state is None else array("d", state)
+        S = self._S
+        age = _advance(s, self._DECAY, t)
+        dep_t = s[S["dep_t"]]
+        out["acct_deposit_secs"] = t - dep_t if NEVER < dep_t <= t else BIG
+        out["acct_deposit_amount"] = s[S["dep_amount"]] if NEVER < dep_t <= t else 0.0
+        if isinstance(event, CardPresent) and event.txn == "atm_deposit":
+            s[S["dep_t"]], s[S["dep_amount"]] = t, out["amount"]
+        else:
+            decay_add(s, S["out_1h"], HOUR, out["amount"], age)
+            decay_add(s, S["out_24h"], DAY, out["amount"], age)
+        out["acct_outflow_1h"], out["acct_outflow_24h"] = s[S["out_1h"]], s[S["out_24h"]]
+        return s
+
+
+class TerminalStep:
+    """Traffic, distinct cards, magnetic-stripe share and known frauds per ATM/POS terminal.
+
+    Fraud counts grow only when a label *arrives* (its event time is when it became known), so the
+    terminal's fraud rate never sees labels from the future.
+    """
+
+    name = "terminal"
+    layout = Layout(["ref", "count_24h", "count_7d", "count_30d", "stripe_24h", "fraud_7d", "fraud_30d"],
+                    sets={"cards": 12}, defaults={"ref": NEVER})
+    _S = layout.slot
+    _DECAY = decay_groups(((_S["count_24h"], DAY), (_S["count_7d"], 7 * DAY), (_S["count_30d"], 30 * DAY),
+              (_S["stripe_24h"], DAY), (_S["fraud_7d"], 7 * DAY), (_S["fraud_30d"], 30 * DAY)))
+
+    def key(self, event: Any) -> str | None:
+        if isinstance(event, CardPresent | Label):
+            return event.terminal_id
+        return None
+
+    def feature_names(self) -> tuple[str, ...]:
+        return ("term_count_24h", "term_count_7d", "term_cards_24h", "term_stripe_share_24h", "term_fraud_7d",
+                "term_fraud_30d", "term_fraud_rate_30d")
+
+    def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
+        s = self.layout.new() if state is None else array("d", state)
+        S = self._S
+        age = _advance(s, self._DECAY, t)
+        if isinstance(event, Label):
+            if event.fraud:
+                decay_add(s, S["fraud_7d"], 7 * DAY, 1.0, age)
+                decay_add(s, S["fraud_30d"], 30 * DAY, 1.0, age)
+            return s
+        for slot, tau in (("count_24h", DAY), ("count_7d", 7 * DAY), ("count_30d", 30 * DAY)):
+            decay_add(s, S[slot], tau, 1.0, age)
+        decay_add(s, S["stripe_24h"], DAY, 1.0 if event.pos_entry_mode in STRIPE_MODES else 0.0, age)
+        start, size = self.layout.sets["cards"]
+        if event.card_id:
+            recent_add(s, start, size, value_hash(event.card_id), t)
+        out["term_count_24h"], out["term_count_7d"] = s[S["count_24h"]], s[S["count_7d"]]
+        out["term_cards_24h"] = float(recent_distinct(s, start, size, t - DAY))
+        out["term_stripe_share_24h"] = s[S["stripe_24h"]] / s[S["count_24h"]]
+        out["term_fraud_7d"], out["term_fraud_30d"] = s[S["fraud_7d"]], s[S["fraud_30d"]]
+        out["term_fraud_rate_30d"] = s[S["fraud_30d"]] / max(s[S["count_30d"]], 1.0)
+        return s
+
+
+class _FanInStep:
+    """An entity many customers meet (device, payee, IP, merchant): volume, distinct customers,
+    age, known frauds. Subclasses name the key field and the feature prefix."""
+
+    name = ""
+    prefix = ""
+    event_types: tuple[type, ...] = ()
+    field = ""
+    layout = Layout(["ref", "first_t", "count_24h", "fraud_30d"], sets={"customers": 8},
+                    defaults={"ref": NEVER, "first_t": NEVER})
+    _S = layout.slot
+    _DECAY = decay_groups(((_S["count_24h"], DAY), (_S["fraud_30d"], 30 * DAY)))
+
+    def key(self, event: Any) -> str | None:
+        if isinstance(event, self.event_types) or isinstance(event, Label):
+            value = getattr(event, self.field, None)
+            return value if isinstance(value, str) else None
+        return None
+
+    def feature_names(self) -> tuple[str, ...]:
+        p = self.prefix
+        return (f"{p}_age_secs", f"{p}_count_24h", f"{p}_customers_24h", f"{p}_fraud_30d")
+
+    def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
+        s = self.layout.new() if state is None else array("d", state)
+        S, p = self._S, self.prefix
+        age = _advance(s, self._DECAY, t)
+        if isinstance(event, Label):
+            if event.fraud:
+                decay_add(s, S["fraud_30d"], 30 * DAY, 1.0, age)
+            return s
+        first = s[S["first_t"]]
+        out[f"{p}_age_secs"] = t - first if NEVER < first <= t else 0.0
+        if first <= NEVER or t < first:
+            s[S["first_t"]] = t
+        decay_add(s, S["count_24h"], DAY, 1.0, age)
+        start, size = self.layout.sets["customers"]
+        recent_add(s, start, size, value_hash(event.customer_id), t)
+        out[f"{p}_count_24h"] = s[S["count_24h"]]
+        out[f"{p}_customers_24h"] = float(recent_distinct(s, start, size, t - DAY))
+        out[f"{p}_fraud_30d"] = s[S["fraud_30d"]]
+        return s
+
+
+class DeviceStep(_FanInStep):
+    name, prefix, field = "device", "dev", "device_id"
+    event_types = (MobileTransfer, Login, CardNotPresent)
+
+
+class PayeeStep(_FanInStep):
+    name, prefix, field = "payee", "payee", "payee_id"
+    event_types = (MobileTransfer,)
+
+
+class IpStep(_FanInStep):
+    name, prefix, field = "ip", "ip", "ip"
+    event_types = (MobileTransfer, Login, CardNotPresent)
+
+
+class MerchantStep(_FanInStep):
+    name, prefix, field = "merchant", "merch", "merchant_id"
+    event_types = (CardPresent, CardNotPresent)
+
+
+class EmployeeStep:
+    """Staff access to customer data: volume against the employee's own habit, queries without
+    business, customers outside the branch, off-hours work, sequential scanning (case S3)."""
+
+    name = "employee"
+    layout = Layout(["ref", "n", "first_t", "count_1h", "count_24h", "count_30d", "nobiz_24h", "outbranch_24h",
+                     "offhours_24h", "last_num", "seq_run"], sets={"customers": 8},
+                    defaults={"ref": NEVER, "first_t": NEVER, "last_num": -10.0})
+    _S = layout.slot
+    _DECAY = decay_groups(((_S["count_1h"], HOUR), (_S["count_24h"], DAY), (_S["count_30d"], 30 * DAY),
+              (_S["nobiz_24h"], DAY), (_S["outbranch_24h"], DAY), (_S["offhours_24h"], DAY)))
+
+    def key(self, event: Any) -> str | None:
+        return event.employee_id if isinstance(event, StaffAccess) else None
+
+    def feature_names(self) -> tuple[str, ...]:
+        return ("emp_count_1h", "emp_count_24h", "emp_daily_mean_30d", "emp_volume_ratio", "emp_no_business_24h",
+                "emp_out_of_branch_24h", "emp_off_hours_24h", "emp_seq_run", "emp_new_customer",
+                "emp_tenure_days")
+
+    def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
+        s = self.layout.new() if state is None else array("d", state)
+        S = self._S
+        if s[S["first_t"]] <= NEVER:
+            s[S["first_t"]] = t
+        tenure_days = max((t - s[S["first_t"]]) / DAY, 0.0)
+        daily_mean = s[S["count_30d"]] / min(max(tenure_days, 1.0), 30.0)
+        age = _advance(s, self._DECAY, t)
+        hour = out.get("hour", 12.0)
+        off_hours = hour < 7.0 or hour >= 20.0 or out.get("weekend", 0.0) > 0
+        for slot, tau, value in (
+            ("count_1h", HOUR, float(event.records)), ("count_24h", DAY, float(event.records)),
+            ("count_30d", 30 * DAY, float(event.records)),
+            ("nobiz_24h", DAY, 1.0 if event.business_ref is None else 0.0),
+            ("outbranch_24h", DAY, 1.0 if event.customer_branch_id not in (None, event.branch_id) else 0.0),
+            ("offhours_24h", DAY, 1.0 if off_hours else 0.0),
+        ):
+            decay_add(s, S[slot], tau, value, age)
+        digits = "".join(ch for ch in event.customer_id[-12:] if ch.isdigit())
+        num = float(digits) if digits else -10.0
+        s[S["seq_run"]] = s[S["seq_run"]] + 1 if num >= 0 and abs(num - s[S["last_num"]]) <= 2 else 0.0
+        s[S["last_num"]] = num
+        start, size = self.layout.sets["customers"]
+        h = value_hash(event.customer_id)
+        out["emp_new_customer"] = 1.0 if recent_seen(s, start, size, h) < 0 else 0.0
+        recent_add(s, start, size, h, t)
+        s[S["n"]] += 1
+        out["emp_count_1h"], out["emp_count_24h"] = s[S["count_1h"]], s[S["count_24h"]]
+        out["emp_daily_mean_30d"] = daily_mean
+        out["emp_volume_ratio"] = s[S["count_24h"]] / daily_mean if daily_mean > 0 and tenure_days >= 3 else 0.0
+        out["emp_no_business_24h"] = s[S["nobiz_24h"]]
+        out["emp_out_of_branch_24h"] = s[S["outbranch_24h"]]
+        out["emp_off_hours_24h"] = s[S["offhours_24h"]]
+        out["emp_seq_run"] = s[S["seq_run"]]
+        out["emp_tenure_days"] = tenure_days
+        return s

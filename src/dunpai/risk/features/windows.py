@@ -1,0 +1,198 @@
+"""Online aggregate primitives (River idiom): tiny objects with ``update`` / ``revert`` / ``get``.
+
+Two window families, both driven by *event time* (never the wall clock):
+
+* :class:`TimeRolling` — an exact sliding window over any revertible statistic. It keeps the
+  events inside the window; use it where exactness matters more than memory (book features,
+  backtests).
+* :func:`decay_add` / :func:`decayed` — exponentially time-decayed sums with time constant
+  ``tau``: each event weighs ``exp(-age / tau)``. They take O(1) memory per window, are exact
+  under out-of-order arrival (the sum does not depend on arrival order), and serialise to a few
+  doubles — what the live engine keeps per card.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import zlib
+from array import array
+from typing import Protocol
+
+
+class Revertible(Protocol):
+    def update(self, x: float) -> None: ...
+
+    def revert(self, x: float) -> None: ...
+
+    def get(self) -> float: ...
+
+
+class Count:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, x: float) -> None:
+        self.n += 1
+
+    def revert(self, x: float) -> None:
+        self.n -= 1
+
+    def get(self) -> float:
+        return float(self.n)
+
+
+class Sum:
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def update(self, x: float) -> None:
+        self.total += x
+
+    def revert(self, x: float) -> None:
+        self.total -= x
+
+    def get(self) -> float:
+        return self.total
+
+
+class Mean:
+    def __init__(self) -> None:
+        self.n = 0
+        self.total = 0.0
+
+    def update(self, x: float) -> None:
+        self.n += 1
+        self.total += x
+
+    def revert(self, x: float) -> None:
+        self.n -= 1
+        self.total -= x
+
+    def get(self) -> float:
+        return self.total / self.n if self.n else 0.0
+
+
+class TimeRolling:
+    """Exact event-time window of ``period`` seconds over a revertible statistic.
+
+    The window at time ``t`` holds the events with time in ``(t - period, t]`` where ``t`` is the
+    latest event time seen. A late event inside the window is counted; one older than the window
+    is ignored (it could never be in any future window either).
+    """
+
+    def __init__(self, stat: Revertible, period: float) -> None:
+        self.stat = stat
+        self.period = period
+        self._times: list[float] = []
+        self._values: list[float] = []
+
+    def update(self, x: float, t: float) -> None:
+        latest = self._times[-1] if self._times else t
+        if t <= latest - self.period:
+            return
+        i = bisect.bisect_right(self._times, t)
+        self._times.insert(i, t)
+        self._values.insert(i, x)
+        self.stat.update(x)
+        self._expire(max(latest, t))
+
+    def advance(self, t: float) -> None:
+        """Move the window's end to ``t`` (e.g. to read it at the time of a new event)."""
+        self._expire(t)
+
+    def _expire(self, now: float) -> None:
+        cut = bisect.bisect_right(self._times, now - self.period)
+        for x in self._values[:cut]:
+            self.stat.revert(x)
+        del self._times[:cut]
+        del self._values[:cut]
+
+    def get(self) -> float:
+        return self.stat.get()
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+
+# -- time-decayed aggregates stored in flat arrays of doubles -----------------------------------
+#
+# A decayed aggregate at slot ``i`` of a state array keeps its value as of the state's reference
+# time ``ref`` (the latest event time applied). Adding an event at time ``t``:
+#   t >= ref: every slot first decays by exp(-(t - ref) / tau), then adds the event's value;
+#   t <  ref: the late event adds its value times exp(-(ref - t) / tau).
+# Both give sum_i value_i * exp(-(ref - t_i) / tau): independent of arrival order.
+
+
+def decay_factor(dt: float, tau: float) -> float:
+    return math.exp(-dt / tau) if dt > 0 else 1.0
+
+
+def decay_add(state: array[float], slot: int, tau: float, value: float, age: float) -> None:
+    """Add ``value`` observed ``age`` seconds before the state's reference time."""
+    state[slot] += value * math.exp(-age / tau) if age > 0 else value
+
+
+def decay_to(state: array[float], groups: tuple[tuple[float, tuple[int, ...]], ...], dt: float) -> None:
+    """Decay the slots of each ``(tau, slots)`` group by ``dt`` seconds (moving the reference time
+    forward); one ``exp`` per time constant."""
+    if dt <= 0:
+        return
+    for tau, slots in groups:
+        factor = math.exp(-dt / tau)
+        for slot in slots:
+            state[slot] *= factor
+
+
+def decay_groups(pairs: tuple[tuple[int, float], ...]) -> tuple[tuple[float, tuple[int, ...]], ...]:
+    """Group (slot, tau) pairs by tau for :func:`decay_to`."""
+    by_tau: dict[float, list[int]] = {}
+    for slot, tau in pairs:
+        by_tau.setdefault(tau, []).append(slot)
+    return tuple((tau, tuple(slots)) for tau, slots in by_tau.items())
+
+
+def decayed(state: array[float], slot: int, tau: float, dt: float) -> float:
+    """The slot's value read ``dt`` seconds after the reference time."""
+    return state[slot] * math.exp(-dt / tau) if dt > 0 else state[slot]
+
+
+# -- bounded recent sets (novelty and distinct counts) -------------------------------------------
+
+
+def value_hash(value: str) -> float:
+    """A stable 32-bit hash of a string (never 0), exact as a double. Not Python's salted hash."""
+    return float(zlib.crc32(value.encode()) + 1)
+
+
+def recent_seen(state: array[float], start: int, size: int, h: float) -> float:
+    """Last time ``h`` was seen in the recent set at ``start`` (``size`` pairs), or -1.0."""
+    for i in range(start, start + 2 * size, 2):
+        if state[i] == h:
+            return state[i + 1]
+    return -1.0
+
+
+def recent_add(state: array[float], start: int, size: int, h: float, t: float) -> None:
+    """Record ``h`` at time ``t``; the least recently seen entry makes room when full."""
+    oldest_i, oldest_t = start, math.inf
+    for i in range(start, start + 2 * size, 2):
+        if state[i] == h:
+            if t > state[i + 1]:
+                state[i + 1] = t
+            return
+        if state[i] == 0.0:
+            state[i], state[i + 1] = h, t
+            return
+        if state[i + 1] < oldest_t:
+            oldest_i, oldest_t = i, state[i + 1]
+    state[oldest_i], state[oldest_i + 1] = h, t
+
+
+def recent_distinct(state: array[float], start: int, size: int, since: float) -> int:
+    """How many distinct values were seen at or after ``since`` (exact up to ``size``)."""
+    n = 0
+    for i in range(start, start + 2 * size, 2):
+        if state[i] != 0.0 and state[i + 1] >= since:
+            n += 1
+    return n
