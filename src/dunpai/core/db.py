@@ -24,6 +24,8 @@ metadata = MetaData(naming_convention=NAMING)
 
 # Modules whose import declares tables on ``metadata``. Add yours here.
 TABLE_MODULES: list[str] = [
+    "dunpai.audit.tables",
+    "dunpai.risk.pii.tables",
     "dunpai.risk.storage.tables",
 ]
 

@@ -38,7 +38,7 @@ class InvalidSignature(DunpaiError):
 
 
 class DecryptionFailed(DunpaiError):
-    """Opening a sealed record, unwrapping a key or unlocking a store failed. Deliberately says nothing more."""
+    """Opening a sealed record, unwrapping a key or unlocking a store failed; says nothing more."""
 
     code = "decryption_failed"
 

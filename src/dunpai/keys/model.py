@@ -92,7 +92,7 @@ class KeyInfo:
 
 @dataclass(frozen=True)
 class KeyRecord:
-    """A backend's bookkeeping entry for one version, live or destroyed (a tombstone keeps versions unique)."""
+    """A backend's entry for one version, live or destroyed (tombstones keep versions unique)."""
 
     label: str
     kind: KeyKind

@@ -153,7 +153,7 @@ class Pkcs11KeyStore:
     # -- life cycle ----------------------------------------------------------------------------
 
     def _create_on_token(self, key_id: str, kind: KeyKind) -> None:
-        ident = {"id": key_id.encode(), "label": key_id, "store": True}
+        kid = key_id.encode()
         s = self._session
         if kind in ("ed25519", "ec-p256"):
             key_type = KeyType.EC_EDWARDS if kind == "ed25519" else KeyType.EC
@@ -164,19 +164,22 @@ class Pkcs11KeyStore:
             caps = MechanismFlag.SIGN | MechanismFlag.VERIFY
             if kind == "ec-p256":
                 caps |= MechanismFlag.DERIVE
+            gen = Mechanism.EC_EDWARDS_KEY_PAIR_GEN if kind == "ed25519" else Mechanism.EC_KEY_PAIR_GEN
             params.generate_keypair(
                 capabilities=caps,
-                mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN if kind == "ed25519" else Mechanism.EC_KEY_PAIR_GEN,
+                mechanism=gen,
                 private_template=_SECRET_TEMPLATE,
                 public_template={Attribute.TOKEN: True},
-                **ident,
+                id=kid, label=key_id, store=True,
             )
         elif kind == "aes-256":
-            s.generate_key(KeyType.AES, 256, capabilities=MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT,
-                           template=_SECRET_TEMPLATE, **ident)
+            caps = MechanismFlag.ENCRYPT | MechanismFlag.DECRYPT
+            s.generate_key(KeyType.AES, 256, capabilities=caps, template=_SECRET_TEMPLATE,
+                           id=kid, label=key_id, store=True)
         elif kind == "hmac-sha256":
-            s.generate_key(KeyType.GENERIC_SECRET, 256, capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
-                           template=_SECRET_TEMPLATE, **ident)
+            caps = MechanismFlag.SIGN | MechanismFlag.VERIFY
+            s.generate_key(KeyType.GENERIC_SECRET, 256, capabilities=caps, template=_SECRET_TEMPLATE,
+                           id=kid, label=key_id, store=True)
         else:
             raise KeyStoreError(f"this PKCS#11 backend does not support {kind} keys")
 
@@ -252,10 +255,11 @@ class Pkcs11KeyStore:
         kind = self._kind(key_id)
         with self._lock:
             if kind == "ed25519":
-                return bytes(self._object(key_id, ObjectClass.PRIVATE_KEY).sign(data, mechanism=Mechanism.EDDSA))
+                private = self._object(key_id, ObjectClass.PRIVATE_KEY)
+                return bytes(private.sign(data, mechanism=Mechanism.EDDSA))
             if kind == "ec-p256":
-                digest = hashlib.sha256(data).digest()
-                return bytes(self._object(key_id, ObjectClass.PRIVATE_KEY).sign(digest, mechanism=Mechanism.ECDSA))
+                private = self._object(key_id, ObjectClass.PRIVATE_KEY)
+                return bytes(private.sign(hashlib.sha256(data).digest(), mechanism=Mechanism.ECDSA))
             if kind == "hmac-sha256":
                 key = self._object(key_id, ObjectClass.SECRET_KEY)
                 return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))

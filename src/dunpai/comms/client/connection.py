@@ -23,7 +23,7 @@ PushHandler = Callable[[Any], Awaitable[None] | None]
 
 
 def error_from(frame: f.Error) -> e.CommsError:
-    return _ERRORS.get(frame.code, e.CommsError)(frame.message, code_seen=frame.code)
+    return _ERRORS.get(frame.code, e.CommsError)(frame.message)
 
 
 class Connection:

@@ -141,9 +141,9 @@ class SqlStore:
         q = t.queue
         first = rows[0]
         with self.engine.begin() as c:
-            seen = set(c.execute(select(q.c.user_id, q.c.device_id).where(
+            seen = {tuple(x) for x in c.execute(select(q.c.user_id, q.c.device_id).where(
                 q.c.sender_user == first["sender_user"], q.c.sender_device == first["sender_device"],
-                q.c.msg_id == first["msg_id"])).tuples())
+                q.c.msg_id == first["msg_id"])).all()}
             fresh = [r for r in rows if (r["user_id"], r["device_id"]) not in seen]
             if not fresh:
                 return []
@@ -186,7 +186,7 @@ class SqlStore:
             if epoch is None:
                 return None
             members = c.execute(select(t.group_members.c.user_id, t.group_members.c.role).where(
-                t.group_members.c.group_id == group_id)).tuples().all()
+                t.group_members.c.group_id == group_id)).all()
             return int(epoch), {u: r for u, r in members}
 
     def set_member(self, group_id: str, user: str, role: str | None) -> int:

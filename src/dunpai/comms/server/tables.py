@@ -85,6 +85,7 @@ queue = Table(
     Column("sent_at", BigInteger, nullable=False),
     Column("expires_at", Float, nullable=False, index=True),
     UniqueConstraint("user_id", "device_id", "sender_user", "sender_device", "msg_id", name="uq_comms_queue_dedup"),
+    sqlite_autoincrement=True,  # sequence numbers must never be reused: delivery order depends on them
 )
 
 groups = Table(

@@ -145,7 +145,7 @@ class CommsServer:
                         await ws.close(1008, "device revoked")
                         return
                 except Exception as exc:  # a bug must not take the service down; no content logged
-                    log.exception("internal error handling a %s frame", type(exc).__name__)
+                    log.exception("internal error (%s)", type(exc).__name__)
                     await ws.send(f.encode(f.Error(id=f.request_id_of(raw), code="internal",
                                                    message="internal error")))
         except ConnectionClosed:

@@ -41,6 +41,16 @@ class Scorer(Protocol):
     def reason_for(self, feature: str) -> str: ...
 
 
+class Enricher(Protocol):
+    """Adds features that need a look-up outside online state: the mobile-shield verification of a
+    transfer, whether a card is on the exposed list of a skimmed terminal, ... Names are declared up
+    front so that rules can be validated against them."""
+
+    def feature_names(self) -> tuple[str, ...]: ...
+
+    def enrich(self, event: AnyEvent, t: float) -> Mapping[str, float]: ...
+
+
 class AccountStatus(Protocol):
     """Current restriction of an account or card (set by analysts with dual control)."""
 
@@ -55,6 +65,7 @@ class Engine:
         detectors: tuple[Detector, ...] = DEFAULT_DETECTORS,
         model: Scorer | None = None,
         accounts: AccountStatus | None = None,
+        enrichers: tuple[Enricher, ...] = (),
         tenant: str = "default",
     ) -> None:
         self.pipeline = pipeline or FeaturePipeline()
@@ -62,15 +73,18 @@ class Engine:
         self.ruleset = ruleset
         self.model = model
         self.accounts = accounts
+        self.enrichers = enrichers
         self.tenant = tenant
         self._available: dict[tuple[str, int], frozenset[str]] = {}
 
     def known_variables(self) -> frozenset[str]:
-        return known_variables(self.pipeline, self.detectors)
+        return known_variables(self.pipeline, self.detectors, self.enrichers)
 
     def decide(self, event: AnyEvent, store: StateStore) -> tuple[Decision, list[tuple[StateKey, array[float]]]]:
         t, f, new_states = self.pipeline.compute(event, store)
         etype = event.type
+        for enricher in self.enrichers:
+            f.update(enricher.enrich(event, t))
         for det in self.detectors:
             det.run(etype, f)
         shape = (etype, len(f))
@@ -89,8 +103,8 @@ class Engine:
                 rule_score *= 1.0 - rule.score / 100.0
         score = 100.0 * (1.0 - rule_score)
         hits.sort(key=lambda r: (-RANK[r.action], -r.score, r.id))
-        reasons = [r.reason for r in hits]
-        message_parts = [Text(r.customer_message.zh, r.customer_message.en) for r in hits[:2]]
+        reasons = list(dict.fromkeys(r.reason for r in hits))
+        message_parts = list(dict.fromkeys(Text(r.customer_message.zh, r.customer_message.en) for r in hits))[:2]
         probability = contributions = None
         if self.model is not None and etype in _MONEY_EVENTS:
             probability = self.model.predict(f)
@@ -151,8 +165,11 @@ def customer_message(action: Action, parts: list[Text]) -> Text:
     return ABNORMAL.join(why, ("", "")).join(NEXT_STEP[action], ("", " "))
 
 
-def known_variables(pipeline: FeaturePipeline, detectors: tuple[Detector, ...]) -> frozenset[str]:
+def known_variables(pipeline: FeaturePipeline, detectors: tuple[Detector, ...],
+                    enrichers: tuple[Enricher, ...] = ()) -> frozenset[str]:
     names = set(pipeline.feature_names())
     for det in detectors:
         names.update(det.signal_names())
+    for enricher in enrichers:
+        names.update(enricher.feature_names())
     return frozenset(names)

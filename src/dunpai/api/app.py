@@ -1,0 +1,140 @@
+"""The HTTP API (thin): authenticate, parse, call one service, map the result.
+
+Every endpoint requires an API key; roles decide what each key may do; every id is looked up
+within the caller's tenant, so a foreign id answers 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import generate_latest
+from pydantic import TypeAdapter
+
+from dunpai import __version__
+from dunpai.api import errors
+from dunpai.api.auth import Authenticator, Principal, require
+from dunpai.core.errors import FieldProblem, InvalidInput
+from dunpai.risk.events.schemas import Event
+from dunpai.risk.service import RiskService
+
+MAX_BODY = 64 * 1024
+_EVENT_SCHEMA = TypeAdapter(Event).json_schema(ref_template="#/components/schemas/{model}")
+
+
+def _decision_summary(d: Any, duplicate: bool) -> dict[str, Any]:
+    return {
+        "decision_id": d.decision_id, "event_id": d.event_id, "action": d.action, "score": d.score,
+        "reasons": list(d.reasons), "customer_message": d.customer_message.to_dict(),
+        "ruleset_version": d.ruleset_version, "model_version": d.model_version, "duplicate": duplicate,
+    }
+
+
+def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
+    app = FastAPI(title="Dunpai risk decision API", version=__version__,
+                  description="Real-time decisions on card, mobile-banking, login and staff-access events.")
+    errors.install(app)
+
+    def principal(request: Request) -> Principal:
+        return auth.principal(request)
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    async def _body(request: Request) -> bytes:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise InvalidInput("request body too large", problems=[FieldProblem("$", f"over {MAX_BODY} bytes")])
+        return body
+
+    @app.get("/health", tags=["ops"])
+    def health(caller: Caller) -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def metrics(caller: Caller) -> Response:
+        return Response(generate_latest(service.metrics.registry), media_type="text/plain; version=0.0.4")
+
+    @app.post("/v1/events", tags=["decisions"], openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+    })
+    async def submit_event(request: Request, caller: Caller) -> dict[str, Any]:
+        """Submit one event; get the decision synchronously. Resending an event id returns the
+        original decision (``duplicate: true``); reusing it for different content is a 409."""
+        require(caller, "integrator")
+        result = service.submit(caller.tenant, await _body(request))
+        return _decision_summary(result.decision, result.duplicate)
+
+    @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
+    def get_decision(decision_id: str, caller: Caller) -> dict[str, Any]:
+        """A decision with both explanations: every rule's result and the values it saw, the
+        model's top contributions, and the customer's plain-language message."""
+        require(caller, "analyst", "supervisor", "integrator")
+        return service.explain(caller.tenant, decision_id)
+
+    @app.get("/v1/rulesets", tags=["rulesets"])
+    def list_rulesets(caller: Caller) -> list[dict[str, Any]]:
+        require(caller, "analyst", "supervisor")
+        return [_ruleset(r, source=False) for r in service.rulesets(caller.tenant)]
+
+    @app.get("/v1/rulesets/{version}", tags=["rulesets"])
+    def get_ruleset(version: str, caller: Caller) -> dict[str, Any]:
+        require(caller, "analyst", "supervisor")
+        return _ruleset(service.ruleset(caller.tenant, version), source=True)
+
+    @app.post("/v1/rulesets/validate", tags=["rulesets"], openapi_extra=_YAML_BODY)
+    async def validate_ruleset(request: Request, caller: Caller) -> dict[str, Any]:
+        """Check a ruleset without storing it; a 422 names each rule and position at fault."""
+        require(caller, "analyst", "supervisor")
+        compiled = service.validate_ruleset(_text(await _body(request)))
+        return {"valid": True, "version": compiled.version, "rules": len(compiled.rules)}
+
+    @app.post("/v1/rulesets", tags=["rulesets"], status_code=201, openapi_extra=_YAML_BODY)
+    async def upload_ruleset(request: Request, caller: Caller) -> dict[str, Any]:
+        """Upload a ruleset (YAML) as a draft. The version is derived from its content."""
+        require(caller, "analyst", "supervisor")
+        row = service.upload_ruleset(caller.tenant, _text(await _body(request)), caller.name)
+        return _ruleset(row, source=False)
+
+    @app.post("/v1/rulesets/{version}/publish", tags=["rulesets"])
+    def publish_ruleset(version: str, caller: Caller) -> dict[str, Any]:
+        """Publish a draft; the next event is decided by it, with no restart."""
+        require(caller, "supervisor")
+        return _ruleset(service.publish_ruleset(caller.tenant, version, caller.name), source=False)
+
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        defs = dict(_EVENT_SCHEMA.get("$defs", {}))
+        components.update(defs)
+        components["Event"] = {k: v for k, v in _EVENT_SCHEMA.items() if k != "$defs"}
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}}
+        schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+    return app
+
+
+_YAML_BODY = {"requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}}
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("ruleset must be UTF-8 text", problems=[FieldProblem("$", "not UTF-8")]) from None
+
+
+def _ruleset(row: Any, source: bool) -> dict[str, Any]:
+    out = {"version": row.version, "name": row.name, "status": row.status, "created_by": row.created_by,
+           "created_at": row.created_at, "published_at": row.published_at}
+    if source:
+        out["source"] = row.source
+    return out

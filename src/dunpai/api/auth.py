@@ -1,0 +1,73 @@
+"""API keys with roles and tenants. Keys are stored only as SHA-256 digests and never logged."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from dunpai.core.config import ApiKeyConfig
+from dunpai.core.errors import Forbidden, Unauthenticated
+from dunpai.risk.storage import repository as repo
+
+ROLES = ("integrator", "analyst", "supervisor", "admin")
+CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    tenant: str
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(db: Engine, name: str, role: str, tenant: str = "default") -> str:
+    """Make a new key, store its digest, return the key (shown once)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    key = "dpk_" + secrets.token_urlsafe(32)
+    with db.begin() as conn:
+        repo.insert_api_key_txn(conn, digest(key), name, role, tenant, time.time())
+    return key
+
+
+class Authenticator:
+    def __init__(self, db: Engine, configured: tuple[ApiKeyConfig, ...] = ()) -> None:
+        self.db = db
+        self.configured = {k.key_sha256: Principal(k.name, k.role, k.tenant) for k in configured}
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    def principal(self, request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+        if not key:
+            raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
+        d = digest(key)
+        found = self.configured.get(d)
+        if found is not None:
+            return found
+        cached = self._cache.get(d)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with self.db.connect() as conn:
+            row = repo.api_key_txn(conn, d)
+        if row is None:
+            raise Unauthenticated("unknown or revoked API key")
+        principal = Principal(*row)
+        self._cache[d] = (principal, now + CACHE_SECONDS)  # a revoked key stops working within this
+        return principal
+
+
+def require(principal: Principal, *roles: str) -> None:
+    """Admins may do everything; others need one of ``roles``."""
+    if principal.role != "admin" and principal.role not in roles:
+        raise Forbidden(f"role {principal.role} may not do this", needs=list(roles))

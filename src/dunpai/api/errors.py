@@ -1,0 +1,40 @@
+"""The one error presenter: domain errors (stable codes) -> HTTP responses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dunpai.core.errors import DunpaiError
+
+STATUS = {
+    "invalid_input": 422,
+    "invalid_ruleset": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "invalid_state": 409,
+    "internal": 500,
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DunpaiError)
+    async def _domain(_request: Request, exc: DunpaiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.code == "unauthenticated" else None
+        return JSONResponse(exc.to_dict(), status_code=STATUS.get(exc.code, 500), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "$", "problem": e["msg"]}
+                    for e in exc.errors()]
+        return JSONResponse({"code": "invalid_input", "message": "invalid request", "problems": problems},
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)

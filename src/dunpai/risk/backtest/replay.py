@@ -1,0 +1,159 @@
+"""Replay history through the live engine and keep what it computed, per transaction.
+
+Every transaction and label event goes, in event-time order, through ``Engine.decide`` — the same
+feature steps, detectors and rules that score live traffic — and its new states are written to a
+:class:`MemoryStore` exactly as the service writes them. For each transaction the replay keeps the
+decision's feature and signal values, each rule's hit and the action. Those matrices are what
+training, evaluation and rule backtests read; they are cached as Parquet under a cache directory,
+keyed by a hash of the engine's code, the ruleset and the data, so a change to any of them
+replays again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import dunpai.risk
+from dunpai.risk.backtest.book_steps import BookCustomerStep, BookTerminalStep
+from dunpai.risk.backtest.handbook import LABEL_DELAY, HandbookData, iter_events
+from dunpai.risk.decisions.engine import Engine, known_variables
+from dunpai.risk.decisions.ladder import RANK
+from dunpai.risk.detectors import DEFAULT_DETECTORS
+from dunpai.risk.features.layout import KeyedStep
+from dunpai.risk.features.pipeline import DEFAULT_STEPS, FeaturePipeline
+from dunpai.risk.features.store import MemoryStore
+from dunpai.risk.models.steps import CustomerHabitStep, TerminalLabelStep
+from dunpai.risk.rules.compiler import CompiledRuleset
+
+ENGINE_STEPS: tuple[KeyedStep, ...] = (*DEFAULT_STEPS, BookCustomerStep(), BookTerminalStep(),
+                                       CustomerHabitStep(), TerminalLabelStep())
+"""The default pipeline plus the book's and the model's steps: what the replay runs."""
+
+CACHE_ENV = "DUNPAI_CACHE"
+DEFAULT_CACHE = Path(".dunpai-cache")
+_CODE_DIRS = ("events", "features", "detectors", "rules", "decisions")
+_CODE_FILES = ("backtest/book_steps.py", "backtest/exact.py", "backtest/handbook.py", "backtest/replay.py",
+               "models/steps.py")
+
+Progress = Callable[[int], None]
+
+
+def default_ruleset_text() -> str:
+    return resources.files("dunpai.risk.rules").joinpath("default.yaml").read_text(encoding="utf-8")
+
+
+def engine_pipeline() -> FeaturePipeline:
+    return FeaturePipeline(ENGINE_STEPS)
+
+
+def build_engine(ruleset_text: str | None = None) -> Engine:
+    pipeline = engine_pipeline()
+    known = known_variables(pipeline, DEFAULT_DETECTORS)
+    ruleset = CompiledRuleset.from_yaml(ruleset_text or default_ruleset_text(), known)
+    return Engine(ruleset, pipeline=pipeline, detectors=DEFAULT_DETECTORS)
+
+
+def code_hash(ruleset_text: str) -> str:
+    """A hash of the engine code that computes features and rules, and of the ruleset."""
+    root = Path(dunpai.risk.__file__).parent
+    h = hashlib.sha256()
+    files = sorted(p for d in _CODE_DIRS for p in (root / d).rglob("*.py"))
+    files += [root / f for f in _CODE_FILES]
+    for p in files:
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    h.update(ruleset_text.encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Replayed:
+    """Per transaction (rows of ``data.transactions``): features, rule hits, action rank."""
+
+    features: pd.DataFrame
+    rule_hits: pd.DataFrame
+    action_rank: np.ndarray
+    feature_names: list[str]
+
+
+def replay(data: HandbookData, engine: Engine, progress: Progress | None = None,
+           labels: pd.DataFrame | None = None, label_delay: timedelta = LABEL_DELAY) -> Replayed:
+    """Run every event through ``engine.decide`` in event-time order (one sequential pass: card and
+    terminal keys cross, so no partition of the stream keeps every keyed state local)."""
+    n = len(data.transactions)
+    store = MemoryStore()
+    names: list[str] | None = None
+    matrix: np.ndarray | None = None
+    rule_ids = [c.rule.id for c in engine.ruleset.rules]
+    rule_pos = {r: i for i, r in enumerate(rule_ids)}
+    hits = np.zeros((n, len(rule_ids)), dtype=bool)
+    actions = np.zeros(n, dtype=np.int8)
+    seq = 0
+    for row, event in iter_events(data, label_delay=label_delay, labels=labels):
+        seq += 1
+        decision, new_states = engine.decide(event, store)
+        store.put_many(new_states, seq)
+        if row < 0:
+            continue
+        f = decision.features
+        if names is None:
+            names = sorted(f)
+            matrix = np.zeros((n, len(names)), dtype=np.float64)
+        assert matrix is not None
+        matrix[row] = [f.get(k, 0.0) for k in names]
+        for r in decision.rule_results:
+            if r.outcome == "hit":
+                hits[row, rule_pos[r.rule_id]] = True
+        actions[row] = RANK[decision.action]
+        if progress is not None and row % 10_000 == 0:
+            progress(seq)
+    if names is None or matrix is None:
+        raise ValueError("no transactions to replay")
+    return Replayed(pd.DataFrame(matrix, columns=names), pd.DataFrame(hits, columns=rule_ids), actions, names)
+
+
+def cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get(CACHE_ENV, str(DEFAULT_CACHE)))
+
+
+def data_fingerprint(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}".encode())
+    return h.hexdigest()[:12]
+
+
+def cached_replay(data: HandbookData, data_dir: Path, ruleset_text: str | None = None,
+                  progress: Progress | None = None, cache: Path | None = None) -> tuple[Replayed, str]:
+    """The replay of ``data``, from the cache when the engine code, ruleset and data are unchanged."""
+    text = ruleset_text or default_ruleset_text()
+    first, last = data.transactions.TRANSACTION_ID.iloc[[0, -1]]
+    key = f"{code_hash(text)}-{data_fingerprint(data_dir.glob('*.parquet'))}-{first}-{last}-{len(data.transactions)}"
+    folder = (cache or cache_dir()) / f"replay-{key}"
+    feats, rules, meta = folder / "features.parquet", folder / "rules.parquet", folder / "meta.json"
+    if meta.exists():
+        f = pd.read_parquet(feats)
+        r = pd.read_parquet(rules)
+        actions = np.asarray(json.loads(meta.read_text())["actions_file"] and np.load(folder / "actions.npy"))
+        return Replayed(f.drop(columns=["_row"]), r, actions, [c for c in f.columns if c != "_row"]), key
+    result = replay(data, build_engine(text), progress=progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = result.features.copy()
+    out.insert(0, "_row", np.arange(len(out)))
+    out.to_parquet(feats, compression="zstd")
+    result.rule_hits.to_parquet(rules, compression="zstd")
+    np.save(folder / "actions.npy", result.action_rank)
+    meta.write_text(json.dumps({"key": key, "rows": len(out), "actions_file": "actions.npy"}))
+    return result, key

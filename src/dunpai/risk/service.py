@@ -1,0 +1,297 @@
+"""The risk decision service: validate -> de-duplicate -> decide -> persist -> update online state.
+
+This is the only place that orders I/O around the pure engine. An event is *accepted* when its log
+row and its decision are committed together; online state is written after that commit, and after
+a crash the log is replayed from the store's ``applied_seq`` so no accepted event is lost or
+counted twice. Resending an event id returns the original decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import Engine as DbEngine
+from sqlalchemy.exc import IntegrityError
+
+from dunpai.core.errors import Conflict, InvalidRuleset, NotFound, StateError
+from dunpai.risk.decisions.engine import AccountStatus, Enricher, Engine, Scorer, known_variables
+from dunpai.risk.decisions.record import Decision
+from dunpai.risk.detectors import DEFAULT_DETECTORS
+from dunpai.risk.events.ingest import PanProtector, event_to_json, parse_event
+from dunpai.risk.events.schemas import AnyEvent, Label
+from dunpai.risk.features.pipeline import FeaturePipeline
+from dunpai.risk.features.store import MemoryStore, StateKey, StateStore
+from dunpai.risk.rules.compiler import CompiledRuleset, content_version
+from dunpai.risk.storage import repository as repo
+
+DEFAULT_RULESET = Path(__file__).resolve().parent / "rules" / "default.yaml"
+_LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id")
+
+
+class TenantStore:
+    """A view of a shared state store in which every key kind is prefixed by the tenant."""
+
+    def __init__(self, inner: StateStore, tenant: str) -> None:
+        self.inner = inner
+        self.prefix = tenant + "/"
+
+    def get_many(self, keys: Sequence[StateKey]) -> list[array[float] | None]:
+        p = self.prefix
+        return self.inner.get_many([(p + kind, key) for kind, key in keys])
+
+    def put_many(self, items: Iterable[tuple[StateKey, array[float]]], applied_seq: int) -> None:
+        p = self.prefix
+        self.inner.put_many([((p + kind, key), s) for (kind, key), s in items], applied_seq)
+
+    def applied_seq(self) -> int:
+        return self.inner.applied_seq()
+
+    def count(self, kind: str) -> int:
+        return self.inner.count(self.prefix + kind)
+
+    def clear(self) -> None:
+        raise StateError("clear the shared store, not a tenant view")
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Submitted:
+    decision: Decision
+    duplicate: bool
+    masked_card: str | None = None
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.decisions = Counter("dunpai_decisions", "Decisions made, by action", ["action"], registry=self.registry)
+        self.duplicates = Counter("dunpai_duplicate_events", "Events resent with a known id", registry=self.registry)
+        self.rejected = Counter("dunpai_rejected_events", "Events rejected by validation", registry=self.registry)
+        self.rule_errors = Counter("dunpai_rule_errors", "Rule evaluations that errored", ["rule"],
+                                   registry=self.registry)
+        self.latency = Histogram("dunpai_decision_seconds", "Time to decide and persist one event",
+                                 buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
+                                 registry=self.registry)
+
+
+class RiskService:
+    def __init__(
+        self,
+        db: DbEngine,
+        store: StateStore,
+        *,
+        protector: PanProtector | None = None,
+        model: Scorer | None = None,
+        accounts: AccountStatus | None = None,
+        enrichers: tuple[Enricher, ...] = (),
+        snapshot_every: int = 50_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.protector = protector
+        self.model = model
+        self.accounts = accounts
+        self.enrichers = enrichers
+        self.snapshot_every = snapshot_every
+        self.clock = clock
+        self.pipeline = FeaturePipeline()
+        self.known = known_variables(self.pipeline, DEFAULT_DETECTORS, enrichers)
+        self.metrics = Metrics()
+        self._engines: dict[str, Engine] = {}
+        self._since_snapshot = 0
+
+    # -- decisions ---------------------------------------------------------------------------------
+
+    def submit(self, tenant: str, raw: Any) -> Submitted:
+        """Decide one raw event (dict or JSON bytes). Raises ``InvalidInput`` naming bad fields."""
+        started = time.perf_counter()
+        try:
+            event, masked = parse_event(raw, self.protector)
+        except Exception:
+            self.metrics.rejected.inc()
+            raise
+        body = event_to_json(event)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        with self.db.connect() as conn:
+            known = repo.find_event_txn(conn, tenant, event.event_id)
+            if known is not None:
+                return self._duplicate(conn, tenant, known, digest)
+            if isinstance(event, Label):
+                event = self._fill_label(conn, tenant, event)
+        engine = self.engine(tenant)
+        decision, new_states = engine.decide(event, TenantStore(self.store, tenant))
+        try:
+            with self.db.begin() as conn:
+                seq = repo.insert_event_and_decision_txn(
+                    conn, tenant, event.type, event.event_time.timestamp(), body, digest, masked, self.clock(), decision)
+        except IntegrityError:
+            # A concurrent worker accepted the same event id first: answer with its decision.
+            with self.db.connect() as conn:
+                known = repo.find_event_txn(conn, tenant, event.event_id)
+                if known is None:
+                    raise
+                return self._duplicate(conn, tenant, known, digest)
+        TenantStore(self.store, tenant).put_many(new_states, seq)
+        self._after_accept(decision, started)
+        return Submitted(decision, duplicate=False, masked_card=masked)
+
+    def _duplicate(self, conn: Any, tenant: str, known: repo.StoredEvent, digest: str) -> Submitted:
+        if known.body_sha256 != digest:
+            raise Conflict("event_id was already used for a different event", event_id=known.event_id)
+        decision = repo.decision_by_event_txn(conn, tenant, known.event_id)
+        if decision is None:  # pragma: no cover - event and decision are written in one transaction
+            raise StateError("event logged without a decision", event_id=known.event_id)
+        self.metrics.duplicates.inc()
+        return Submitted(decision, duplicate=True)
+
+    def _fill_label(self, conn: Any, tenant: str, label: Label) -> Label:
+        """Complete a label's entity keys from the event it labels, so label features can key it."""
+        target = repo.event_body_txn(conn, tenant, label.target_event_id)
+        if target is None:
+            return label
+        updates: dict[str, Any] = {k: target[k] for k in _LABEL_FILL if getattr(label, k) is None and k in target}
+        if label.target_event_time is None:
+            updates["target_event_time"] = target["event_time"]
+        return Label.model_validate({**label.model_dump(), **updates}) if updates else label
+
+    def _after_accept(self, decision: Decision, started: float) -> None:
+        self.metrics.decisions.labels(decision.action).inc()
+        for r in decision.rule_results:
+            if r.outcome == "error":
+                self.metrics.rule_errors.labels(r.rule_id).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        self._since_snapshot += 1
+        if self._since_snapshot >= self.snapshot_every and isinstance(self.store, MemoryStore):
+            self.store.snapshot()
+            self._since_snapshot = 0
+
+    def decision(self, tenant: str, decision_id: str) -> Decision:
+        with self.db.connect() as conn:
+            found = repo.decision_by_id_txn(conn, tenant, decision_id)
+        if found is None:
+            raise NotFound("no such decision", decision_id=decision_id)
+        return found
+
+    def explain(self, tenant: str, decision_id: str) -> dict[str, Any]:
+        from dunpai.risk.decisions.explain import explain
+
+        decision = self.decision(tenant, decision_id)
+        return explain(decision, self._ruleset_for(tenant, decision.ruleset_version))
+
+    # -- online state --------------------------------------------------------------------------------
+
+    def recover(self, progress: Callable[[int], None] | None = None) -> int:
+        """Fold every logged event the store has not seen into online state. Returns how many."""
+        from dunpai.risk.features.pipeline import apply_only
+
+        n = 0
+        for seq, tenant, body in repo.events_after(self.db, self.store.applied_seq()):
+            event, _ = parse_event(body)
+            apply_only(self.pipeline, event, TenantStore(self.store, tenant), seq)
+            n += 1
+            if progress is not None:
+                progress(n)
+        return n
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- rulesets ------------------------------------------------------------------------------------
+
+    def engine(self, tenant: str) -> Engine:
+        engine = self._engines.get(tenant)
+        if engine is None:
+            engine = Engine(self._published(tenant), pipeline=self.pipeline, model=self.model,
+                            accounts=self.accounts, enrichers=self.enrichers, tenant=tenant)
+            self._engines[tenant] = engine
+        return engine
+
+    def _published(self, tenant: str) -> CompiledRuleset:
+        with self.db.begin() as conn:
+            row = repo.published_ruleset_txn(conn, tenant)
+            if row is None:
+                source = DEFAULT_RULESET.read_text(encoding="utf-8")
+                compiled = CompiledRuleset.from_yaml(source, self.known)
+                now = self.clock()
+                repo.insert_ruleset_txn(conn, repo.RulesetRow(
+                    tenant, compiled.version, compiled.spec.name, "published", source, "system", now, now))
+                return compiled
+        return CompiledRuleset.from_yaml(row.source, self.known, row.version)
+
+    def _ruleset_for(self, tenant: str, version: str) -> CompiledRuleset | None:
+        with self.db.connect() as conn:
+            row = repo.ruleset_txn(conn, tenant, version)
+        return CompiledRuleset.from_yaml(row.source, self.known, row.version) if row else None
+
+    def validate_ruleset(self, source: str) -> CompiledRuleset:
+        """Compile without storing; raises ``InvalidRuleset`` naming the rule and position."""
+        return CompiledRuleset.from_yaml(source, self.known)
+
+    def upload_ruleset(self, tenant: str, source: str, actor: str) -> repo.RulesetRow:
+        compiled = self.validate_ruleset(source)
+        with self.db.begin() as conn:
+            existing = repo.ruleset_txn(conn, tenant, compiled.version)
+            if existing is not None:
+                return existing
+            row = repo.RulesetRow(tenant, compiled.version, compiled.spec.name, "draft", source, actor,
+                                  self.clock(), None)
+            repo.insert_ruleset_txn(conn, row)
+        return row
+
+    def rulesets(self, tenant: str) -> list[repo.RulesetRow]:
+        self.engine(tenant)  # make sure the default is installed
+        with self.db.connect() as conn:
+            return repo.rulesets_txn(conn, tenant)
+
+    def ruleset(self, tenant: str, version: str) -> repo.RulesetRow:
+        with self.db.connect() as conn:
+            row = repo.ruleset_txn(conn, tenant, version)
+        if row is None:
+            raise NotFound("no such ruleset", version=version)
+        return row
+
+    def publish_ruleset(self, tenant: str, version: str, actor: str) -> repo.RulesetRow:
+        """Publish a draft: decisions use it from the next event on, without a restart."""
+        row = self.ruleset(tenant, version)
+        if row.status == "published":
+            raise StateError("ruleset is already published", version=version)
+        try:
+            compiled = CompiledRuleset.from_yaml(row.source, self.known, row.version)
+        except InvalidRuleset:
+            raise StateError("stored ruleset no longer validates against this engine", version=version) from None
+        with self.db.begin() as conn:
+            repo.publish_ruleset_txn(conn, tenant, version, self.clock())
+        self.engine(tenant).ruleset = compiled
+        return self.ruleset(tenant, version)
+
+
+def default_ruleset_version() -> str:
+    return content_version(DEFAULT_RULESET.read_text(encoding="utf-8"))
+
+
+def decide_offline(events: Iterable[AnyEvent], ruleset: CompiledRuleset | None = None) -> list[Decision]:
+    """Decide a sequence of validated events in memory (no persistence): tests, backtests, demos."""
+    pipeline = FeaturePipeline()
+    if ruleset is None:
+        ruleset = CompiledRuleset.from_yaml(DEFAULT_RULESET.read_text(encoding="utf-8"),
+                                            known_variables(pipeline, DEFAULT_DETECTORS))
+    engine = Engine(ruleset, pipeline=pipeline)
+    store = MemoryStore()
+    out = []
+    for seq, event in enumerate(events, start=1):
+        decision, states = engine.decide(event, store)
+        store.put_many(states, seq)
+        out.append(decision)
+    return out

@@ -1,0 +1,142 @@
+"""SQL access for the risk part. Functions named ``*_txn`` run inside a caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from dunpai.risk.decisions.record import Decision
+from dunpai.risk.storage.tables import api_keys, decisions, events, rulesets
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    tenant: str
+    event_id: str
+    body: str
+    body_sha256: str
+
+
+@dataclass(frozen=True)
+class RulesetRow:
+    tenant: str
+    version: str
+    name: str
+    status: str
+    source: str
+    created_by: str
+    created_at: float
+    published_at: float | None
+
+
+def find_event_txn(conn: Connection, tenant: str, event_id: str) -> StoredEvent | None:
+    row = conn.execute(
+        select(events.c.seq, events.c.tenant, events.c.event_id, events.c.body, events.c.body_sha256)
+        .where(events.c.tenant == tenant, events.c.event_id == event_id)
+    ).first()
+    return StoredEvent(*row) if row else None
+
+
+def insert_event_and_decision_txn(
+    conn: Connection, tenant: str, event_type: str, event_time: float, body: str, body_sha256: str,
+    card_masked: str | None, received_at: float, decision: Decision,
+) -> int:
+    seq = conn.execute(insert(events).values(
+        tenant=tenant, event_id=decision.event_id, event_type=event_type, event_time=event_time, body=body,
+        body_sha256=body_sha256, card_masked=card_masked, received_at=received_at,
+    )).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(insert(decisions).values(
+        decision_id=decision.decision_id, tenant=tenant, event_id=decision.event_id, seq=seq,
+        event_type=event_type, event_time=event_time, action=decision.action, score=decision.score,
+        record=json.dumps(decision.to_dict(), ensure_ascii=False, separators=(",", ":")),
+    ))
+    return int(seq)
+
+
+def decision_by_event_txn(conn: Connection, tenant: str, event_id: str) -> Decision | None:
+    row = conn.execute(select(decisions.c.record).where(decisions.c.tenant == tenant,
+                                                        decisions.c.event_id == event_id)).first()
+    return Decision.from_dict(json.loads(row[0])) if row else None
+
+
+def decision_by_id_txn(conn: Connection, tenant: str, decision_id: str) -> Decision | None:
+    row = conn.execute(select(decisions.c.record).where(decisions.c.tenant == tenant,
+                                                        decisions.c.decision_id == decision_id)).first()
+    return Decision.from_dict(json.loads(row[0])) if row else None
+
+
+def event_body_txn(conn: Connection, tenant: str, event_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(events.c.body).where(events.c.tenant == tenant, events.c.event_id == event_id)).first()
+    return dict(json.loads(row[0])) if row else None
+
+
+def events_after(engine: Engine, seq: int, batch: int = 5000) -> Iterator[tuple[int, str, str]]:
+    """(seq, tenant, body) of every logged event after ``seq``, in log order."""
+    last = seq
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(events.c.seq, events.c.tenant, events.c.body).where(events.c.seq > last)
+                .order_by(events.c.seq).limit(batch)
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield int(row[0]), row[1], row[2]
+        last = int(rows[-1][0])
+
+
+def counts_txn(conn: Connection) -> tuple[int, int]:
+    n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    n_decisions = conn.execute(select(func.count()).select_from(decisions)).scalar_one()
+    return int(n_events), int(n_decisions)
+
+
+# -- rulesets --------------------------------------------------------------------------------------
+
+def _ruleset(row: Any) -> RulesetRow:
+    return RulesetRow(row.tenant, row.version, row.name, row.status, row.source, row.created_by,
+                      row.created_at, row.published_at)
+
+
+def rulesets_txn(conn: Connection, tenant: str) -> list[RulesetRow]:
+    rows = conn.execute(select(rulesets).where(rulesets.c.tenant == tenant).order_by(rulesets.c.created_at)).all()
+    return [_ruleset(r) for r in rows]
+
+
+def ruleset_txn(conn: Connection, tenant: str, version: str) -> RulesetRow | None:
+    row = conn.execute(select(rulesets).where(rulesets.c.tenant == tenant, rulesets.c.version == version)).first()
+    return _ruleset(row) if row else None
+
+
+def published_ruleset_txn(conn: Connection, tenant: str) -> RulesetRow | None:
+    row = conn.execute(select(rulesets).where(rulesets.c.tenant == tenant, rulesets.c.status == "published")).first()
+    return _ruleset(row) if row else None
+
+
+def insert_ruleset_txn(conn: Connection, row: RulesetRow) -> None:
+    conn.execute(insert(rulesets).values(**row.__dict__))
+
+
+def publish_ruleset_txn(conn: Connection, tenant: str, version: str, at: float) -> None:
+    conn.execute(update(rulesets).where(rulesets.c.tenant == tenant, rulesets.c.status == "published")
+                 .values(status="retired"))
+    conn.execute(update(rulesets).where(rulesets.c.tenant == tenant, rulesets.c.version == version)
+                 .values(status="published", published_at=at))
+
+
+# -- API keys --------------------------------------------------------------------------------------
+
+def insert_api_key_txn(conn: Connection, key_sha256: str, name: str, role: str, tenant: str, at: float) -> None:
+    conn.execute(insert(api_keys).values(key_sha256=key_sha256, name=name, role=role, tenant=tenant, created_at=at))
+
+
+def api_key_txn(conn: Connection, key_sha256: str) -> tuple[str, str, str] | None:
+    row = conn.execute(select(api_keys.c.name, api_keys.c.role, api_keys.c.tenant)
+                       .where(api_keys.c.key_sha256 == key_sha256, api_keys.c.revoked_at.is_(None))).first()
+    return (row[0], row[1], row[2]) if row else None
