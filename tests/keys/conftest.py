@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from dunpai.core.services import services_required
-from dunpai.keys import Argon2Params, KeyStore, find_softhsm_module, open_keystore, temporary_softhsm_token
+from dunpai.keys import (
+    Argon2Params,
+    KeyStore,
+    SoftHsmToken,
+    find_softhsm_module,
+    open_keystore,
+    temporary_softhsm_token,
+)
 
 # Cheap Argon2id for tests only; production defaults are untouched (see software_file.Argon2Params).
 TEST_ARGON2 = Argon2Params(time_cost=1, memory_cost_kib=1024, parallelism=1)
@@ -31,10 +38,17 @@ def software_store(tmp_path: Path) -> Iterator[KeyStore]:
 
 
 @pytest.fixture
-def pkcs11_store() -> Iterator[KeyStore]:
+def softhsm_token() -> SoftHsmToken:
+    """A fresh, empty SoftHSM2 token in a temporary directory (never a system token)."""
     softhsm_or_skip()
-    token = temporary_softhsm_token()
-    store = open_keystore("pkcs11", module_path=token.module_path, token_label=token.token_label, pin=token.pin)
+    return temporary_softhsm_token()
+
+
+@pytest.fixture
+def pkcs11_store(softhsm_token: SoftHsmToken) -> Iterator[KeyStore]:
+    token = softhsm_token
+    store = open_keystore("pkcs11", module_path=token.module_path, token_label=token.token_label,
+                          pin=token.pin)
     yield store
     store.close()
 

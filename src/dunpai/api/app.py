@@ -33,15 +33,21 @@ def _decision_summary(d: Any, duplicate: bool) -> dict[str, Any]:
     }
 
 
+def principal(request: Request) -> Principal:
+    """The authenticated caller (every route depends on this)."""
+    auth: Authenticator = request.app.state.auth
+    return auth.principal(request)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
 def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
     app = FastAPI(title="Dunpai risk decision API", version=__version__,
                   description="Real-time decisions on card, mobile-banking, login and staff-access events.")
+    app.state.auth = auth
+    app.state.service = service
     errors.install(app)
-
-    def principal(request: Request) -> Principal:
-        return auth.principal(request)
-
-    Caller = Annotated[Principal, Depends(principal)]
 
     async def _body(request: Request) -> bytes:
         body = await request.body()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -122,8 +123,6 @@ def replay(data: HandbookData, engine: Engine, progress: Progress | None = None,
 
 
 def cache_dir() -> Path:
-    import os
-
     return Path(os.environ.get(CACHE_ENV, str(DEFAULT_CACHE)))
 
 
@@ -146,7 +145,7 @@ def cached_replay(data: HandbookData, data_dir: Path, ruleset_text: str | None =
     if meta.exists():
         f = pd.read_parquet(feats)
         r = pd.read_parquet(rules)
-        actions = np.asarray(json.loads(meta.read_text())["actions_file"] and np.load(folder / "actions.npy"))
+        actions = np.load(folder / json.loads(meta.read_text())["actions_file"])
         return Replayed(f.drop(columns=["_row"]), r, actions, [c for c in f.columns if c != "_row"]), key
     result = replay(data, build_engine(text), progress=progress)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,11 @@
-"""Counterfeit card (case S1): a skimmed copy used while the genuine card is in the owner's pocket."""
+"""Counterfeit card (case S1): a skimmed copy used while the genuine card is in the owner's pocket.
+
+EMV facts (a chip card read by stripe, a chip counter out of order), geography (two card-present
+uses too far apart; the card far from the customer's phone), the cash-out pattern (the balance
+drained soon after a deposit elsewhere) and the point-of-compromise job's output (the card was
+exposed at a skimmed terminal and not yet reissued; the terminal itself is flagged) — read from the
+``ExposureEnricher``'s ``card_exposed`` and ``terminal_flagged``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from dunpai.risk.detectors.base import Detector, SignalSpec
 
 HOUR = 3600.0
 CP = ("card_present",)
+CARD = ("card_present", "card_not_present")
 
 COUNTERFEIT = Detector("counterfeit", (
     SignalSpec(
@@ -17,17 +25,20 @@ COUNTERFEIT = Detector("counterfeit", (
     ),
     SignalSpec(
         "sig_impossible_travel", "counterfeit.impossible_travel",
-        Text("两次刷卡地点相距过远，时间内无法到达", "two card-present uses too far apart for the time between them"),
+        Text("两次刷卡地点相距过远，时间内无法到达",
+             "two card-present uses too far apart for the time between them"),
         CP, lambda f: f["card_km_from_last_cp"] > 50 and f["card_speed_kmh"] > 300,
     ),
     SignalSpec(
         "sig_card_far_from_phone", "counterfeit.card_far_from_phone",
-        Text("刷卡地点远离客户手机银行最近所在位置", "card used far from where the customer's phone app was just seen"),
+        Text("刷卡地点远离客户手机银行最近所在位置",
+             "card used far from where the customer's phone app was just seen"),
         CP, lambda f: f["cust_km_from_app"] > 30 and f["cust_app_secs"] < 6 * HOUR,
     ),
     SignalSpec(
         "sig_drain_after_deposit", "counterfeit.drain_after_deposit",
-        Text("存款后短时间内在异地取走几乎全部余额", "almost the whole balance withdrawn elsewhere soon after a deposit"),
+        Text("存款后短时间内在异地取走几乎全部余额",
+             "almost the whole balance withdrawn elsewhere soon after a deposit"),
         CP, lambda f: (f["withdrawal"] > 0 and f["drain_ratio"] >= 0.8 and f["acct_deposit_secs"] < 24 * HOUR
                        and f["card_deposit_km"] > 20),
     ),
@@ -35,5 +46,17 @@ COUNTERFEIT = Detector("counterfeit", (
         "sig_atc_anomaly", "counterfeit.atc_anomaly",
         Text("芯片交易计数器倒退或异常跳跃", "the chip's transaction counter went backwards or jumped"),
         CP, lambda f: f["card_atc_backwards"] > 0 or f["card_atc_jump"] > 50,
+    ),
+    SignalSpec(
+        "sig_exposed_card", "counterfeit.exposed_card",
+        Text("该卡曾在疑似被装侧录器的终端使用，尚未换卡",
+             "the card was used at a terminal suspected of skimming and has not been reissued"),
+        CARD, lambda f: f["card_exposed"] > 0,
+    ),
+    SignalSpec(
+        "sig_at_flagged_terminal", "counterfeit.at_flagged_terminal",
+        Text("在疑似被装侧录器、待排查的终端上使用",
+             "used at a terminal flagged as a suspected skimming point, pending inspection"),
+        CP, lambda f: f["terminal_flagged"] > 0,
     ),
 ))

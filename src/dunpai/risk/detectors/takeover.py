@@ -1,6 +1,14 @@
-"""Account takeover (case S2): a phishing SMS plants a trojan and the account is drained."""
+"""Account takeover (case S2): a phishing SMS plants a trojan and the account is drained.
+
+Device facts (new device, SIM change, remote-control or overlay app), behaviour (login from a new
+device then payments, new payee, draining, bursts, unusual hours) and the mobile shield: with the
+``ShieldEnricher`` present, ``sig_no_shield`` means "no *valid* signature" and the shield's status
+adds signals of its own; without it, only the signature's presence is known.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from dunpai.core.i18n import Text
 from dunpai.risk.detectors.base import Detector, SignalSpec
@@ -8,6 +16,17 @@ from dunpai.risk.detectors.base import Detector, SignalSpec
 HOUR, DAY = 3600.0, 86400.0
 MOBILE = ("mobile_transfer",)
 PAYMENTS = ("mobile_transfer", "card_not_present")
+
+
+def _shield_valid(f: Mapping[str, float]) -> float:
+    """Shield validity when the shield enricher ran; otherwise mere presence is all we know."""
+    valid = f.get("shield_valid")
+    return f["shield_present"] if valid is None else valid
+
+
+def _risky_app_secs(f: Mapping[str, float]) -> float:
+    return min(f["cust_remote_app_secs"], f["cust_overlay_secs"], f["cust_malware_secs"])
+
 
 TAKEOVER = Detector("takeover", (
     SignalSpec(
@@ -22,8 +41,9 @@ TAKEOVER = Detector("takeover", (
     ),
     SignalSpec(
         "sig_remote_control_app", "takeover.remote_or_malware",
-        Text("设备上发现远程控制、悬浮窗或恶意应用", "remote-control, overlay or malicious app found on the device"),
-        PAYMENTS, lambda f: min(f["cust_remote_app_secs"], f["cust_overlay_secs"], f["cust_malware_secs"]) < 7 * DAY,
+        Text("设备上发现远程控制、悬浮窗或恶意应用",
+             "remote-control, overlay or malicious app found on the device"),
+        PAYMENTS, lambda f: _risky_app_secs(f) < 7 * DAY,
     ),
     SignalSpec(
         "sig_new_payee_large", "takeover.new_payee_large",
@@ -54,6 +74,24 @@ TAKEOVER = Detector("takeover", (
     SignalSpec(
         "sig_no_shield", "takeover.no_shield",
         Text("转账未附带有效的手机盾签名", "the transfer carries no valid mobile-shield signature"),
-        MOBILE, lambda f: f["shield_present"] == 0,
+        MOBILE, lambda f: _shield_valid(f) == 0,
+    ),
+    SignalSpec(
+        "sig_shield_invalid", "takeover.shield_invalid",
+        Text("手机盾签名无效、被篡改、重放或设备已注销",
+             "the mobile-shield signature is invalid, tampered, replayed or revoked"),
+        MOBILE, lambda f: f["shield_status"] >= 2,
+    ),
+    SignalSpec(
+        "sig_shield_new_device", "takeover.shield_new_device",
+        Text("手机盾设备刚绑定，仍在冷静期内",
+             "the mobile-shield device was enrolled only recently (cooling-off period)"),
+        MOBILE, lambda f: f["shield_cooling_off"] > 0,
+    ),
+    SignalSpec(
+        "sig_shield_trusted", "takeover.shield_trusted",
+        Text("由长期绑定设备的有效手机盾签名确认（降低风险）",
+             "confirmed by a valid mobile-shield signature from a long-enrolled device (lowers risk)"),
+        MOBILE, lambda f: f["shield_trusted"] > 0,
     ),
 ))

@@ -34,6 +34,8 @@ def _problems(exc: ValidationError) -> list[FieldProblem]:
         if loc and loc[0] in {"card_present", "card_not_present", "mobile_transfer", "login", "device",
                               "staff_access", "label"}:
             loc = loc[1:]
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = ["type"]
         out.append(FieldProblem(".".join(loc) or "$", err["msg"]))
     return out
 

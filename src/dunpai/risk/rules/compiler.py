@@ -77,7 +77,7 @@ def _compile_rule(index: int, rule: Rule, known: frozenset[str]) -> tuple[Compil
         return None, [FieldProblem(where, f"rule {rule.id}: unknown variable(s) {', '.join(unknown)}")]
     try:
         trial = program.execute({v: 1.0 for v in variables})
-    except (RuntimeError, TypeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - reported as a validation problem
         return None, [FieldProblem(where, f"rule {rule.id}: fails on trial values: {exc}")]
     if not isinstance(trial, bool):
         return None, [FieldProblem(where, f"rule {rule.id}: must yield true or false, got {type(trial).__name__}")]
@@ -137,7 +137,7 @@ class CompiledRuleset:
         ctx = {v: values[v] for v in variables}
         try:
             outcome = program.execute(ctx)
-        except (RuntimeError, TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - any failure: find the culprit rule by rule below
             return [self._evaluate_one(c, ctx) for c in rules]
         results = []
         for c, hit in zip(rules, outcome, strict=True):
@@ -153,8 +153,8 @@ class CompiledRuleset:
     def _evaluate_one(c: CompiledRule, ctx: Mapping[str, float]) -> RuleResult:
         try:
             hit = c.program.execute({v: ctx[v] for v in c.variables})
-        except (RuntimeError, TypeError, ValueError) as exc:
-            return RuleResult(c.rule.id, "error", str(exc)[:300])
+        except Exception as exc:  # noqa: BLE001 - a rule's failure is recorded, never raised
+            return RuleResult(c.rule.id, "error", f"{type(exc).__name__}: {exc}"[:300])
         if not isinstance(hit, bool):
             return RuleResult(c.rule.id, "error", f"yielded {hit!r}, not a boolean")
         return RuleResult(c.rule.id, "hit" if hit else "no_hit")

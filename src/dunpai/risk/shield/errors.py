@@ -59,3 +59,8 @@ class ShieldKeyExists(Conflict):
     """A different device is already enrolled under this key id."""
 
     code = "shield_key_exists"
+
+
+class MissingShield(ShieldError):
+    code = "shield_missing"
+    status = "missing"

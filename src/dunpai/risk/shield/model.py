@@ -9,11 +9,27 @@ from dunpai.risk.shield.crypto import Algorithm
 
 HOUR = 3600.0
 
-ShieldStatus = Literal["valid", "missing", "unknown_key", "bad_signature", "replayed", "revoked", "stale",
-                       "wrong_customer", "malformed"]
+ShieldStatus = Literal[
+    "valid",
+    "missing",
+    "unknown_key",
+    "bad_signature",
+    "replayed",
+    "revoked",
+    "stale",
+    "wrong_customer",
+    "malformed",
+]
 STATUS_CODES: dict[str, float] = {
-    "valid": 0.0, "missing": 1.0, "unknown_key": 2.0, "bad_signature": 3.0, "replayed": 4.0, "revoked": 5.0,
-    "stale": 6.0, "wrong_customer": 7.0, "malformed": 8.0,
+    "valid": 0.0,
+    "missing": 1.0,
+    "unknown_key": 2.0,
+    "bad_signature": 3.0,
+    "replayed": 4.0,
+    "revoked": 5.0,
+    "stale": 6.0,
+    "wrong_customer": 7.0,
+    "malformed": 8.0,
 }
 """Stable numeric codes of ``shield_status`` (a feature is a float; rules compare codes)."""
 

@@ -55,12 +55,21 @@ class TransferPayload:
         return cls.build(transfer, key_id=shield.key_id, nonce=shield.nonce, signed_at=shield.signed_at)
 
     @classmethod
-    def build(cls, transfer: MobileTransfer, *, key_id: str, nonce: str, signed_at: datetime) -> TransferPayload:
+    def build(
+        cls, transfer: MobileTransfer, *, key_id: str, nonce: str, signed_at: datetime
+    ) -> TransferPayload:
         amount = Decimal(transfer.amount)
         return cls(
-            key_id=key_id, customer_id=transfer.customer_id, account_id=transfer.account_id, kind=transfer.kind,
-            payee_id=transfer.payee_id, payee_name=transfer.payee_name or "", amount_minor=int(amount),
-            currency=transfer.currency, signed_at_ms=epoch_ms(signed_at), nonce=nonce,
+            key_id=key_id,
+            customer_id=transfer.customer_id,
+            account_id=transfer.account_id,
+            kind=transfer.kind,
+            payee_id=transfer.payee_id,
+            payee_name=transfer.payee_name or "",
+            amount_minor=int(amount),
+            currency=transfer.currency,
+            signed_at_ms=epoch_ms(signed_at),
+            nonce=nonce,
         )
 
     def canonical(self) -> bytes:
@@ -81,8 +90,15 @@ class TransferPayload:
         return _HEADER + text.encode("utf-8")
 
 
-def enrolment_payload(customer_id: str, device_id: str, algorithm: str, public_key: bytes, challenge: str) -> bytes:
+def enrolment_payload(
+    customer_id: str, device_id: str, algorithm: str, public_key: bytes, challenge: str
+) -> bytes:
     """What the app signs at enrolment to prove it holds the private key (proof of possession)."""
-    body = {"customer_id": customer_id, "device_id": device_id, "algorithm": algorithm,
-            "public_key": public_key.hex(), "challenge": challenge}
+    body = {
+        "customer_id": customer_id,
+        "device_id": device_id,
+        "algorithm": algorithm,
+        "public_key": public_key.hex(),
+        "challenge": challenge,
+    }
     return ENROL_HEADER + json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -52,15 +52,19 @@ class MemoryShieldRepository:
         if old is not None:
             if same_enrolment(old, device):
                 return
-            raise ShieldKeyExists("a different device is already enrolled with this key", key_id=device.key_id)
+            raise ShieldKeyExists(
+                "a different device is already enrolled with this key", key_id=device.key_id
+            )
         self._devices[device.key_id] = device
 
     def get_device(self, key_id: str) -> EnrolledDevice | None:
         return self._devices.get(key_id)
 
     def devices_of(self, customer_id: str) -> list[EnrolledDevice]:
-        return sorted((d for d in self._devices.values() if d.customer_id == customer_id),
-                      key=lambda d: (d.enrolled_at, d.key_id))
+        return sorted(
+            (d for d in self._devices.values() if d.customer_id == customer_id),
+            key=lambda d: (d.enrolled_at, d.key_id),
+        )
 
     def revoke(self, key_id: str, t: float, reason: str) -> EnrolledDevice:
         device = self._devices.get(key_id)

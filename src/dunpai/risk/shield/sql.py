@@ -18,10 +18,15 @@ from dunpai.risk.shield.tables import shield_devices, shield_nonces
 def _device(row: Any) -> EnrolledDevice:
     facts = json.loads(row.facts or "{}")
     return EnrolledDevice(
-        key_id=row.key_id, customer_id=row.customer_id, device_id=row.device_id, algorithm=row.algorithm,
-        public_key=bytes(row.public_key), enrolled_at=row.enrolled_at,
+        key_id=row.key_id,
+        customer_id=row.customer_id,
+        device_id=row.device_id,
+        algorithm=row.algorithm,
+        public_key=bytes(row.public_key),
+        enrolled_at=row.enrolled_at,
         facts=tuple(sorted((str(k), str(v)) for k, v in facts.items())),
-        revoked_at=row.revoked_at, revoked_reason=row.revoked_reason,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
     )
 
 
@@ -31,10 +36,15 @@ class SqlShieldRepository:
 
     def add_device(self, device: EnrolledDevice) -> None:
         values = {
-            "key_id": device.key_id, "customer_id": device.customer_id, "device_id": device.device_id,
-            "algorithm": device.algorithm, "public_key": device.public_key, "enrolled_at": device.enrolled_at,
+            "key_id": device.key_id,
+            "customer_id": device.customer_id,
+            "device_id": device.device_id,
+            "algorithm": device.algorithm,
+            "public_key": device.public_key,
+            "enrolled_at": device.enrolled_at,
             "facts": json.dumps(dict(device.facts), sort_keys=True, ensure_ascii=False),
-            "revoked_at": device.revoked_at, "revoked_reason": device.revoked_reason,
+            "revoked_at": device.revoked_at,
+            "revoked_reason": device.revoked_reason,
         }
         try:
             with self.engine.begin() as conn:
@@ -42,8 +52,9 @@ class SqlShieldRepository:
         except IntegrityError:
             old = self.get_device(device.key_id)
             if old is None or not same_enrolment(old, device):
-                raise ShieldKeyExists("a different device is already enrolled with this key",
-                                      key_id=device.key_id) from None
+                raise ShieldKeyExists(
+                    "a different device is already enrolled with this key", key_id=device.key_id
+                ) from None
 
     def get_device(self, key_id: str) -> EnrolledDevice | None:
         with self.engine.connect() as conn:
@@ -52,16 +63,22 @@ class SqlShieldRepository:
 
     def devices_of(self, customer_id: str) -> list[EnrolledDevice]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(shield_devices).where(shield_devices.c.customer_id == customer_id)
-                                .order_by(shield_devices.c.enrolled_at, shield_devices.c.key_id)).all()
+            rows = conn.execute(
+                select(shield_devices)
+                .where(shield_devices.c.customer_id == customer_id)
+                .order_by(shield_devices.c.enrolled_at, shield_devices.c.key_id)
+            ).all()
         return [_device(r) for r in rows]
 
     def revoke(self, key_id: str, t: float, reason: str) -> EnrolledDevice:
         c = shield_devices.c
         with self.engine.begin() as conn:
-            conn.execute(update(shield_devices).where(c.key_id == key_id)
-                         .where((c.revoked_at.is_(None)) | (c.revoked_at > t))
-                         .values(revoked_at=t, revoked_reason=reason[:256]))
+            conn.execute(
+                update(shield_devices)
+                .where(c.key_id == key_id)
+                .where((c.revoked_at.is_(None)) | (c.revoked_at > t))
+                .values(revoked_at=t, revoked_reason=reason[:256])
+            )
             row = conn.execute(select(shield_devices).where(c.key_id == key_id)).first()
         if row is None:
             raise NotFound("no such shield key", key_id=key_id)
@@ -71,11 +88,15 @@ class SqlShieldRepository:
         c = shield_nonces.c
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(shield_nonces).values(key_id=key_id, nonce=nonce, event_id=event_id, claimed_at=t))
+                conn.execute(
+                    insert(shield_nonces).values(key_id=key_id, nonce=nonce, event_id=event_id, claimed_at=t)
+                )
             return event_id
         except IntegrityError:
             with self.engine.connect() as conn:
-                holder = conn.execute(select(c.event_id).where(c.key_id == key_id, c.nonce == nonce)).scalar_one()
+                holder = conn.execute(
+                    select(c.event_id).where(c.key_id == key_id, c.nonce == nonce)
+                ).scalar_one()
             return str(holder)
 
     def prune_nonces(self, before: float) -> int:

@@ -7,7 +7,8 @@ from sqlalchemy import Column, Float, Index, LargeBinary, String, Table, Text
 from dunpai.core.db import metadata
 
 shield_devices = Table(
-    "shield_devices", metadata,
+    "shield_devices",
+    metadata,
     Column("key_id", String(64), primary_key=True),
     Column("customer_id", String(128), nullable=False),
     Column("device_id", String(128), nullable=False),
@@ -21,7 +22,8 @@ shield_devices = Table(
 )
 
 shield_nonces = Table(
-    "shield_nonces", metadata,
+    "shield_nonces",
+    metadata,
     Column("key_id", String(64), primary_key=True),
     Column("nonce", String(128), primary_key=True),
     Column("event_id", String(128), nullable=False),

@@ -1,0 +1,137 @@
+"""`dunpai` — the command line. Commands call services; they hold no business logic."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dunpai.core.config import Settings, load_settings
+from dunpai.core.errors import DunpaiError
+
+app = typer.Typer(help="Dunpai (盾牌): bank risk control and P2SC secure communication.", no_args_is_help=True)
+console = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML configuration file")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Where the embedded database and state live")]
+
+
+def settings_from(config: Path | None, data_dir: Path | None) -> Settings:
+    overrides = {"data_dir": str(data_dir)} if data_dir is not None else None
+    return load_settings(config, overrides)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8600,
+) -> None:
+    """Run the decision API (FastAPI + uvicorn)."""
+    import uvicorn
+
+    from dunpai.api.app import create_app
+    from dunpai.api.auth import Authenticator
+    from dunpai.risk.runtime import open_service
+
+    settings = settings_from(config, data_dir)
+    service = open_service(settings)
+    api = create_app(service, Authenticator(service.db, settings.api_keys))
+    try:
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        service.close()
+
+
+@app.command()
+def apikey(
+    role: Annotated[str, typer.Option(help="integrator, analyst, supervisor or admin")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key")] = "cli",
+    tenant: Annotated[str, typer.Option(help="Tenant the key belongs to")] = "default",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an API key; it is printed once and stored only as a digest."""
+    from dunpai.api.auth import create_api_key
+    from dunpai.core.db import init_schema, make_engine
+
+    settings = settings_from(config, data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = make_engine(settings.db_url)
+    init_schema(db)
+    typer.echo(create_api_key(db, name, role, tenant))
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="Events as JSONL or Parquet")],
+    tenant: Annotated[str, typer.Option(help="Tenant of the events")] = "default",
+    out: Annotated[Path | None, typer.Option("--out", help="Write decisions here as JSONL")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Decide every event of FILE through the same path as the API, with a progress bar."""
+    from dunpai.risk.replay import replay_file
+    from dunpai.risk.runtime import open_service
+
+    service = open_service(settings_from(config, data_dir))
+    try:
+        summary = replay_file(service, file, tenant, out, console)
+    finally:
+        service.close()
+    console.print(summary)
+
+
+@app.command()
+def explain(
+    decision_id: Annotated[str, typer.Argument(help="Decision id (dec_...)")],
+    tenant: Annotated[str, typer.Option(help="Tenant")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Why a decision was made: each rule's result with the values it saw, and the customer text."""
+    from dunpai.risk.report import print_explanation
+    from dunpai.risk.runtime import open_service
+
+    service = open_service(settings_from(config, data_dir))
+    try:
+        explanation = service.explain(tenant, decision_id)
+    finally:
+        service.close()
+    if as_json:
+        typer.echo(json.dumps(explanation, ensure_ascii=False, indent=2))
+    else:
+        print_explanation(console, explanation)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Demo database directory")] = Path(".dunpai-demo"),
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write one object per event here")] = None,
+    customers: Annotated[int, typer.Option(help="Customers in the normal traffic")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed of the traffic")] = 7,
+) -> None:
+    """Replay the source's cases mixed into a day of normal traffic and show each decision."""
+    from dunpai.risk.demo.run import run_demo
+
+    raise typer.Exit(run_demo(data_dir, json_path, customers, seed, console))
+
+
+def main() -> None:
+    try:
+        app()
+    except DunpaiError as exc:
+        Console(stderr=True).print(f"[red]error[/red] {exc.code}: {exc.message}")
+        for p in exc.problems:
+            Console(stderr=True).print(f"  {p.field}: {p.problem}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The HTTP API: the source's cases S1 and S2, auth, roles, tenants, OpenAPI, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dunpai.risk.demo.scenarios import demo_events
+from tests.risk.conftest import Api, card_event
+
+
+def replay_scenario(api: Api, customers: int = 40) -> list[tuple[dict[str, Any], str, bool, dict[str, Any]]]:
+    out = []
+    for body, scenario, fraud in demo_events(seed=11, customers=customers, history_days=5):
+        r = api.post_event(body)
+        assert r.status_code == 200, r.text
+        out.append((body, scenario, fraud, r.json()))
+    return out
+
+
+def test_s1_and_s2_are_stopped_through_the_api(api: Api) -> None:
+    results = replay_scenario(api)
+    for scenario in ("S1", "S2"):
+        frauds = [res for _, sc, fraud, res in results if sc == scenario and fraud]
+        assert len(frauds) >= 4
+        assert all(res["action"] != "allow" for res in frauds), frauds
+    s1 = [res for _, sc, fraud, res in results if sc == "S1" and fraud]
+    assert "counterfeit.chip_read_by_stripe" in s1[0]["reasons"]
+    assert "counterfeit.card_far_from_phone" in s1[0]["reasons"]
+    assert s1[-1]["customer_message"]["zh"].startswith("您的账户存在异常")
+    s2 = [res for _, sc, fraud, res in results if sc == "S2" and fraud and res["reasons"]]
+    assert any("takeover.new_device_new_payee" in r["reasons"] for r in s2)
+    normal = [res for _, sc, _, res in results if sc == "normal"]
+    assert sum(r["action"] == "allow" for r in normal) / len(normal) >= 0.97
+    # the analyst can read why
+    r = api.client.get(f"/v1/decisions/{s1[0]['decision_id']}", headers=api.h("analyst"))
+    assert r.status_code == 200
+    body = r.json()
+    assert any(rule["outcome"] == "hit" and rule["values"] for rule in body["analyst"]["rules"])
+
+
+def test_every_endpoint_needs_a_key(api: Api) -> None:
+    for method, path in (("get", "/health"), ("get", "/metrics"), ("post", "/v1/events"),
+                         ("get", "/v1/rulesets"), ("get", "/v1/decisions/x")):
+        r = getattr(api.client, method)(path)
+        assert r.status_code == 401, path
+        assert r.json()["code"] == "unauthenticated"
+    assert api.client.get("/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_roles(api: Api) -> None:
+    assert api.post_event(card_event(1), role="analyst").status_code == 403
+    assert api.client.post("/v1/rulesets/x/publish", headers=api.h("analyst")).status_code == 403
+    assert api.client.get("/v1/rulesets", headers=api.h("integrator")).status_code == 403
+    assert api.post_event(card_event(2), role="admin").status_code == 200
+
+
+def test_foreign_ids_answer_404(api: Api) -> None:
+    decision = api.post_event(card_event(1)).json()
+    other = {"Authorization": f"Bearer {api.other_tenant}"}
+    r = api.client.get(f"/v1/decisions/{decision['decision_id']}", headers=other)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_invalid_event_gets_422_naming_the_field(api: Api) -> None:
+    r = api.post_event(card_event(1, amount="12.34"))
+    assert r.status_code == 422
+    assert r.json()["problems"][0]["field"] == "amount"
+    r = api.client.post("/v1/events", content=b"{", headers=api.h("integrator"))
+    assert r.status_code == 422
+
+
+def test_duplicate_and_conflict(api: Api) -> None:
+    first = api.post_event(card_event(1)).json()
+    again = api.post_event(card_event(1)).json()
+    assert again["duplicate"] and again["decision_id"] == first["decision_id"]
+    assert api.post_event(card_event(1, amount=1)).status_code == 409
+
+
+def test_ruleset_endpoints(api: Api) -> None:
+    rulesets = api.client.get("/v1/rulesets", headers=api.h("analyst")).json()
+    published = next(r for r in rulesets if r["status"] == "published")
+    source = api.client.get(f"/v1/rulesets/{published['version']}", headers=api.h("analyst")).json()["source"]
+    bad = source.replace("card_count_1h >= 8.0", "card_count_1h >= ")
+    r = api.client.post("/v1/rulesets/validate", content=bad.encode(), headers=api.h("analyst"))
+    assert r.status_code == 422 and "G.card_velocity" in r.json()["problems"][0]["problem"]
+    edited = source.replace("card_count_1h >= 8.0", "card_count_1h >= 6.0")
+    draft = api.client.post("/v1/rulesets", content=edited.encode(), headers=api.h("analyst"))
+    assert draft.status_code == 201
+    version = draft.json()["version"]
+    r = api.client.post(f"/v1/rulesets/{version}/publish", headers=api.h("supervisor"))
+    assert r.status_code == 200 and r.json()["status"] == "published"
+
+
+def test_openapi_and_metrics(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    assert "Event" in spec["components"]["schemas"]
+    assert "CardPresent" in spec["components"]["schemas"]
+    api.post_event(card_event(1))
+    metrics = api.client.get("/metrics", headers=api.h("admin")).text
+    assert 'dunpai_decisions_total{action="allow"} 1.0' in metrics
