@@ -19,8 +19,21 @@ GPS_LAT = ((22, 1), (49, 1), (1234, 100))  # 22°49'12.34" N - Nanning
 GPS_LON = ((108, 1), (19, 1), (5678, 100))
 
 
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coro)
+def run(coro: Coroutine[Any, Any, None], timeout: float = 30.0) -> None:
+    """Run a scenario; on a hang, fail with the stacks of every pending task."""
+
+    async def guarded() -> None:
+        try:
+            await asyncio.wait_for(coro, timeout)
+        except TimeoutError:
+            stacks = []
+            for task in asyncio.all_tasks():
+                out = io.StringIO()
+                task.print_stack(file=out)
+                stacks.append(out.getvalue())
+            raise AssertionError("scenario hung:\n" + "\n".join(stacks)) from None
+
+    asyncio.run(guarded())
 
 
 def photo_with_gps() -> bytes:

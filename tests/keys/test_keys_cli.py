@@ -12,6 +12,7 @@ from dunpai.keys import SoftHsmToken
 from dunpai.keys.cli import app
 
 runner = CliRunner()
+CHEAP_KDF = ["--kdf-iterations", "1", "--kdf-memory-mib", "1", "--kdf-lanes", "1"]  # tests only
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def pkcs11_env(softhsm_token: SoftHsmToken, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize("env_fixture", ["software_env", "pkcs11_env"])
 def test_init_list_rotate(request: pytest.FixtureRequest, env_fixture: str) -> None:
     opts: list[str] = request.getfixturevalue(env_fixture)
-    first = runner.invoke(app, ["init", *opts])
+    first = runner.invoke(app, ["init", *CHEAP_KDF, *opts])
     assert first.exit_code == 0, first.output
     assert "created audit-signing/v1 (ed25519)" in first.output
     assert "already" in runner.invoke(app, ["init", *opts]).output  # idempotent
@@ -51,13 +52,13 @@ def test_init_list_rotate(request: pytest.FixtureRequest, env_fixture: str) -> N
 
 
 def test_wrong_passphrase_exits_cleanly(software_env: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    assert runner.invoke(app, ["init", *software_env]).exit_code == 0
+    assert runner.invoke(app, ["init", *CHEAP_KDF, *software_env]).exit_code == 0
     monkeypatch.setenv("DUNPAI_KEYSTORE_PASSPHRASE", "wrong")
     result = runner.invoke(app, ["list", *software_env])
     assert result.exit_code == 2 and "cannot open the key store" in result.output
 
 
 def test_gm_init_in_software(software_env: list[str]) -> None:
-    assert runner.invoke(app, ["init", "--gm", *software_env]).exit_code == 0
+    assert runner.invoke(app, ["init", "--gm", *CHEAP_KDF, *software_env]).exit_code == 0
     listed = json.loads(runner.invoke(app, ["list", "--json", *software_env]).output)
     assert {k["label"]: k["kind"] for k in listed}["data-kek"] == "sm4-128"

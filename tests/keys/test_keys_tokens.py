@@ -40,6 +40,7 @@ def test_tokens_are_deterministic_versioned_and_keyed(pan_store: KeyStore, tmp_p
     t = tok.token("6222 0212 3456 1234")
     assert t == tok.token("6222021234561234")
     assert t.startswith("pan1.1.") and len(t) == len("pan1.1.") + 32
+    assert tok.mask("6222 0212 3456 1234") == "622202******1234"
     assert tok.token("6222021234561235") != t
     other = open_keystore("software", path=tmp_path / "other.dpks", passphrase="other", create=True,
                           argon2=Argon2Params(time_cost=1, memory_cost_kib=1024, parallelism=1))

@@ -36,7 +36,8 @@ class Api:
     def __init__(self, service: RiskService) -> None:
         self.service = service
         self.client = TestClient(create_app(service, Authenticator(service.db)))
-        self.keys = {role: create_api_key(service.db, role, role) for role in ("integrator", "analyst", "supervisor", "admin")}
+        roles = ("integrator", "analyst", "supervisor", "admin")
+        self.keys = {role: create_api_key(service.db, role, role) for role in roles}
         self.other_tenant = create_api_key(service.db, "other", "admin", tenant="other-bank")
 
     def h(self, role: str) -> dict[str, str]:

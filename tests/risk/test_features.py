@@ -18,7 +18,8 @@ T0 = datetime(2026, 3, 12, 9, 0, tzinfo=CST)
 
 def ev(kind: str, minutes: float, **fields: Any) -> AnyEvent:
     ev.n += 1  # type: ignore[attr-defined]
-    base: dict[str, Any] = {"type": kind, "event_id": f"f{ev.n}", "event_time": (T0 + timedelta(minutes=minutes)).isoformat()}  # type: ignore[attr-defined]
+    when = (T0 + timedelta(minutes=minutes)).isoformat()
+    base: dict[str, Any] = {"type": kind, "event_id": f"f{ev.n}", "event_time": when}  # type: ignore[attr-defined]
     if kind == "card_present":
         base.update(txn="pos_purchase", card_id="card-1", account_id="acct-1", customer_id="cust-1",
                     terminal_id="t-1", pos_entry_mode="05", amount=10_000,

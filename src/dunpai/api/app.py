@@ -63,9 +63,7 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
     def metrics(caller: Caller) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type="text/plain; version=0.0.4")
 
-    @app.post("/v1/events", tags=["decisions"], openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
-    })
+    @app.post("/v1/events", tags=["decisions"], openapi_extra=_EVENT_BODY)
     async def submit_event(request: Request, caller: Caller) -> dict[str, Any]:
         """Submit one event; get the decision synchronously. Resending an event id returns the
         original decision (``duplicate: true``); reusing it for different content is a 409."""
@@ -128,6 +126,8 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
     return app
 
 
+_EVENT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}}}
 _YAML_BODY = {"requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}}
 
 

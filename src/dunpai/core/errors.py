@@ -7,7 +7,7 @@ maps these to HTTP; the domain never mentions status codes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 

@@ -23,8 +23,9 @@ from dunpai.keys.cli_options import (
     TokenOpt,
     keystore_from_options,
 )
-from dunpai.keys.errors import DecryptionFailed, KeyNotFound
+from dunpai.keys.errors import DecryptionFailed, KeyNotFound, KeyStoreError
 from dunpai.keys.labels import ensure_standard_keys
+from dunpai.keys.software_file import Argon2Params
 from dunpai.keys.store import KeyStore
 
 app = typer.Typer(help="Key custody: PKCS#11 token or encrypted software key store.", no_args_is_help=True)
@@ -55,9 +56,9 @@ def _audit(store: KeyStore, database_url: str | None, actor: str, action: str, s
 
 
 def _open(backend: str, path: Path, module: str | None, token_label: str | None,
-          create: bool = False) -> KeyStore:
+          create: bool = False, argon2: Argon2Params | None = None) -> KeyStore:
     try:
-        return keystore_from_options(backend, path, module, token_label, create=create)
+        return keystore_from_options(backend, path, module, token_label, create=create, argon2=argon2)
     except DecryptionFailed:
         console.print("[red]cannot open the key store (wrong passphrase or damaged file)[/red]")
         raise typer.Exit(2) from None
@@ -72,9 +73,16 @@ def init(
     gm: Annotated[bool, typer.Option("--gm", help="SM4 / HMAC-SM3 keys (GM/T deployments)")] = False,
     database_url: DbOpt = None,
     actor: ActorOpt = "",
+    kdf_iterations: Annotated[int, typer.Option(help="Argon2id passes for a new software store")] = 3,
+    kdf_memory_mib: Annotated[int, typer.Option(help="Argon2id memory (MiB) for a new software store")] = 64,
+    kdf_lanes: Annotated[int, typer.Option(help="Argon2id parallelism for a new software store")] = 4,
 ) -> None:
     """Create the store (software) if needed and generate whichever standard keys are missing."""
-    store = _open(backend, path, module, token_label, create=True)
+    try:
+        argon2 = Argon2Params(kdf_iterations, kdf_memory_mib * 1024, kdf_lanes)
+    except KeyStoreError as exc:
+        raise typer.BadParameter(exc.message) from None
+    store = _open(backend, path, module, token_label, create=True, argon2=argon2)
     try:
         created = ensure_standard_keys(store, gm=gm)
         for info in created:

@@ -15,6 +15,7 @@ import typer
 from dunpai.keys.errors import KeyStoreError
 from dunpai.keys.factory import BackendName, open_keystore
 from dunpai.keys.softhsm import find_softhsm_module
+from dunpai.keys.software_file import Argon2Params
 from dunpai.keys.store import KeyStore
 
 BackendOpt = Annotated[str, typer.Option("--backend", envvar="DUNPAI_KEYSTORE",
@@ -45,13 +46,13 @@ def backend_name(backend: str) -> BackendName:
 
 
 def keystore_from_options(backend: str, path: Path, module: str | None, token_label: str | None,
-                          *, create: bool = False) -> KeyStore:
+                          *, create: bool = False, argon2: Argon2Params | None = None) -> KeyStore:
     name = backend_name(backend)
     try:
         if name == "software":
             new = create and not path.exists()
             passphrase = _secret("DUNPAI_KEYSTORE_PASSPHRASE", "Key store passphrase", confirm=new)
-            return open_keystore("software", path=path, passphrase=passphrase, create=create)
+            return open_keystore("software", path=path, passphrase=passphrase, create=create, argon2=argon2)
         module = module or find_softhsm_module()
         if not module or not token_label:
             raise typer.BadParameter("pkcs11 needs --module (or SoftHSM2 installed) and --token-label")

@@ -68,7 +68,26 @@ class SoftHsmToken:
     pin: str
 
 
+def _uses_system_tokens(conf: Path) -> bool:
+    try:
+        text = conf.read_text(encoding="utf-8")
+    except OSError:
+        return True
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "directories.tokendir":
+            return value.strip().startswith("/var/lib/softhsm")
+    return True
+
+
 class _Sandbox:
+    @classmethod
+    def adopt(cls, module: str, conf: Path) -> _Sandbox:
+        """Use a private configuration that another part of this process set up first."""
+        sandbox = cls.__new__(cls)
+        sandbox.module, sandbox.conf, sandbox.directory = module, conf, conf.parent
+        return sandbox
+
     def __init__(self, module: str) -> None:
         self.module = module
         self.directory = Path(tempfile.mkdtemp(prefix="dunpai-softhsm-"))
@@ -92,10 +111,13 @@ def _get_sandbox(module: str) -> _Sandbox:
         if _sandbox is None:
             current = os.environ.get("SOFTHSM2_CONF")
             if _module_loaded(module):
-                raise KeyStoreError(
-                    "SoftHSM2 is already initialised in this process with another configuration"
-                    + (f" ({current})" if current else "")
-                )
+                # Someone loaded SoftHSM2 before us. Their private configuration is acceptable;
+                # the system one (no SOFTHSM2_CONF, or /var/lib/softhsm tokens) is not.
+                if not current or _uses_system_tokens(Path(current)):
+                    raise KeyStoreError("SoftHSM2 is already initialised in this process with the system "
+                                        "token directory; refusing to create tokens there")
+                _sandbox = _Sandbox.adopt(module, Path(current))
+                return _sandbox
             sandbox = _Sandbox(module)
             os.environ["SOFTHSM2_CONF"] = str(sandbox.conf)
             _sandbox = sandbox

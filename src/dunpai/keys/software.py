@@ -22,6 +22,7 @@ from typing import Any
 from dunpai.keys import primitives
 from dunpai.keys.errors import DecryptionFailed, KeyExists, KeyNotFound, KeyStoreError
 from dunpai.keys.model import (
+    SIGNING_KINDS,
     Backend,
     KeyInfo,
     KeyKind,
@@ -60,6 +61,7 @@ class SoftwareKeyStore:
         self._lock = threading.RLock()
         self._records: list[KeyRecord] = []
         self._material: dict[str, bytes] = {}
+        self._public: dict[str, bytes] = {}  # derived public keys, cached (they are not secret)
         self._closed = False
 
     # -- opening -------------------------------------------------------------------------------
@@ -216,19 +218,24 @@ class SoftwareKeyStore:
                 if rec.key_id == key_id and not rec.destroyed:
                     self._records[i] = KeyRecord(rec.label, rec.kind, rec.version, rec.created_at, True)
                     del self._material[key_id]
+                    self._public.pop(key_id, None)
                     return
             raise KeyNotFound("no such key")
 
     def close(self) -> None:
         with self._lock:
             self._material.clear()
+            self._public.clear()
             self._closed = True
 
     # -- operations ----------------------------------------------------------------------------
 
     def public_key(self, key_id: str) -> bytes:
         kind, material = self._key(key_id)
-        return primitives.public_key(kind, material)
+        cached = self._public.get(key_id)
+        if cached is None:
+            cached = self._public[key_id] = primitives.public_key(kind, material)
+        return cached
 
     def sign(self, key_id: str, data: bytes) -> bytes:
         kind, material = self._key(key_id)
@@ -236,7 +243,10 @@ class SoftwareKeyStore:
 
     def verify(self, key_id: str, data: bytes, signature: bytes) -> None:
         kind, material = self._key(key_id)
-        primitives.verify(kind, material, data, signature)
+        if kind in SIGNING_KINDS:
+            primitives.verify_with_public(kind, self.public_key(key_id), data, signature)
+        else:
+            primitives.verify(kind, material, data, signature)
 
     def wrap(self, key_id: str, key_material: bytes) -> bytes:
         kind, material = self._key(key_id)

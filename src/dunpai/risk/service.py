@@ -21,7 +21,7 @@ from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
 from dunpai.core.errors import Conflict, InvalidRuleset, NotFound, StateError
-from dunpai.risk.decisions.engine import AccountStatus, Enricher, Engine, Scorer, known_variables
+from dunpai.risk.decisions.engine import AccountStatus, Engine, Enricher, Scorer, known_variables
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.events.ingest import PanProtector, event_to_json, parse_event
@@ -135,7 +135,8 @@ class RiskService:
         try:
             with self.db.begin() as conn:
                 seq = repo.insert_event_and_decision_txn(
-                    conn, tenant, event.type, event.event_time.timestamp(), body, digest, masked, self.clock(), decision)
+                    conn, tenant, event.type, event.event_time.timestamp(), body, digest, masked, self.clock(),
+                    decision)
         except IntegrityError:
             # A concurrent worker accepted the same event id first: answer with its decision.
             with self.db.connect() as conn:

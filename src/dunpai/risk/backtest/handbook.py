@@ -79,9 +79,9 @@ class HandbookData:
             raise FileNotFoundError(f"no {_TX_FILES} in {directory}")
         tx = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
         if start is not None:
-            tx = tx[tx.TX_DATETIME >= pd.Timestamp(start.replace(tzinfo=None))]
+            tx = tx[pd.Timestamp(start.replace(tzinfo=None)) <= tx.TX_DATETIME]
         if end is not None:
-            tx = tx[tx.TX_DATETIME < pd.Timestamp(end.replace(tzinfo=None))]
+            tx = tx[pd.Timestamp(end.replace(tzinfo=None)) > tx.TX_DATETIME]
         tx = tx.sort_values(["TX_DATETIME", "TRANSACTION_ID"], kind="stable").reset_index(drop=True)
         customers = pd.read_parquet(directory / "customers.parquet")
         terminals = pd.read_parquet(directory / "terminals.parquet")

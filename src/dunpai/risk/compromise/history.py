@@ -40,8 +40,9 @@ class VisitHistory(Protocol):
 class ArrayVisitHistory:
     """Immutable in-memory history; build it with :meth:`from_arrays` or :meth:`from_events`."""
 
-    def __init__(self, card_codes: Sequence[str], terminal_codes: Sequence[str], card: I64, terminal: I64,
-                 t: F64) -> None:
+    def __init__(
+        self, card_codes: Sequence[str], terminal_codes: Sequence[str], card: I64, terminal: I64, t: F64
+    ) -> None:
         self.card_names = list(card_codes)
         self.terminal_names = list(terminal_codes)
         self._card_index = {c: i for i, c in enumerate(self.card_names)}
@@ -57,12 +58,21 @@ class ArrayVisitHistory:
         self._first_seen = np.sort(first)
 
     @classmethod
-    def from_arrays(cls, card: Sequence[str] | npt.NDArray[np.str_], terminal: Sequence[str] | npt.NDArray[np.str_],
-                    t: Sequence[float] | F64) -> ArrayVisitHistory:
+    def from_arrays(
+        cls,
+        card: Sequence[str] | npt.NDArray[np.str_],
+        terminal: Sequence[str] | npt.NDArray[np.str_],
+        t: Sequence[float] | F64,
+    ) -> ArrayVisitHistory:
         cards, card_codes = np.unique(np.asarray(card, dtype=str), return_inverse=True)
         terms, term_codes = np.unique(np.asarray(terminal, dtype=str), return_inverse=True)
-        return cls([str(c) for c in cards], [str(x) for x in terms], card_codes.astype(np.int64),
-                   term_codes.astype(np.int64), np.asarray(t, dtype=np.float64))
+        return cls(
+            [str(c) for c in cards],
+            [str(x) for x in terms],
+            card_codes.astype(np.int64),
+            term_codes.astype(np.int64),
+            np.asarray(t, dtype=np.float64),
+        )
 
     @classmethod
     def from_events(cls, events: Iterable[CardPresent]) -> ArrayVisitHistory:
@@ -76,7 +86,7 @@ class ArrayVisitHistory:
         lo, hi = self._c_ptr[i], self._c_ptr[i + 1]
         ts = self._c_t[lo:hi]
         a, b = np.searchsorted(ts, start, "left"), np.searchsorted(ts, end, "left")
-        return ts[a:b], self._c_term[lo + a:lo + b]
+        return ts[a:b], self._c_term[lo + a : lo + b]
 
     def _terminal_slice(self, terminal_id: str, start: float, end: float) -> tuple[F64, I64]:
         i = self._term_index.get(terminal_id)
@@ -85,7 +95,7 @@ class ArrayVisitHistory:
         lo, hi = self._t_ptr[i], self._t_ptr[i + 1]
         ts = self._t_t[lo:hi]
         a, b = np.searchsorted(ts, start, "left"), np.searchsorted(ts, end, "right")
-        return ts[a:b], self._t_card[lo + a:lo + b]
+        return ts[a:b], self._t_card[lo + a : lo + b]
 
     def card_visits(self, card_id: str, start: float, end: float) -> list[tuple[float, str]]:
         ts, terms = self._card_slice(card_id, start, end)

@@ -41,7 +41,12 @@ class CompromiseConfig:
     max_evidence_visits: int = 60
 
     def __post_init__(self) -> None:
-        if self.lookback_days <= 0 or self.min_cards < 2 or not 0 < self.alpha < 1 or self.expose_before_days < 0:
+        if (
+            self.lookback_days <= 0
+            or self.min_cards < 2
+            or not 0 < self.alpha < 1
+            or self.expose_before_days < 0
+        ):
             raise ValueError("invalid compromise config")
 
 
@@ -89,16 +94,30 @@ class TerminalFlag:
             "kind": "compromise.terminal",
             "reason": "compromise.skimming_suspected",
             "entity": {"terminal_id": self.terminal_id},
-            "title": Text("疑似侧录终端，请现场排查", "suspected skimming terminal: inspect on site").to_dict(),
+            "title": Text(
+                "疑似侧录终端，请现场排查", "suspected skimming terminal: inspect on site"
+            ).to_dict(),
             "summary": self.summary().to_dict(),
             "flagged_at": self.flagged_at,
             "score": round(self.score, 3),
-            "test": {"name": "binomial scan, Bonferroni over terminals and windows", "p_value": self.p_value,
-                     "fraud_cards": self.fraud_cards, "window_cards": self.window_cards,
-                     "base_rate": self.base_rate, "tests": self.tests},
+            "test": {
+                "name": "binomial scan, Bonferroni over terminals and windows",
+                "p_value": self.p_value,
+                "fraud_cards": self.fraud_cards,
+                "window_cards": self.window_cards,
+                "base_rate": self.base_rate,
+                "tests": self.tests,
+            },
             "window": {"start": self.window_start, "end": self.window_end},
-            "evidence": [{"card_id": e.card_id, "visit_t": e.visit_t, "first_fraud_t": e.first_fraud_t,
-                          "label_known_t": e.known_t} for e in self.evidence],
+            "evidence": [
+                {
+                    "card_id": e.card_id,
+                    "visit_t": e.visit_t,
+                    "first_fraud_t": e.first_fraud_t,
+                    "label_known_t": e.known_t,
+                }
+                for e in self.evidence
+            ],
         }
 
 

@@ -17,8 +17,10 @@ ACCESS_DETECTOR = Detector("access", (
     ),
     SignalSpec(
         "sig_access_after_remote_app", "access.after_remote_app",
-        Text("发现远程控制或恶意应用后，新设备登录或绑定", "a new device logs in or enrols soon after a remote-control or malicious app was found"),
-        ACCESS, lambda f: (f["cust_device_age_secs"] < DAY
-                           and min(f["cust_remote_app_secs"], f["cust_overlay_secs"], f["cust_malware_secs"]) < 7 * DAY),
+        Text("发现远程控制或恶意应用后，新设备登录或绑定",
+             "a new device logs in or enrols soon after a remote-control or malicious app was found"),
+        ACCESS, lambda f: (
+            f["cust_device_age_secs"] < DAY
+            and min(f["cust_remote_app_secs"], f["cust_overlay_secs"], f["cust_malware_secs"]) < 7 * DAY),
     ),
 ))

@@ -44,10 +44,7 @@ def parse_event(raw: Any, protector: PanProtector | None = None) -> tuple[AnyEve
     """Validate ``raw`` (a dict or JSON bytes). Returns the event and, for card events sent with a
     ``pan``, its masked form. Raises ``InvalidInput`` naming each bad field."""
     try:
-        if isinstance(raw, bytes | str):
-            event = _ADAPTER.validate_json(raw)
-        else:
-            event = _ADAPTER.validate_python(raw)
+        event = _ADAPTER.validate_json(raw) if isinstance(raw, bytes | str) else _ADAPTER.validate_python(raw)
     except ValidationError as exc:
         raise InvalidInput("invalid event", problems=_problems(exc)) from None
     masked = None

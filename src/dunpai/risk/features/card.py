@@ -13,7 +13,15 @@ from typing import Any
 from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label
 from dunpai.risk.features.geo import haversine_km, speed_kmh
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
-from dunpai.risk.features.windows import decay_add, decay_groups, decay_to, recent_add, recent_distinct, recent_seen, value_hash
+from dunpai.risk.features.windows import (
+    decay_add,
+    decay_groups,
+    decay_to,
+    recent_add,
+    recent_distinct,
+    recent_seen,
+    value_hash,
+)
 
 HOUR, DAY = 3600.0, 86400.0
 TAUS = (("1h", HOUR), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))

@@ -86,7 +86,7 @@ class CustomerStep:
             h = value_hash(device)
             first = recent_seen(s, dstart, dsize, h)
             out["cust_new_device"] = 1.0 if first < 0 else 0.0
-            out["cust_device_age_secs"] = BIG if first < 0 else max(t - first, 0.0)
+            out["cust_device_age_secs"] = 0.0 if first < 0 else max(t - first, 0.0)
             if first < 0 or (isinstance(event, DeviceEvent) and event.action == "enrol"):
                 # The set remembers when a device was *first* seen: that is its enrolment age.
                 recent_add(s, dstart, dsize, h, t)
@@ -138,14 +138,14 @@ class CustomerStep:
             if app_t > NEVER:
                 out["cust_km_from_app"] = haversine_km(s[S["app_lat"]], s[S["app_lon"]], loc.lat, loc.lon)
                 out["cust_app_secs"] = abs(t - app_t)
-            if not s[S["home_given"]] and isinstance(event, CardPresent):
-                # Learn a usual area as the running mean of card-present locations (capped weight).
-                w = min(s[S["home_w"]], 50.0)
-                s[S["home_lat"]] = (s[S["home_lat"]] * w + loc.lat) / (w + 1)
-                s[S["home_lon"]] = (s[S["home_lon"]] * w + loc.lon) / (w + 1)
-                s[S["home_w"]] = w + 1
         elif t >= s[S["app_t"]]:
             s[S["app_t"]], s[S["app_lat"]], s[S["app_lon"]] = t, loc.lat, loc.lon
+        if not s[S["home_given"]]:
+            # Learn a usual area as the running mean of where the customer is seen (capped weight).
+            w = min(s[S["home_w"]], 50.0)
+            s[S["home_lat"]] = (s[S["home_lat"]] * w + loc.lat) / (w + 1)
+            s[S["home_lon"]] = (s[S["home_lon"]] * w + loc.lon) / (w + 1)
+            s[S["home_w"]] = w + 1
 
     def _transfer(self, s: array[float], event: MobileTransfer, t: float, age: float, out: Features) -> None:
         S = self._S

@@ -8,12 +8,20 @@ from typing import Any
 from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label, Login, MobileTransfer, StaffAccess
 from dunpai.risk.features.event import STRIPE_MODES
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
-from dunpai.risk.features.windows import decay_add, decay_groups, decay_to, recent_add, recent_distinct, recent_seen, value_hash
+from dunpai.risk.features.windows import (
+    decay_add,
+    decay_groups,
+    decay_to,
+    recent_add,
+    recent_distinct,
+    recent_seen,
+    value_hash,
+)
 
 HOUR, DAY = 3600.0, 86400.0
 
 
-def _advance(s: array[float], decay: tuple[tuple[int, float], ...], t: float) -> float:
+def _advance(s: array[float], decay: tuple[tuple[float, tuple[int, ...]], ...], t: float) -> float:
     """Move slot 0 (the reference time) to ``max(ref, t)``; return the event's age (late events)."""
     ref = s[0]
     decay_to(s, decay, t - ref if ref > NEVER else 0.0)
@@ -111,7 +119,7 @@ class _FanInStep:
     _DECAY = decay_groups(((_S["count_24h"], DAY), (_S["fraud_30d"], 30 * DAY)))
 
     def key(self, event: Any) -> str | None:
-        if isinstance(event, self.event_types) or isinstance(event, Label):
+        if isinstance(event, (*self.event_types, Label)):
             value = getattr(event, self.field, None)
             return value if isinstance(value, str) else None
         return None

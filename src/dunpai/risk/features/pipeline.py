@@ -46,7 +46,9 @@ class FeaturePipeline:
             names.extend(step.feature_names())
         return names
 
-    def compute(self, event: AnyEvent, store: StateStore) -> tuple[float, Features, list[tuple[StateKey, array[float]]]]:
+    def compute(
+        self, event: AnyEvent, store: StateStore
+    ) -> tuple[float, Features, list[tuple[StateKey, array[float]]]]:
         """Features of ``event`` and the states it produces (not yet written)."""
         t, out = event_features(event)
         steps = self._by_type.get(type(event))

@@ -77,11 +77,14 @@ def _compile_rule(index: int, rule: Rule, known: frozenset[str]) -> tuple[Compil
         return None, [FieldProblem(where, f"rule {rule.id}: unknown variable(s) {', '.join(unknown)}")]
     try:
         trial = program.execute({v: 1.0 for v in variables})
-    except Exception as exc:  # noqa: BLE001 - reported as a validation problem
+    except Exception as exc:
         return None, [FieldProblem(where, f"rule {rule.id}: fails on trial values: {exc}")]
     if not isinstance(trial, bool):
         return None, [FieldProblem(where, f"rule {rule.id}: must yield true or false, got {type(trial).__name__}")]
     return CompiledRule(rule, program, variables), []
+
+
+_Plan = tuple[tuple[CompiledRule, ...], Any, tuple[str, ...]]
 
 
 class CompiledRuleset:
@@ -109,14 +112,14 @@ class CompiledRuleset:
             raise InvalidRuleset(f"ruleset {spec.name} has {len(problems)} problem(s)", problems=problems)
         self.rules = tuple(compiled)
         self.by_id = {c.rule.id: c for c in compiled}
-        self._plans: dict[tuple[str, frozenset[str]], tuple[tuple[CompiledRule, ...], Any, tuple[str, ...]]] = {}
+        self._plans: dict[tuple[str, frozenset[str]], _Plan] = {}
 
     @classmethod
     def from_yaml(cls, text: str, known: frozenset[str], version: str | None = None) -> CompiledRuleset:
         spec = parse_ruleset(text)
         return cls(spec, version or content_version(text), text, known)
 
-    def _plan(self, event_type: str, available: frozenset[str]) -> tuple[tuple[CompiledRule, ...], Any, tuple[str, ...]]:
+    def _plan(self, event_type: str, available: frozenset[str]) -> _Plan:
         key = (event_type, available)
         plan = self._plans.get(key)
         if plan is None:
@@ -137,7 +140,7 @@ class CompiledRuleset:
         ctx = {v: values[v] for v in variables}
         try:
             outcome = program.execute(ctx)
-        except Exception:  # noqa: BLE001 - any failure: find the culprit rule by rule below
+        except Exception:
             return [self._evaluate_one(c, ctx) for c in rules]
         results = []
         for c, hit in zip(rules, outcome, strict=True):
@@ -153,7 +156,7 @@ class CompiledRuleset:
     def _evaluate_one(c: CompiledRule, ctx: Mapping[str, float]) -> RuleResult:
         try:
             hit = c.program.execute({v: ctx[v] for v in c.variables})
-        except Exception as exc:  # noqa: BLE001 - a rule's failure is recorded, never raised
+        except Exception as exc:
             return RuleResult(c.rule.id, "error", f"{type(exc).__name__}: {exc}"[:300])
         if not isinstance(hit, bool):
             return RuleResult(c.rule.id, "error", f"yielded {hit!r}, not a boolean")

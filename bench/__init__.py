@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one area and writes bench/results/<area>.json."""

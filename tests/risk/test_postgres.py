@@ -1,0 +1,50 @@
+"""The same service on PostgreSQL (the production backend), for real."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from dunpai.core.services import port_open, services_required
+from dunpai.risk.demo.scenarios import demo_events
+from dunpai.risk.service import RiskService
+from tests.risk.conftest import card_event, make_service
+
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def pg_service(tmp_path: Path) -> Iterator[RiskService]:
+    if not port_open("127.0.0.1", 5432):
+        if services_required():
+            pytest.fail("PostgreSQL is required (DUNPAI_REQUIRE_SERVICES=1) but 127.0.0.1:5432 is closed")
+        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
+    schema = f"dunpai_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    svc = make_service(tmp_path, f"{PG}?options=-csearch_path%3D{schema}")
+    try:
+        yield svc
+    finally:
+        svc.db.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.mark.services
+def test_postgres_decisions_idempotency_and_cases(pg_service: RiskService) -> None:
+    assert pg_service.db.dialect.name == "postgresql"
+    first = pg_service.submit("default", card_event(1))
+    again = pg_service.submit("default", card_event(1))
+    assert again.duplicate and again.decision.to_dict() == first.decision.to_dict()
+    results = [(sc, fr, pg_service.submit("default", body).decision)
+               for body, sc, fr in demo_events(seed=2, customers=15, history_days=2)]
+    assert all(d.action != "allow" for sc, fr, d in results if fr)
+    found = pg_service.decision("default", results[-1][2].decision_id)
+    assert found.to_dict() == results[-1][2].to_dict()
