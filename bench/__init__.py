@@ -1,1 +1,0 @@
-"""Benchmarks: each module measures one area and writes bench/results/<area>.json."""

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,22 @@ def per_second(op: Callable[[int], Any], runs: int = RUNS, ops: int = OPS) -> fl
     return round(statistics.median(rates), 1)
 
 
+def _seal(env: Envelope, _i: int) -> bytes:
+    return env.seal(PLAINTEXT, AAD)
+
+
+def _open(env: Envelope, sealed: list[bytes], i: int) -> bytes:
+    return env.open(sealed[i], AAD)
+
+
+def _sign(store: KeyStore, key_id: str, message: bytes, _i: int) -> bytes:
+    return store.sign(key_id, message)
+
+
+def _verify(store: KeyStore, key_id: str, message: bytes, sig: bytes, _i: int) -> None:
+    store.verify(key_id, message, sig)
+
+
 def measure(store: KeyStore, suites: tuple[str, ...]) -> dict[str, float]:
     store.generate("bench-kek", "aes-256")
     store.generate("bench-ed", "ed25519")
@@ -54,14 +71,14 @@ def measure(store: KeyStore, suites: tuple[str, ...]) -> dict[str, float]:
     for suite in suites:
         env = Envelope(store, "bench-kek", suite)  # type: ignore[arg-type]
         sealed = [env.seal(PLAINTEXT, AAD) for _ in range(OPS)]
-        out[f"seal_{suite}_per_s"] = per_second(lambda _i, e=env: e.seal(PLAINTEXT, AAD))
-        out[f"open_{suite}_per_s"] = per_second(lambda i, e=env, s=sealed: e.open(s[i], AAD))
+        out[f"seal_{suite}_per_s"] = per_second(partial(_seal, env))
+        out[f"open_{suite}_per_s"] = per_second(partial(_open, env, sealed))
     for label, kind in (("bench-ed", "ed25519"), ("bench-ec", "ec-p256")):
         key_id = store.find(label).key_id
         message = b"checkpoint 000042 " + os.urandom(32)
         sig = store.sign(key_id, message)
-        out[f"sign_{kind}_per_s"] = per_second(lambda _i, k=key_id, m=message: store.sign(k, m))
-        out[f"verify_{kind}_per_s"] = per_second(lambda _i, k=key_id, m=message, s=sig: store.verify(k, m, s))
+        out[f"sign_{kind}_per_s"] = per_second(partial(_sign, store, key_id, message))
+        out[f"verify_{kind}_per_s"] = per_second(partial(_verify, store, key_id, message, sig))
     tokenizer = PanTokenizer(store)
     out["pan_token_per_s"] = per_second(lambda i: tokenizer.token(f"62220212345{i:05d}"))
     return out

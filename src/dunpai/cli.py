@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ def serve(
     settings = settings_from(config, data_dir)
     service = open_service(settings)
     api = create_app(service, Authenticator(service.db, settings.api_keys))
+    gc.freeze()  # start-up objects live forever: keep the cyclic collector off them
     try:
         uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:

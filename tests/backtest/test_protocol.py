@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dunpai.risk.backtest.metrics import card_precision_top_k, recall_at_fpr
-from dunpai.risk.backtest.protocol import Fold, folds, test_rows, train_rows
+from dunpai.risk.backtest.protocol import Fold, folds, holdout_rows, train_rows
 
 
 def _frame(rows: list[tuple[int, int, int]]) -> pd.DataFrame:
@@ -39,7 +39,7 @@ def test_known_compromised_cards_leave_the_test_days() -> None:
     tx = _frame(rows)
     fold = Fold(date(2018, 7, 25))
     assert set(train_rows(tx, fold)) == {0, 1, 2}
-    kept = tx.iloc[test_rows(tx, fold)]
+    kept = tx.iloc[holdout_rows(tx, fold)]
     by_day = {d - 115: sorted(g.CUSTOMER_ID) for d, g in kept.groupby("TX_TIME_DAYS")}
     assert by_day == {14: [2, 3, 4], 15: [2, 4], 16: [2]}
 

@@ -24,7 +24,8 @@ def run(coro: Coroutine[Any, Any, None], timeout: float = 30.0) -> None:
 
     async def guarded() -> None:
         try:
-            await asyncio.wait_for(coro, timeout)
+            async with asyncio.timeout(timeout):
+                await coro
         except TimeoutError:
             stacks = []
             for task in asyncio.all_tasks():

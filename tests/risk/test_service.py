@@ -108,3 +108,33 @@ def test_explanation_shows_values_seen(service: RiskService) -> None:
     hit = [r for r in ex["analyst"]["rules"] if r["outcome"] == "hit"]
     assert hit and hit[0]["values"]
     assert set(ex["customer"]) == {"zh", "en"}
+
+
+def test_a_batch_decides_like_one_by_one(tmp_path: Path) -> None:
+    events = [body for body, _, _ in demo_events(seed=8, customers=20, history_days=2)]
+    one = make_service(tmp_path / "one")
+    batched = make_service(tmp_path / "batched")
+    singles = [one.submit("default", e).decision.to_dict() for e in events]
+    results = []
+    for start in range(0, len(events), 37):
+        results.extend(batched.submit_many([("default", e) for e in events[start:start + 37]]))
+    assert [r.decision.to_dict() for r in results] == singles  # type: ignore[union-attr]
+    assert dict(batched.store.items()).keys() == dict(one.store.items()).keys()  # type: ignore[attr-defined]
+
+
+def test_batch_items_fail_alone(service: RiskService) -> None:
+    label = {"type": "label", "event_id": "lab-1", "event_time": "2026-03-19T10:00:00+08:00",
+             "target_event_id": "e-1", "fraud": True}
+    results = service.submit_many([
+        ("default", card_event(1)),
+        ("default", card_event(2, amount="bad")),
+        ("default", card_event(1)),
+        ("default", card_event(1, amount=5)),
+        ("default", label),
+        ("default", card_event(3, event_time="2026-03-20T10:00:00+08:00")),
+    ])
+    assert isinstance(results[1], InvalidInput)
+    assert results[2].duplicate and results[2].decision == results[0].decision  # type: ignore[union-attr]
+    assert isinstance(results[3], Conflict)
+    assert results[5].decision.features["card_fraud_known"] == 1.0  # type: ignore[union-attr]
+    assert table_count(service, "risk_events") == 3

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from dunpai import __version__
 from dunpai.api import errors
 from dunpai.api.auth import Authenticator, Principal, require
+from dunpai.api.batcher import Batcher
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.events.schemas import Event
 from dunpai.risk.service import RiskService
@@ -47,6 +48,7 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
                   description="Real-time decisions on card, mobile-banking, login and staff-access events.")
     app.state.auth = auth
     app.state.service = service
+    batcher = Batcher(service)
     errors.install(app)
 
     async def _body(request: Request) -> bytes:
@@ -68,7 +70,7 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
         """Submit one event; get the decision synchronously. Resending an event id returns the
         original decision (``duplicate: true``); reusing it for different content is a 409."""
         require(caller, "integrator")
-        result = service.submit(caller.tenant, await _body(request))
+        result = await batcher.submit(caller.tenant, await _body(request))
         return _decision_summary(result.decision, result.duplicate)
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])

@@ -6,9 +6,11 @@ Comms needs two things from key custody:
   users can check a device belongs to the user, and it signs device revocations;
 * a **sealer** (``StateSealer``) that seals the device's local session state at rest.
 
-``MemoryKeys`` is an in-memory implementation (Ed25519 + AES-256-GCM from ``cryptography``) for tests
-and benchmarks. ``dunpai_keys_adapter`` wires the port to ``dunpai.keys`` (PKCS#11 token or the
-software store) when that package provides its ``KeyStore``.
+``KeyStoreAdapter`` / :func:`from_key_store` wire the port to ``dunpai.keys`` (PKCS#11 token - the
+"key chip" - or the Argon2id-sealed software store): the signing key is an Ed25519 key generated
+inside the store (label ``comms.user-signing``), and local state is sealed with ``dunpai.keys``'
+envelope recipe under an AES-256 wrapping key (label ``comms.state-kek``). ``MemoryKeys`` is an
+in-memory implementation (Ed25519 + AES-256-GCM from ``cryptography``) for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -82,6 +84,22 @@ class MemoryKeys:
             return self._aead.decrypt(sealed[1:13], sealed[13:], aad)
         except InvalidTag as exc:
             raise DecryptionFailed("sealed state is not readable") from exc
+
+
+SIGNING_LABEL = "comms.user-signing"
+STATE_KEK_LABEL = "comms.state-kek"
+
+
+def from_key_store(store: Any) -> KeyStoreAdapter:
+    """The comms port over a ``dunpai.keys.KeyStore``; creates the comms keys inside it if missing."""
+    from dunpai.keys import Envelope, KeyNotFound
+
+    for label, kind in ((SIGNING_LABEL, "ed25519"), (STATE_KEK_LABEL, "aes-256")):
+        try:
+            store.find(label)
+        except KeyNotFound:
+            store.generate(label, kind)
+    return KeyStoreAdapter(store, store.find(SIGNING_LABEL).key_id, Envelope(store, STATE_KEK_LABEL))
 
 
 class KeyStoreAdapter:

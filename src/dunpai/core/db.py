@@ -27,6 +27,9 @@ TABLE_MODULES: list[str] = [
     "dunpai.audit.tables",
     "dunpai.risk.pii.tables",
     "dunpai.risk.storage.tables",
+    "dunpai.risk.cases.tables",
+    "dunpai.risk.shield.tables",
+    "dunpai.risk.compromise.tables",
 ]
 
 
@@ -49,7 +52,7 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL and foreign keys, PostgreSQL uses psycopg 3."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

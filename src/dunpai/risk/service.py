@@ -9,9 +9,10 @@ counted twice. Resending an event id returns the original decision.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
-from dunpai.core.errors import Conflict, InvalidRuleset, NotFound, StateError
+from dunpai.core.errors import Conflict, DunpaiError, InvalidRuleset, NotFound, StateError
 from dunpai.risk.decisions.engine import AccountStatus, Engine, Enricher, Scorer, known_variables
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS
@@ -33,6 +34,39 @@ from dunpai.risk.storage import repository as repo
 
 DEFAULT_RULESET = Path(__file__).resolve().parent / "rules" / "default.yaml"
 _LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id")
+
+
+class _Overlay:
+    """Pending states of a batch, layered over the store until the batch is committed."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+        self.pending: dict[StateKey, array[float]] = {}
+
+    def get_many(self, keys: Sequence[StateKey]) -> list[array[float] | None]:
+        found = [self.pending.get(k) for k in keys]
+        if all(s is not None for s in found):
+            return found
+        below = self.inner.get_many(keys)
+        return [s if s is not None else b for s, b in zip(found, below, strict=True)]
+
+    def put_many(self, items: Iterable[tuple[StateKey, array[float]]], applied_seq: int) -> None:
+        self.pending.update(items)
+
+    def flush(self, applied_seq: int) -> None:
+        self.inner.put_many(self.pending.items(), applied_seq)
+
+    def applied_seq(self) -> int:
+        return self.inner.applied_seq()
+
+    def count(self, kind: str) -> int:
+        return self.inner.count(kind)
+
+    def clear(self) -> None:
+        self.pending.clear()
+
+    def close(self) -> None:
+        pass
 
 
 class TenantStore:
@@ -116,37 +150,78 @@ class RiskService:
 
     def submit(self, tenant: str, raw: Any) -> Submitted:
         """Decide one raw event (dict or JSON bytes). Raises ``InvalidInput`` naming bad fields."""
+        result = self.submit_many([(tenant, raw)])[0]
+        if isinstance(result, DunpaiError):
+            raise result
+        return result
+
+    def submit_many(self, items: Sequence[tuple[str, Any]]) -> list[Submitted | DunpaiError]:
+        """Decide a batch of (tenant, raw event) in order, committing them in one transaction (group
+        commit). Each item gets its decision or its own error; a bad item never affects the others.
+        Later events of the batch see the online state left by earlier ones."""
         started = time.perf_counter()
-        try:
-            event, masked = parse_event(raw, self.protector)
-        except Exception:
-            self.metrics.rejected.inc()
-            raise
-        body = event_to_json(event)
-        digest = hashlib.sha256(body.encode()).hexdigest()
-        with self.db.connect() as conn:
-            known = repo.find_event_txn(conn, tenant, event.event_id)
-            if known is not None:
-                return self._duplicate(conn, tenant, known, digest)
-            if isinstance(event, Label):
-                event = self._fill_label(conn, tenant, event)
-        engine = self.engine(tenant)
-        decision, new_states = engine.decide(event, TenantStore(self.store, tenant))
+        out: list[Submitted | DunpaiError | None] = [None] * len(items)
+        parsed = []
+        for i, (tenant, raw) in enumerate(items):
+            try:
+                event, masked = parse_event(raw, self.protector)
+            except DunpaiError as exc:
+                self.metrics.rejected.inc()
+                out[i] = exc
+                continue
+            body = event_to_json(event)
+            parsed.append((i, tenant, event, masked, body, hashlib.sha256(body.encode()).hexdigest()))
+        overlay = _Overlay(self.store)
+        accepted: list[tuple[int, Decision, str | None]] = []
+        in_batch: dict[tuple[str, str], tuple[str, Decision, dict[str, Any]]] = {}
+        rows = []
         try:
             with self.db.begin() as conn:
-                seq = repo.insert_event_and_decision_txn(
-                    conn, tenant, event.type, event.event_time.timestamp(), body, digest, masked, self.clock(),
-                    decision)
+                for i, tenant, event, masked, body, digest in parsed:
+                    key = (tenant, event.event_id)
+                    if key in in_batch:
+                        first_digest, first, _ = in_batch[key]
+                        out[i] = (Submitted(first, duplicate=True) if first_digest == digest else
+                                  Conflict("event_id was already used for a different event", event_id=key[1]))
+                        continue
+                    known = repo.find_event_txn(conn, tenant, event.event_id)
+                    if known is not None:
+                        out[i] = self._duplicate(conn, tenant, known, digest)
+                        continue
+                    if isinstance(event, Label):
+                        event = self._fill_label(conn, tenant, event, in_batch)
+                    view = TenantStore(overlay, tenant)
+                    decision, new_states = self.engine(tenant).decide(event, view)
+                    view.put_many(new_states, 0)
+                    in_batch[key] = (digest, decision, json.loads(body))
+                    rows.append(repo.EventRow(tenant, event.type, event.event_time.timestamp(), body, digest, masked,
+                                              self.clock(), decision))
+                    accepted.append((i, decision, masked))
+                seqs = repo.insert_events_and_decisions_txn(conn, rows)
         except IntegrityError:
-            # A concurrent worker accepted the same event id first: answer with its decision.
-            with self.db.connect() as conn:
-                known = repo.find_event_txn(conn, tenant, event.event_id)
-                if known is None:
-                    raise
+            if len(items) > 1:  # a concurrent worker took one of these ids: settle them one by one
+                return [self._submit_one(tenant, raw) for tenant, raw in items]
+            return [self._after_race(parsed[0][1], parsed[0][2].event_id, parsed[0][5])]
+        if seqs:
+            overlay.flush(max(seqs))
+        for i, decision, masked in accepted:
+            out[i] = Submitted(decision, duplicate=False, masked_card=masked)
+            self._after_accept(decision, started)
+        return [r if r is not None else StateError("not processed") for r in out]
+
+    def _submit_one(self, tenant: str, raw: Any) -> Submitted | DunpaiError:
+        return self.submit_many([(tenant, raw)])[0]
+
+    def _after_race(self, tenant: str, event_id: str, digest: str) -> Submitted | DunpaiError:
+        """Another worker accepted this event id between our check and our insert."""
+        with self.db.connect() as conn:
+            known = repo.find_event_txn(conn, tenant, event_id)
+            if known is None:
+                raise StateError("event insert failed without a conflicting event", event_id=event_id)
+            try:
                 return self._duplicate(conn, tenant, known, digest)
-        TenantStore(self.store, tenant).put_many(new_states, seq)
-        self._after_accept(decision, started)
-        return Submitted(decision, duplicate=False, masked_card=masked)
+            except DunpaiError as exc:
+                return exc
 
     def _duplicate(self, conn: Any, tenant: str, known: repo.StoredEvent, digest: str) -> Submitted:
         if known.body_sha256 != digest:
@@ -157,9 +232,11 @@ class RiskService:
         self.metrics.duplicates.inc()
         return Submitted(decision, duplicate=True)
 
-    def _fill_label(self, conn: Any, tenant: str, label: Label) -> Label:
+    def _fill_label(self, conn: Any, tenant: str, label: Label,
+                    in_batch: Mapping[tuple[str, str], tuple[str, Decision, dict[str, Any]]]) -> Label:
         """Complete a label's entity keys from the event it labels, so label features can key it."""
-        target = repo.event_body_txn(conn, tenant, label.target_event_id)
+        pending = in_batch.get((tenant, label.target_event_id))
+        target = pending[2] if pending is not None else repo.event_body_txn(conn, tenant, label.target_event_id)
         if target is None:
             return label
         updates: dict[str, Any] = {k: target[k] for k in _LABEL_FILL if getattr(label, k) is None and k in target}

@@ -73,7 +73,7 @@ class CommsClient:
         self.conn: Connection | None = None
         self._deliveries: asyncio.Queue[f.Deliver] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._user_keys: dict[str, bytes] = {}
+        self._senders: dict[tuple[str, str], RemoteDevice] = {}
 
     @property
     def user(self) -> str:
@@ -288,9 +288,13 @@ class CommsClient:
             self.events.put_nowait(frame)
 
     async def receive(self, timeout: float = 10.0) -> Received:
-        return await asyncio.wait_for(self.inbox.get(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self.inbox.get()
 
     async def _process(self) -> None:
+        """Handle deliveries in order; acknowledge in batches once the backlog is drained (the
+        acknowledgement is not awaited: a lost one only causes a redelivery, which is de-duplicated)."""
+        done: list[int] = []
         while True:
             d = await self._deliveries.get()
             try:
@@ -298,16 +302,24 @@ class CommsClient:
             except (CommsError, ValueError, KeyError, TypeError) as exc:
                 self.stats.rejected += 1
                 self.stats.errors.append(f"{type(exc).__name__}: {exc}")
-            self.save()
-            with contextlib.suppress(CommsError, asyncio.TimeoutError):
+            done.append(d.seq)
+            if self._deliveries.empty() or len(done) >= 500:
+                self.save()
                 if self.conn is not None:
-                    await self.conn.request(f.Ack, seqs=[d.seq])
+                    with contextlib.suppress(CommsError):
+                        await self.conn.notify(f.Ack, seqs=done)
+                done = []
 
     async def _sender_device(self, user: str, device_id: str) -> RemoteDevice:
+        cached = self._senders.get((user, device_id))
+        if cached is not None:
+            return cached
         for d in await self.devices_of([user]):
-            if d.device_id == device_id:
-                return d
-        raise UntrustedDevice("sender device unknown or revoked")
+            self._senders[(d.user, d.device_id)] = d
+        found = self._senders.get((user, device_id))
+        if found is None:
+            raise UntrustedDevice("sender device unknown or revoked")
+        return found
 
     async def _handle(self, d: f.Deliver) -> None:
         key = f"{d.sender_user}/{d.sender_device}/{d.group_id or ''}/{d.msg_id}"
@@ -327,11 +339,13 @@ class CommsClient:
         if kind == "room_key" and d.group_id is None:
             self.state.groups.add_inbound(str(content["group_id"]), d.sender_user, d.sender_device, content)
             return
-        base = {"sender": d.sender_user, "sender_device": d.sender_device, "mid": d.msg_id, "sent_at": d.sent_at,
-                "group_id": d.group_id}
         if kind == "text" and isinstance(content.get("body"), str):
-            self.inbox.put_nowait(Received("text", text=content["body"], **base))
+            self.inbox.put_nowait(Received("text", d.sender_user, d.sender_device, d.msg_id, d.sent_at, d.group_id,
+                                           text=content["body"]))
         elif kind == "file":
-            self.inbox.put_nowait(Received("file", file=FileKey.from_content(content), **base))
+            ref = FileKey.from_content(content)
+            self.state.files[d.msg_id] = content
+            self.inbox.put_nowait(Received("file", d.sender_user, d.sender_device, d.msg_id, d.sent_at, d.group_id,
+                                           file=ref))
         else:
             raise DecryptionFailed("unknown content type")

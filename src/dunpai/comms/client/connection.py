@@ -43,7 +43,8 @@ class Connection:
                    timeout_s: float = 30.0) -> Connection:
         ws = await connect(url, ssl=ssl_context, compression=None, max_size=f.MAX_FRAME_BYTES,
                            open_timeout=timeout_s, user_agent_header=None)
-        first = f.parse_server_frame(await asyncio.wait_for(ws.recv(), timeout_s))
+        async with asyncio.timeout(timeout_s):
+            first = f.parse_server_frame(await ws.recv())
         if not isinstance(first, f.Challenge):
             await ws.close()
             raise e.MalformedFrame("service did not start with a challenge")
@@ -63,7 +64,7 @@ class Connection:
                             fut.set_result(frame.result)
                         else:
                             fut.set_exception(error_from(frame))
-                else:
+                elif not isinstance(frame, f.Ok):
                     self._on_push(frame)
         except ConnectionClosed:
             pass
@@ -84,7 +85,16 @@ class Connection:
         except ConnectionClosed as exc:
             self._pending.pop(rid, None)
             raise e.CommsError("connection closed") from exc
-        return await asyncio.wait_for(fut, self._timeout)
+        async with asyncio.timeout(self._timeout):  # not wait_for: on 3.11 it can swallow a cancel
+            return await fut
+
+    async def notify(self, frame_type: type[f._Request], **fields: Any) -> None:
+        """Send a request whose answer nobody waits for (id 0; its ``ok`` is dropped, an ``error`` is
+        reported as a push)."""
+        try:
+            await self.ws.send(f.encode(frame_type(id=0, **fields)))
+        except ConnectionClosed as exc:
+            raise e.CommsError("connection closed") from exc
 
     async def send_raw(self, text: str | bytes) -> None:
         await self.ws.send(text)

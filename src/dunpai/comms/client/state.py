@@ -30,6 +30,7 @@ class LocalState:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
     registered: bool = False
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # received file refs, by message id
 
     @classmethod
     def new(cls, user: str, device_id: str, policy: RotationPolicy | None = None) -> LocalState:
@@ -49,7 +50,7 @@ class LocalState:
             "format": STATE_FORMAT, "user": self.user, "device_id": self.device_id,
             "pickle_key": b64e(self.pickle_key), "olm": self.olm.to_state(self.pickle_key),
             "groups": self.groups.to_state(self.pickle_key), "contacts": self.contacts,
-            "seen": list(self.seen), "registered": self.registered,
+            "seen": list(self.seen), "registered": self.registered, "files": self.files,
         }).encode()
 
     @classmethod
@@ -62,7 +63,7 @@ class LocalState:
         groups = GroupCrypto(data["user"], data["device_id"], policy)
         groups.load_state(data["groups"], key)
         return cls(data["user"], data["device_id"], olm, groups, key, data["contacts"],
-                   OrderedDict((k, None) for k in data["seen"]), data["registered"])
+                   OrderedDict((k, None) for k in data["seen"]), data["registered"], data.get("files", {}))
 
 
 def _aad(path: Path) -> bytes:

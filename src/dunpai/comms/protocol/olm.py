@@ -58,8 +58,9 @@ class DeviceCrypto:
         return keys
 
     def new_fallback_key(self) -> dict[str, str]:
-        self.account.generate_fallback_key()
-        kid, key = next(iter(self.account.fallback_key.items()))
+        # present in vodozemac 0.10, missing from its type stubs
+        self.account.generate_fallback_key()  # type: ignore[attr-defined]
+        kid, key = next(iter(self.account.fallback_key.items()))  # type: ignore[attr-defined]
         signed = self._signed(kid, key.to_base64(), True)
         self.account.mark_keys_as_published()
         return signed
@@ -135,6 +136,8 @@ class DeviceCrypto:
         try:
             if msg_type == 0:
                 pre_key = message.to_pre_key()
+                if pre_key is None:
+                    raise DecryptionFailed("message could not be decrypted")
                 for session in sessions:
                     if session.session_matches(pre_key):
                         return bytes(session.decrypt(message))

@@ -20,6 +20,7 @@ from dunpai.comms.errors import (
     DeviceRevoked,
     Forbidden,
     InviteInvalid,
+    MalformedFrame,
     NotFound,
     RateLimited,
     TooLarge,
@@ -27,7 +28,7 @@ from dunpai.comms.errors import (
 )
 from dunpai.comms.keys_port import verify_user_signature
 from dunpai.comms.protocol import frames as f
-from dunpai.comms.protocol.canonical import auth_bytes, b64d, device_keys_bytes, one_time_key_bytes, revoke_bytes
+from dunpai.comms.protocol.canonical import auth_bytes, b64d, b64e, device_keys_bytes, one_time_key_bytes, revoke_bytes
 from dunpai.comms.protocol.olm import verify_device_signature
 from dunpai.comms.server.store import SqlStore
 
@@ -147,7 +148,8 @@ class CommsService:
     # -- key directory ------------------------------------------------------------------------------
     def upload_keys(self, who: Principal, frame: f.KeysUpload) -> dict[str, Any]:
         device = self.store.device(who.user, who.device_id)
-        assert device is not None
+        if device is None or device["revoked_at"] is not None:
+            raise DeviceRevoked("this device was revoked")
         have = self.store.count_keys(who.user, who.device_id)
         if have + len(frame.one_time_keys) > self.config.max_one_time_keys:
             raise TooLarge(f"at most {self.config.max_one_time_keys} one-time keys may be stored")
@@ -295,7 +297,7 @@ class CommsService:
         try:
             data = b64d(frame.data)
         except ValueError as exc:
-            raise f.MalformedFrame("blob data is not base64") from exc
+            raise MalformedFrame("blob data is not base64") from exc
         if len(data) > f.BLOB_CHUNK_BYTES:
             raise TooLarge("blob chunk too large")
         meta = self.store.blob(frame.blob_id)
@@ -312,6 +314,4 @@ class CommsService:
         data = self.store.chunk(frame.blob_id, frame.index) if meta else None
         if meta is None or data is None:
             raise NotFound("no such blob chunk")
-        from dunpai.comms.protocol.canonical import b64e
-
         return {"blob_id": frame.blob_id, "index": frame.index, "total": meta["total"], "data": b64e(data)}

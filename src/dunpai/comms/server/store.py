@@ -157,6 +157,9 @@ class SqlStore:
                              .order_by(q.c.seq).limit(limit)).mappings().all()
             return [dict(r) for r in rows]
 
+    def pending_for(self, user: str, device_id: str) -> list[dict[str, Any]]:
+        return self.pending(user, device_id, 0, 10_000)
+
     def ack(self, user: str, device_id: str, seqs: Sequence[int]) -> int:
         q = t.queue
         with self.engine.begin() as c:

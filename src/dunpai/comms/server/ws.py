@@ -135,7 +135,7 @@ class CommsServer:
                     result = self._dispatch(conn, frame)
                     await ws.send(f.encode(f.Ok(id=frame.id, result=result)))
                 except CommsError as exc:
-                    if isinstance(exc, AuthFailed | NotAuthenticated):
+                    if conn is None and isinstance(exc, AuthFailed | NotAuthenticated):
                         failures += 1
                     await ws.send(f.encode(f.Error(id=f.request_id_of(raw), code=exc.code, message=exc.message)))
                     if failures >= MAX_AUTH_FAILURES:

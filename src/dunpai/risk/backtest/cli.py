@@ -128,8 +128,9 @@ def train(
     window = {"train_from": train_from, "train_to": train_to, "valid_from": valid_from, "valid_to": valid_to,
               "data": "fraud-detection-handbook", "replay": key}
     version = Registry(registry).register(fitted, window, role=role)
-    Console().print(f"registered {version} as {(Registry(registry).role('champion') == version and 'champion') or role}: "
-                    f"{fitted.best_iteration} trees, validation AP {fitted.metrics['valid_average_precision']:.3f}")
+    took = "champion" if Registry(registry).role("champion") == version else role
+    Console().print(f"registered {version} as {took}: {fitted.best_iteration} trees, "
+                    f"validation AP {fitted.metrics['valid_average_precision']:.3f}")
 
 
 @models_app.command("list")
@@ -179,7 +180,8 @@ def backtest(
     start, end = _day(date_from), _day(date_to)
     with _progress("evaluating rules", 2 * HANDBOOK_EVENTS) as advance:
         out = run.backtest(ruleset, start, end, data_dir or run.data_dir(), json_path, _say, published, advance)
-    table = Table(title=f"rule backtest {start} .. {end} ({out['transactions']:,} transactions, {out['frauds']:,} frauds)")
+    table = Table(title=f"rule backtest {start} .. {end} "
+                        f"({out['transactions']:,} transactions, {out['frauds']:,} frauds)")
     for col in ("rule", "hits", "precision", "recall", "alerts/day"):
         table.add_column(col)
     for r in out["rules"]:

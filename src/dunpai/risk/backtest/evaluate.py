@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dunpai.risk.backtest import metrics
 from dunpai.risk.backtest.book_steps import BOOK_FEATURES
-from dunpai.risk.backtest.protocol import Fold, rows_between, test_rows, train_rows
+from dunpai.risk.backtest.protocol import Fold, rows_between, holdout_rows, train_rows
 from dunpai.risk.models.train import Fitted, fit
 
 TOP_K = 100
@@ -68,7 +68,7 @@ def fold_figures(tx: pd.DataFrame, rows: np.ndarray, scores: np.ndarray) -> dict
 def book_baseline(tx: pd.DataFrame, features: pd.DataFrame, fold: Fold,
                   models: Sequence[str] = ("logistic_regression", "random_forest")) -> dict[str, FoldResult]:
     """The book's protocol with its 15 features and default models (scaled as the book does)."""
-    tr, te = train_rows(tx, fold), test_rows(tx, fold)
+    tr, te = train_rows(tx, fold), holdout_rows(tx, fold)
     x = features[list(BOOK_FEATURES)].to_numpy()
     y = tx.TX_FRAUD.to_numpy()
     scaler = StandardScaler().fit(x[tr])
@@ -103,7 +103,7 @@ def fit_fold(tx: pd.DataFrame, features: pd.DataFrame, fold: Fold, names: Sequen
 def engine_fold(tx: pd.DataFrame, features: pd.DataFrame, fold: Fold, names: Sequence[str],
                 params: dict[str, Any] | None = None) -> tuple[FoldResult, Fitted]:
     fitted = fit_fold(tx, features, fold, names, params)
-    te = test_rows(tx, fold)
+    te = holdout_rows(tx, fold)
     scores = fitted.scorer.predict_batch(features[list(names)].to_numpy()[te])
     result = FoldResult(fold, te, scores, fold_figures(tx, te, scores))
     result.figures["best_iteration"] = fitted.best_iteration

@@ -69,7 +69,7 @@ def rows_between(tx: pd.DataFrame, start: date, end: date) -> np.ndarray:
     return np.flatnonzero((t >= _ts(start)) & (t < _ts(end)))
 
 
-def test_rows(tx: pd.DataFrame, fold: Fold) -> np.ndarray:
+def holdout_rows(tx: pd.DataFrame, fold: Fold) -> np.ndarray:
     """Row positions of the test week, known-compromised cards removed day by day (book exactly).
 
     ``TX_DATETIME``-based training week, ``TX_TIME_DAYS``-based test and delay days, as the book.

@@ -57,7 +57,7 @@ def evaluate_rules(ruleset: CompiledRuleset, features: pd.DataFrame, event_type:
                 errors[pos[r.rule_id]] += 1
         if progress is not None and i % 50_000 == 0:
             progress(i)
-    alert = (hits & (action_rank > RANK["allow"])).any(axis=1) if len(ruleset.rules) else np.zeros(n, bool)
+    alert: np.ndarray = np.asarray((hits & (action_rank > RANK["allow"])).any(axis=1), dtype=bool)
     return RuleHits(ruleset, hits, errors, alert)
 
 

@@ -30,7 +30,6 @@ from dunpai.risk.backtest.handbook import HandbookData
 from dunpai.risk.backtest.protocol import folds
 from dunpai.risk.backtest.replay import (
     Replayed,
-    build_engine,
     cache_dir,
     cached_replay,
     default_ruleset_text,
@@ -145,7 +144,8 @@ def handbook_eval(protocol: str, directory: Path, out_json: Path | None, say: Sa
                          f"Handbook {protocol} (last fold)")
             plots.card_precision_at_k({s: {int(k): v for k, v in d.items()}
                                        for s, d in out["card_precision_at_k"].items()},
-                                      folder, f"{stem}-card-precision-at-k", f"Handbook {protocol}: card precision at k")
+                                      folder, f"{stem}-card-precision-at-k",
+                                      f"Handbook {protocol}: card precision at k")
             groups = list(out["per_scenario_recall"])
             plots.bars(groups, {
                 "card in day's top 100": [out["per_scenario_recall"][g]["recall_top100_cards"] for g in groups],
@@ -208,7 +208,8 @@ def ulb_eval(out_json: Path | None, say: Say, progress: Callable[[int], None] | 
     if out_json is not None:
         write_json(out_json, out)
         if charts:
-            plots.pr_roc(yt, {"dunpai engine": scores}, out_json.parent, f"{out_json.stem}-pr-roc", "ULB test (last 20 %)")
+            plots.pr_roc(yt, {"dunpai engine": scores}, out_json.parent, f"{out_json.stem}-pr-roc",
+                         "ULB test (last 20 %)")
     return out
 
 
@@ -252,6 +253,3 @@ def backtest(ruleset_path: Path, start: date, end: date, directory: Path, out_js
                         "Alerts per day: draft vs published ruleset", "count")
     return out
 
-
-def build_default_engine() -> Any:
-    return build_engine()

@@ -22,8 +22,12 @@ from dunpai.risk.compromise.scenario import InjectedScenario
 Progress = Callable[[int, int], None]
 
 
-def evaluate(truth: InjectedScenario, config: CompromiseConfig | None = None, run_every_secs: float = 3600.0,
-             progress: Progress | None = None) -> dict[str, Any]:
+def evaluate(
+    truth: InjectedScenario,
+    config: CompromiseConfig | None = None,
+    run_every_secs: float = 3600.0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     config = config or CompromiseConfig()
     history = ArrayVisitHistory.from_arrays(truth.card, truth.terminal, truth.t)
     job = CompromiseJob(history, config=config)
@@ -50,15 +54,17 @@ def evaluate(truth: InjectedScenario, config: CompromiseConfig | None = None, ru
     return score(truth, flagged_at, exposed_at, config)
 
 
-def score(truth: InjectedScenario, flagged_at: dict[str, float], exposed_at: dict[str, float],
-          config: CompromiseConfig) -> dict[str, Any]:
+def score(
+    truth: InjectedScenario, flagged_at: dict[str, float], exposed_at: dict[str, float], config: CompromiseConfig
+) -> dict[str, Any]:
     label_delay = truth.scenario.label_delay_days * DAY
     skimmed = truth.skimmed
     hit = [t for t in skimmed if t in flagged_at]
     days = []
     for terminal in hit:
-        first_label = min((f + label_delay for (term, _, f) in truth.victims.values() if term == terminal),
-                          default=None)
+        first_label = min(
+            (f + label_delay for (term, _, f) in truth.victims.values() if term == terminal), default=None
+        )
         if first_label is not None:
             days.append((flagged_at[terminal] - first_label) / DAY)
     wrong = [t for t in flagged_at if t not in skimmed]

@@ -41,18 +41,13 @@ from dunpai.risk.compromise.stats import binom_sf
 class _Test:
     __slots__ = ("cards", "end", "k", "m", "p", "rate", "start")
 
-    def __init__(
-        self, k: int, m: int, p: float, rate: float, start: float, end: float, cards: tuple[str, ...]
-    ) -> None:
+    def __init__(self, k: int, m: int, p: float, rate: float, start: float, end: float, cards: tuple[str, ...]) -> None:
         self.k, self.m, self.p, self.rate, self.start, self.end, self.cards = k, m, p, rate, start, end, cards
 
 
 class CompromiseJob:
     def __init__(
-        self,
-        history: VisitHistory,
-        repo: ExposureRepository | None = None,
-        config: CompromiseConfig | None = None,
+        self, history: VisitHistory, repo: ExposureRepository | None = None, config: CompromiseConfig | None = None
     ) -> None:
         self.history = history
         self.repo: ExposureRepository = repo if repo is not None else MemoryExposureRepository()
@@ -60,8 +55,11 @@ class CompromiseJob:
         self._frauds: dict[str, FraudCard] = {}
         self._fraud_times: list[float] = []
         self._evidence: dict[str, list[tuple[float, str]]] = {}
-        self._explained: dict[str, str] = {}
+        self._card_terminals: dict[str, set[str]] = {}
         self._exposed_until: dict[str, float] = {}
+        self._known: set[str] = set()
+        self._pending: list[FraudCard] = []
+        self._cache: dict[str, tuple[tuple[int, int, int], _Test | None]] = {}
 
     # --- input ------------------------------------------------------------------------------------
     def add_fraud(self, card: FraudCard) -> None:
@@ -75,93 +73,163 @@ class CompromiseJob:
         self._frauds[card.card_id] = card
         bisect.insort(self._fraud_times, card.first_fraud_t)
         lookback = self.config.lookback_days * DAY
-        for t, terminal in self.history.card_visits(
-            card.card_id, card.first_fraud_t - lookback, card.first_fraud_t
-        ):
+        terminals = self._card_terminals.setdefault(card.card_id, set())
+        for t, terminal in self.history.card_visits(card.card_id, card.first_fraud_t - lookback, card.first_fraud_t):
             self._evidence.setdefault(terminal, []).append((t, card.card_id))
+            terminals.add(terminal)
+        self._known.discard(card.card_id)
+        self._pending.append(card)
 
     def _remove(self, card: FraudCard) -> None:
         self._fraud_times.remove(card.first_fraud_t)
-        for terminal, items in list(self._evidence.items()):
-            kept = [x for x in items if x[1] != card.card_id]
+        for terminal in self._card_terminals.pop(card.card_id, set()):
+            kept = [x for x in self._evidence.get(terminal, []) if x[1] != card.card_id]
             if kept:
                 self._evidence[terminal] = kept
             else:
-                del self._evidence[terminal]
+                self._evidence.pop(terminal, None)
+
+    def _advance(self, as_of: float) -> None:
+        still = []
+        for card in self._pending:
+            if self._frauds.get(card.card_id) is card and card.known_t <= as_of:
+                self._known.add(card.card_id)
+            elif self._frauds.get(card.card_id) is card:
+                still.append(card)
+        self._pending = still
 
     # --- the test ---------------------------------------------------------------------------------
-    def _known(self, as_of: float) -> set[str]:
-        return {c for c, f in self._frauds.items() if f.known_t <= as_of}
+    def _rate(self, start: float, end: float, k: int, population: int) -> float:
+        lookback = self.config.lookback_days * DAY
+        lo = bisect.bisect_right(self._fraud_times, start)
+        hi = bisect.bisect_right(self._fraud_times, end + lookback)
+        return min(max(hi - lo, k) / max(population, 1), 1.0)
 
-    def _test(
-        self, terminal: str, as_of: float, known: set[str], population: int, tests: int
-    ) -> _Test | None:
-        cfg = self.config
-        owner = self._explained
-        visits = sorted(
-            (t, c)
-            for t, c in self._evidence.get(terminal, ())
-            if c in known and owner.get(c, terminal) == terminal
+    def _visits(self, terminal: str, cards: set[str] | None = None) -> list[tuple[float, str]]:
+        known = self._known
+        return sorted(
+            (t, c) for t, c in self._evidence.get(terminal, ()) if c in known and (cards is None or c in cards)
         )
-        if len({c for _, c in visits}) < cfg.min_cards:
-            return None
+
+    def _scan(self, terminal: str, visits: list[tuple[float, str]], population: int) -> tuple[_Test | None, int]:
+        """The most significant window at ``terminal`` and how many windows were scanned."""
+        cfg = self.config
         visits = visits[-cfg.max_evidence_visits :]
-        lookback = cfg.lookback_days * DAY
         best: _Test | None = None
         windows = 0
         n = len(visits)
         for i in range(n):
+            seen = {visits[i][1]}
             for j in range(i + 1, n):
-                start, end = visits[i][0], visits[j][0]
-                cards = tuple(sorted({c for t, c in visits[i : j + 1]}))
-                if len(cards) < cfg.min_cards:
+                seen.add(visits[j][1])
+                if len(seen) < cfg.min_cards:
                     continue
                 windows += 1
-                m = max(self.history.distinct_cards(terminal, start, end), len(cards))
-                lo = bisect.bisect_right(self._fraud_times, start)
-                hi = bisect.bisect_right(self._fraud_times, end + lookback)
-                rate = min(max(hi - lo, len(cards)) / max(population, 1), 1.0)
-                p = binom_sf(len(cards), m, rate)
+                start, end = visits[i][0], visits[j][0]
+                k = len(seen)
+                m = max(self.history.distinct_cards(terminal, start, end), k)
+                rate = self._rate(start, end, k, population)
+                p = binom_sf(k, m, rate)
                 if best is None or p < best.p:
-                    best = _Test(len(cards), m, p, rate, start, end, cards)
+                    best = _Test(k, m, p, rate, start, end, tuple(sorted(seen)))
+        return best, windows
+
+    def _cover(self, terminal: str, cards: set[str], population: int) -> float:
+        """p of the tightest window at ``terminal`` in which every card of ``cards`` was used."""
+        visits = self._visits(terminal, cards)
+        need = len(cards)
+        best = 1.0
+        counts: dict[str, int] = {}
+        lo = 0
+        for hi in range(len(visits)):
+            counts[visits[hi][1]] = counts.get(visits[hi][1], 0) + 1
+            while len(counts) == need:
+                start, end = visits[lo][0], visits[hi][0]
+                m = max(self.history.distinct_cards(terminal, start, end), need)
+                best = min(best, binom_sf(need, m, self._rate(start, end, need, population)))
+                c = visits[lo][1]
+                counts[c] -= 1
+                if counts[c] == 0:
+                    del counts[c]
+                lo += 1
+        return best
+
+    def _test(self, terminal: str, population: int, tests: int) -> _Test | None:
+        visits = self._visits(terminal)
+        if len({c for _, c in visits}) < self.config.min_cards:
+            return None
+        best, windows = self._scan(terminal, visits, population)
         if best is None:
             return None
         best.p = min(1.0, best.p * windows * tests)
         return best
 
+    def _rivals(self, terminal: str, res: _Test, results: dict[str, _Test]) -> list[str]:
+        """Other terminals whose own best window holds at least half of this one's fraud cards (a
+        skimmer's victims share their neighbourhood's terminals, so neighbours gather the same cards)."""
+        need = max(2, -(-len(res.cards) // 2))
+        mine = set(res.cards)
+        counts: dict[str, int] = {}
+        for c in res.cards:
+            for other in self._card_terminals.get(c, ()):
+                if other != terminal and other in results:
+                    counts[other] = counts.get(other, 0) + 1
+        return [o for o, n in counts.items() if n >= need and len(mine.intersection(results[o].cards)) >= need]
+
+    def _cached_test(self, terminal: str, population: int, tests: int, day: int) -> _Test | None:
+        n = sum(1 for _, c in self._evidence.get(terminal, ()) if c in self._known)
+        key = (n, day, tests // 100)
+        hit = self._cache.get(terminal)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        res = self._test(terminal, population, tests) if n >= self.config.min_cards else None
+        self._cache[terminal] = (key, res)
+        return res
+
     # --- a run ------------------------------------------------------------------------------------
     def run(self, as_of: float) -> CompromiseReport:
-        """Test every terminal with evidence known by ``as_of``; flag, and expose the flagged terminals' cards."""
+        """Test every terminal with evidence known by ``as_of``; flag; expose flagged terminals' cards.
+
+        A significant terminal is flagged only when it is ``specificity`` times more significant than
+        every rival (a terminal whose best window holds half or more of the same fraud cards), when no
+        rival's window holds all of its cards and more, and when no rival is flagged already (the
+        cards are then explained).
+        """
         cfg = self.config
-        known = self._known(as_of)
+        self._advance(as_of)
+        known = self._known
         population = self.history.active_cards(as_of)
         terminals = [t for t, items in self._evidence.items() if any(c in known for _, c in items)]
         tests = max(len(terminals), 1)
-        flagged = {f.terminal_id: f for f in self.repo.flags()}
-        results = []
+        day = int(as_of // DAY)
+        results: dict[str, _Test] = {}
         for terminal in terminals:
-            res = self._test(terminal, as_of, known, population, tests)
-            if res is not None and (res.p <= cfg.alpha or terminal in flagged):
-                results.append((res.p, terminal))
-        results.sort()
+            res = self._cached_test(terminal, population, tests, day)
+            if res is not None:
+                results[terminal] = res
+        flagged = {f.terminal_id: f for f in self.repo.flags()}
         new_flags: list[TerminalFlag] = []
-        for _, terminal in results:
-            res = self._test(terminal, as_of, known, population, tests)  # after earlier flags explained cards
-            if res is None or (res.p > cfg.alpha and terminal not in flagged):
-                continue
-            flag = self._flag(terminal, res, as_of, tests)
+        for p, terminal in sorted((r.p, t) for t, r in results.items()):
+            res = results[terminal]
             old = flagged.get(terminal)
+            if old is None:
+                if p > cfg.alpha:
+                    continue
+                rivals = self._rivals(terminal, res, results)
+                mine = set(res.cards)
+                if any(r in flagged or results[r].p < cfg.specificity * p
+                       or (len(results[r].cards) > len(mine) and mine.issubset(results[r].cards)) for r in rivals):
+                    continue
+            flag = self._flag(terminal, res, as_of, tests)
             self.repo.save_flag(flag)
+            flagged[terminal] = flag
             if old is None:
                 new_flags.append(flag)
-            for card in res.cards:
-                self._explained.setdefault(card, terminal)
         new_exposed = self._expose(as_of)
-        all_flags = tuple(self.repo.flags())
         return CompromiseReport(
             as_of=as_of,
             new_flags=tuple(new_flags),
-            flags=all_flags,
+            flags=tuple(self.repo.flags()),
             new_exposed=tuple(new_exposed),
             exposed_total=len(self.repo.exposed_cards()),
         )

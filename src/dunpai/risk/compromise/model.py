@@ -32,6 +32,8 @@ class CompromiseConfig:
     family-wise error level, Bonferroni-corrected over every terminal with any evidence and over
     every time window scanned at a terminal. ``expose_before_days``: how far before the first
     implicating use the skimmer may already have been there (cards used then are exposed too).
+    ``specificity``: how many times better a terminal must explain the fraud cards it shares with
+    another terminal (their tightest windows' p-values compared) to be flagged instead of it.
     """
 
     lookback_days: float = 35.0
@@ -39,14 +41,10 @@ class CompromiseConfig:
     alpha: float = 0.01
     expose_before_days: float = 14.0
     max_evidence_visits: int = 60
+    specificity: float = 10.0
 
     def __post_init__(self) -> None:
-        if (
-            self.lookback_days <= 0
-            or self.min_cards < 2
-            or not 0 < self.alpha < 1
-            or self.expose_before_days < 0
-        ):
+        if self.lookback_days <= 0 or self.min_cards < 2 or not 0 < self.alpha < 1 or self.expose_before_days < 0:
             raise ValueError("invalid compromise config")
 
 
@@ -81,7 +79,8 @@ class TerminalFlag:
     def summary(self) -> Text:
         days = (self.window_end - self.window_start) / DAY
         return Text(
-            f"终端 {self.terminal_id} 疑似被装侧录器：{self.fraud_cards} 张后来被伪卡盗刷的卡在 {days:.1f} 天内于此使用，"
+            f"终端 {self.terminal_id} 疑似被装侧录器：{self.fraud_cards} 张后来被伪卡盗刷的卡"
+            f"在 {days:.1f} 天内于此使用，"
             f"同期共 {self.window_cards} 张卡使用（偶然出现的概率 p={self.p_value:.2g}）",
             f"terminal {self.terminal_id} is a suspected skimming point: {self.fraud_cards} cards later hit by "
             f"counterfeit fraud were used here within {days:.1f} days, out of {self.window_cards} cards in that "
@@ -94,9 +93,7 @@ class TerminalFlag:
             "kind": "compromise.terminal",
             "reason": "compromise.skimming_suspected",
             "entity": {"terminal_id": self.terminal_id},
-            "title": Text(
-                "疑似侧录终端，请现场排查", "suspected skimming terminal: inspect on site"
-            ).to_dict(),
+            "title": Text("疑似侧录终端，请现场排查", "suspected skimming terminal: inspect on site").to_dict(),
             "summary": self.summary().to_dict(),
             "flagged_at": self.flagged_at,
             "score": round(self.score, 3),

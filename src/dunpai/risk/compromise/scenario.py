@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,15 @@ class SkimmingScenario:
     seed: int = 20180401
 
     def __post_init__(self) -> None:
-        if not (0 < self.skim_days_min <= self.skim_days_max and 0 <= self.delay_days_min <= self.delay_days_max
-                and 0 < self.victim_share <= 1 and self.terminals >= 1 and self.background_per_day >= 0
-                and 0 < self.busiest_share <= 1 and self.label_delay_days >= 0):
+        if not (
+            0 < self.skim_days_min <= self.skim_days_max
+            and 0 <= self.delay_days_min <= self.delay_days_max
+            and 0 < self.victim_share <= 1
+            and self.terminals >= 1
+            and self.background_per_day >= 0
+            and 0 < self.busiest_share <= 1
+            and self.label_delay_days >= 0
+        ):
             raise ValueError("invalid skimming scenario")
 
 
@@ -69,8 +76,13 @@ class InjectedScenario:
     background_frauds: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"scenario": asdict(self.scenario), "uses": len(self.t), "skimmed_terminals": len(self.skimmed),
-                "victims": len(self.victims), "background_fraud_cards": len(self.background_frauds)}
+        return {
+            "scenario": asdict(self.scenario),
+            "uses": len(self.t),
+            "skimmed_terminals": len(self.skimmed),
+            "victims": len(self.victims),
+            "background_fraud_cards": len(self.background_frauds),
+        }
 
 
 def load_handbook_background(data_dir: Path) -> Background:
@@ -80,14 +92,20 @@ def load_handbook_background(data_dir: Path) -> Background:
     files = sorted(glob.glob(str(data_dir / "transactions-*.parquet")))
     if not files:
         raise FileNotFoundError(f"no transactions-*.parquet under {data_dir}")
-    df = (pl.concat([pl.read_parquet(f, columns=["TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_FRAUD"])
-                     for f in files])
-          .filter(pl.col("TX_FRAUD") == 0).sort("TX_DATETIME"))
+    df = (
+        pl.concat(
+            [pl.read_parquet(f, columns=["TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_FRAUD"]) for f in files]
+        )
+        .filter(pl.col("TX_FRAUD") == 0)
+        .sort("TX_DATETIME")
+    )
     t = df["TX_DATETIME"].dt.replace_time_zone("UTC").dt.epoch("s").to_numpy().astype(np.float64)
-    n_terminals = int(pl.read_parquet(data_dir / "terminals.parquet").height) if (
-        data_dir / "terminals.parquet").exists() else int(df["TERMINAL_ID"].max()) + 1  # type: ignore[arg-type]
-    return Background(df["CUSTOMER_ID"].to_numpy().astype(np.int64), df["TERMINAL_ID"].to_numpy().astype(np.int64),
-                      t, n_terminals)
+    terminals_file = data_dir / "terminals.parquet"
+    n_terminals = pl.read_parquet(terminals_file).height if terminals_file.exists() else 0
+    n_terminals = max(n_terminals, int(df["TERMINAL_ID"].to_numpy().max()) + 1)
+    return Background(
+        df["CUSTOMER_ID"].to_numpy().astype(np.int64), df["TERMINAL_ID"].to_numpy().astype(np.int64), t, n_terminals
+    )
 
 
 def inject(background: Background, scenario: SkimmingScenario) -> InjectedScenario:
@@ -109,7 +127,7 @@ def inject(background: Background, scenario: SkimmingScenario) -> InjectedScenar
         start = float(rng.uniform(earliest_start, latest_start))
         end = start + float(rng.uniform(scenario.skim_days_min, scenario.skim_days_max)) * DAY
         skimmed[f"T{terminal}"] = (start, end)
-        idx = order[ptr[terminal]:ptr[terminal + 1]]
+        idx = order[ptr[terminal] : ptr[terminal + 1]]
         sel = idx[(t[idx] >= start) & (t[idx] < end)]
         first_use: dict[int, float] = {}
         for c, when in zip(card[sel].tolist(), t[sel].tolist(), strict=True):
@@ -127,8 +145,9 @@ def inject(background: Background, scenario: SkimmingScenario) -> InjectedScenar
     background_times = rng.uniform(t0 + 30 * DAY, t1, size=len(background_cards))
     label = scenario.label_delay_days * DAY
     frauds = [FraudCard(c, f, f + label) for c, (_, _, f) in victims.items()]
-    frauds += [FraudCard(c, float(f), float(f) + label) for c, f in zip(background_cards, background_times,
-                                                                         strict=True)]
+    frauds += [
+        FraudCard(c, float(f), float(f) + label) for c, f in zip(background_cards, background_times, strict=True)
+    ]
     # The counterfeit uses themselves happen elsewhere: a random terminal, at the fraud time.
     fraud_terms = rng.integers(0, background.n_terminals, size=len(frauds))
     cards_out = [f"C{c}" for c in card.tolist()] + [f.card_id for f in frauds]
@@ -139,8 +158,9 @@ def inject(background: Background, scenario: SkimmingScenario) -> InjectedScenar
 
 
 # --- a small, self-contained scenario for the demo and the tests ------------------------------------
-def synthetic_background(cards: int = 400, terminals: int = 60, days: int = 120, uses_per_day: float = 1.5,
-                         seed: int = 1) -> Background:
+def synthetic_background(
+    cards: int = 400, terminals: int = 60, days: int = 120, uses_per_day: float = 1.5, seed: int = 1
+) -> Background:
     """Handbook-like traffic without the data set: cards on a grid use terminals within a radius of home."""
     rng = np.random.default_rng(seed)
     home = rng.uniform(0, 100, size=(cards, 2))
@@ -159,19 +179,32 @@ def synthetic_background(cards: int = 400, terminals: int = 60, days: int = 120,
         rows_t += rng.choice(near, size=n).tolist()
         rows_time += (t0 + rng.uniform(0, days * DAY, size=n)).tolist()
     order = np.argsort(rows_time, kind="stable")
-    return Background(np.asarray(rows_c, dtype=np.int64)[order], np.asarray(rows_t, dtype=np.int64)[order],
-                      np.asarray(rows_time, dtype=np.float64)[order], terminals)
+    return Background(
+        np.asarray(rows_c, dtype=np.int64)[order],
+        np.asarray(rows_t, dtype=np.int64)[order],
+        np.asarray(rows_time, dtype=np.float64)[order],
+        terminals,
+    )
 
 
-def s4_demo_events(seed: int = 7, cards: int = 400, terminals: int = 60, days: int = 120,
-                   skimmed_terminals: int = 2) -> tuple[list[CardPresent | Label], InjectedScenario]:
+def s4_demo_events(
+    seed: int = 7, cards: int = 400, terminals: int = 60, days: int = 120, skimmed_terminals: int = 2
+) -> tuple[list[CardPresent | Label], InjectedScenario]:
     """The S4 demo as schema events, in event-time order: ATM/POS uses (``CardPresent``, chip reads for
     genuine uses, magnetic-stripe reads for the counterfeit cash-outs) and fraud ``Label``s arriving
     after the label delay; with the ground truth (which terminals were skimmed, who the victims are)."""
     background = synthetic_background(cards, terminals, days, seed=seed)
-    scenario = SkimmingScenario(terminals=skimmed_terminals, skim_days_min=10, skim_days_max=14, victim_share=0.6,
-                                delay_days_min=2, delay_days_max=21, background_per_day=0.05,
-                                busiest_share=0.5, seed=seed)
+    scenario = SkimmingScenario(
+        terminals=skimmed_terminals,
+        skim_days_min=10,
+        skim_days_max=14,
+        victim_share=0.6,
+        delay_days_min=2,
+        delay_days_max=21,
+        background_per_day=0.05,
+        busiest_share=0.5,
+        seed=seed,
+    )
     truth = inject(background, scenario)
     fraud_at = {f.card_id: f.first_fraud_t for f in truth.frauds}
     fraud_event: dict[str, tuple[str, str]] = {}
@@ -181,19 +214,42 @@ def s4_demo_events(seed: int = 7, cards: int = 400, terminals: int = 60, days: i
         if counterfeit:
             fraud_event[c] = (f"s4-cp-{i}", term)
         n = int(term[1:])
-        events.append((when, 0, CardPresent(
-            event_id=f"s4-cp-{i}", event_time=datetime.fromtimestamp(when, UTC),
-            txn="atm_withdrawal" if counterfeit else "pos_purchase", card_id=c, account_id=f"A{c[1:]}",
-            customer_id=f"P{c[1:]}", terminal_id=term, pos_entry_mode="90" if counterfeit else "05",
-            chip_card=True, amount=300_000 if counterfeit else 12_000,
-            terminal_location=Location(lat=22.8 + n % 10 * 0.01, lon=108.3 + n // 10 * 0.01, city="南宁"),
-        )))
+        events.append(
+            (
+                when,
+                0,
+                CardPresent(
+                    event_id=f"s4-cp-{i}",
+                    event_time=datetime.fromtimestamp(when, UTC),
+                    txn="atm_withdrawal" if counterfeit else "pos_purchase",
+                    card_id=c,
+                    account_id=f"A{c[1:]}",
+                    customer_id=f"P{c[1:]}",
+                    terminal_id=term,
+                    pos_entry_mode="90" if counterfeit else "05",
+                    chip_card=True,
+                    amount=Decimal(300_000 if counterfeit else 12_000),
+                    terminal_location=Location(lat=22.8 + n % 10 * 0.01, lon=108.3 + n // 10 * 0.01, city="南宁"),
+                ),
+            )
+        )
     for j, f in enumerate(truth.frauds):
         target, term = fraud_event[f.card_id]
-        events.append((f.known_t, 1, Label(
-            event_id=f"s4-label-{j}", event_time=datetime.fromtimestamp(f.known_t, UTC), target_event_id=target,
-            fraud=True, source="customer_claim", card_id=f.card_id, terminal_id=term,
-            target_event_time=datetime.fromtimestamp(f.first_fraud_t, UTC),
-        )))
+        events.append(
+            (
+                f.known_t,
+                1,
+                Label(
+                    event_id=f"s4-label-{j}",
+                    event_time=datetime.fromtimestamp(f.known_t, UTC),
+                    target_event_id=target,
+                    fraud=True,
+                    source="customer_claim",
+                    card_id=f.card_id,
+                    terminal_id=term,
+                    target_event_time=datetime.fromtimestamp(f.first_fraud_t, UTC),
+                ),
+            )
+        )
     events.sort(key=lambda x: (x[0], x[1]))
     return [e for _, _, e in events], truth

@@ -75,7 +75,7 @@ class Engine:
         self.accounts = accounts
         self.enrichers = enrichers
         self.tenant = tenant
-        self._available: dict[tuple[str, int], frozenset[str]] = {}
+        self._available: dict[tuple[str, ...], frozenset[str]] = {}
 
     def known_variables(self) -> frozenset[str]:
         return known_variables(self.pipeline, self.detectors, self.enrichers)
@@ -85,12 +85,12 @@ class Engine:
         etype = event.type
         for enricher in self.enrichers:
             f.update(enricher.enrich(event, t))
+        fired: list[str] = []
         for det in self.detectors:
-            det.run(etype, f)
-        shape = (etype, len(f))
-        available = self._available.get(shape)
-        if available is None or not available.issubset(f):
-            available = self._available[shape] = frozenset(f)
+            det.run(etype, f, fired)
+        available = self._available.get(f.shape)
+        if available is None:
+            available = self._available[f.shape] = frozenset(f)
         results = self.ruleset.evaluate(etype, available, f)
         action: Action = "allow"
         rule_score = 1.0
@@ -138,7 +138,7 @@ class Engine:
             reasons=tuple(reasons),
             customer_message=customer_message(action, message_parts),
             rule_results=tuple(results),
-            signals=tuple(k for k, v in f.items() if v > 0 and k.startswith("sig_")),
+            signals=tuple(fired),
             ruleset_version=self.ruleset.version,
             model_version=self.model.version if self.model is not None else None,
             model_probability=probability,

@@ -36,7 +36,7 @@ class Decision:
     features: dict[str, float] = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The stored and published form (JSON-safe; floats rounded for stable output)."""
+        """The stored and published form (JSON-safe)."""
         return {
             "decision_id": self.decision_id,
             "event_id": self.event_id,
@@ -53,12 +53,12 @@ class Decision:
             "signals": list(self.signals),
             "ruleset_version": self.ruleset_version,
             "model_version": self.model_version,
-            "model_probability": None if self.model_probability is None else round(self.model_probability, 6),
+            "model_probability": self.model_probability,
             "contributions": [
-                {"feature": c.feature, "value": _round(c.value), "contribution": round(c.contribution, 6)}
+                {"feature": c.feature, "value": c.value, "contribution": c.contribution}
                 for c in self.contributions
             ],
-            "features": {k: _round(v) for k, v in sorted(self.features.items())},
+            "features": self.features,
         }
 
     @classmethod
@@ -74,6 +74,3 @@ class Decision:
             features=dict(d["features"]),
         )
 
-
-def _round(v: float) -> float:
-    return round(v, 6) if abs(v) < 1e12 else v

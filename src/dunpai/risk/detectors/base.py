@@ -39,10 +39,14 @@ class Detector:
             specs = self._by_type[event_type] = tuple(s for s in self.signals if event_type in s.event_types)
         return specs
 
-    def run(self, event_type: str, features: dict[str, float]) -> None:
-        """Add this detector's signals for the event to ``features`` (every applicable one, 0 or 1)."""
+    def run(self, event_type: str, features: dict[str, float], fired: list[str]) -> None:
+        """Add this detector's signals for the event to ``features`` (every applicable one, 0 or 1)
+        and the names of those present to ``fired``."""
         for spec in self.for_type(event_type):
             try:
-                features[spec.name] = 1.0 if spec.fn(features) else 0.0
+                present = spec.fn(features)
             except KeyError:
-                features[spec.name] = 0.0  # an input this event lacks: the signal is absent
+                present = False  # an input this event lacks: the signal is absent
+            features[spec.name] = 1.0 if present else 0.0
+            if present:
+                fired.append(spec.name)

@@ -39,7 +39,11 @@ class Layout:
 
 
 class Features(dict[str, float]):
-    """Feature values of one event, by name (``card_count_1h``). Plain floats: CEL doubles."""
+    """Feature values of one event, by name (``card_count_1h``). Plain floats: CEL doubles.
+
+    ``shape`` (event type and the keyed steps that ran) identifies the set of names present."""
+
+    shape: tuple[str, ...] = ()
 
 
 class KeyedStep(Protocol):

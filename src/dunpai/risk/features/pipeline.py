@@ -49,7 +49,8 @@ class FeaturePipeline:
     def compute(
         self, event: AnyEvent, store: StateStore
     ) -> tuple[float, Features, list[tuple[StateKey, array[float]]]]:
-        """Features of ``event`` and the states it produces (not yet written)."""
+        """Features of ``event`` and the states it produces (not yet written). ``Features.shape``
+        names the event type and the steps that ran: events of one shape have the same feature names."""
         t, out = event_features(event)
         steps = self._by_type.get(type(event))
         if steps is None:
@@ -63,6 +64,7 @@ class FeaturePipeline:
         new_states: list[tuple[StateKey, array[float]]] = []
         for (step, skey), state in zip(work, states, strict=True):
             new_states.append((skey, step.update(state, event, t, out)))
+        out.shape = (event.type, *(skey[0] for _, skey in work))
         return t, out, new_states
 
 

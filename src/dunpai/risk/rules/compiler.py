@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from dunpai.core.errors import FieldProblem, InvalidRuleset
+from dunpai.risk.rules.fastcel import CelEvalError, Fn, Unsupported, compile_fast
 from dunpai.risk.rules.model import Rule, RulesetSpec
 
 Outcome = Literal["hit", "no_hit", "error"]
@@ -39,6 +40,9 @@ class CompiledRule:
     rule: Rule
     program: Any
     variables: tuple[str, ...]
+    hit: RuleResult
+    no_hit: RuleResult
+    fast: Fn | None
 
 
 def parse_ruleset(text: str) -> RulesetSpec:
@@ -81,10 +85,16 @@ def _compile_rule(index: int, rule: Rule, known: frozenset[str]) -> tuple[Compil
         return None, [FieldProblem(where, f"rule {rule.id}: fails on trial values: {exc}")]
     if not isinstance(trial, bool):
         return None, [FieldProblem(where, f"rule {rule.id}: must yield true or false, got {type(trial).__name__}")]
-    return CompiledRule(rule, program, variables), []
+    try:
+        fast: Fn | None = compile_fast(rule.expression)
+    except Unsupported:
+        fast = None  # evaluated by the reference binding
+    hit, no_hit = RuleResult(rule.id, "hit"), RuleResult(rule.id, "no_hit")
+    return CompiledRule(rule, program, variables, hit, no_hit, fast), []
 
 
-_Plan = tuple[tuple[CompiledRule, ...], Any, tuple[str, ...]]
+_Plan = tuple[tuple[CompiledRule, ...], tuple[CompiledRule, ...], Any, tuple[str, ...]]
+"""(rules on the fast path, rules on the reference binding, their batched program, its variables)"""
 
 
 class CompiledRuleset:
@@ -127,27 +137,34 @@ class CompiledRuleset:
                 c for c in self.rules
                 if (not c.rule.applies_to or event_type in c.rule.applies_to) and available.issuperset(c.variables)
             )
-            program = cel.compile("[" + ", ".join(f"({c.rule.expression})" for c in rules) + "]") if rules else None
-            variables = tuple(sorted({v for c in rules for v in c.variables}))
-            plan = self._plans[key] = (rules, program, variables)
+            fast = tuple(c for c in rules if c.fast is not None)
+            slow = tuple(c for c in rules if c.fast is None)
+            program = cel.compile("[" + ", ".join(f"({c.rule.expression})" for c in slow) + "]") if slow else None
+            variables = tuple(sorted({v for c in slow for v in c.variables}))
+            plan = self._plans[key] = (fast, slow, program, variables)
         return plan
 
     def evaluate(self, event_type: str, available: frozenset[str], values: Mapping[str, float]) -> list[RuleResult]:
         """Every applicable rule's result. Rules whose inputs this event lacks are not applicable."""
-        rules, program, variables = self._plan(event_type, available)
+        fast, slow, program, variables = self._plan(event_type, available)
+        results: list[RuleResult] = []
+        for c in fast:
+            try:
+                results.append(c.hit if c.fast(values) else c.no_hit)  # type: ignore[misc]
+            except CelEvalError as exc:
+                results.append(RuleResult(c.rule.id, "error", str(exc)))
         if program is None:
-            return []
+            return results
         ctx = {v: values[v] for v in variables}
         try:
             outcome = program.execute(ctx)
-        except Exception:
-            return [self._evaluate_one(c, ctx) for c in rules]
-        results = []
-        for c, hit in zip(rules, outcome, strict=True):
+        except Exception:  # any failure: find the culprit rule by rule
+            return results + [self._evaluate_one(c, ctx) for c in slow]
+        for c, hit in zip(slow, outcome, strict=True):
             if hit is True:
-                results.append(RuleResult(c.rule.id, "hit"))
+                results.append(c.hit)
             elif hit is False:
-                results.append(RuleResult(c.rule.id, "no_hit"))
+                results.append(c.no_hit)
             else:
                 results.append(RuleResult(c.rule.id, "error", f"yielded {hit!r}, not a boolean"))
         return results
@@ -160,7 +177,7 @@ class CompiledRuleset:
             return RuleResult(c.rule.id, "error", f"{type(exc).__name__}: {exc}"[:300])
         if not isinstance(hit, bool):
             return RuleResult(c.rule.id, "error", f"yielded {hit!r}, not a boolean")
-        return RuleResult(c.rule.id, "hit" if hit else "no_hit")
+        return c.hit if hit else c.no_hit
 
 
 def content_version(text: str) -> str:

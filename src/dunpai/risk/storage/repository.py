@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.storage.tables import api_keys, decisions, events, rulesets
@@ -34,28 +34,47 @@ class RulesetRow:
     published_at: float | None
 
 
+# Statements on the hot path are built once; each call only binds parameters.
+_FIND_EVENT = select(events.c.seq, events.c.tenant, events.c.event_id, events.c.body, events.c.body_sha256).where(
+    events.c.tenant == bindparam("t"), events.c.event_id == bindparam("e"))
+_INSERT_EVENTS = insert(events).returning(events.c.seq, sort_by_parameter_order=True)
+_INSERT_DECISION = insert(decisions)
+
+
 def find_event_txn(conn: Connection, tenant: str, event_id: str) -> StoredEvent | None:
-    row = conn.execute(
-        select(events.c.seq, events.c.tenant, events.c.event_id, events.c.body, events.c.body_sha256)
-        .where(events.c.tenant == tenant, events.c.event_id == event_id)
-    ).first()
+    row = conn.execute(_FIND_EVENT, {"t": tenant, "e": event_id}).first()
     return StoredEvent(*row) if row else None
 
 
-def insert_event_and_decision_txn(
-    conn: Connection, tenant: str, event_type: str, event_time: float, body: str, body_sha256: str,
-    card_masked: str | None, received_at: float, decision: Decision,
-) -> int:
-    seq = conn.execute(insert(events).values(
-        tenant=tenant, event_id=decision.event_id, event_type=event_type, event_time=event_time, body=body,
-        body_sha256=body_sha256, card_masked=card_masked, received_at=received_at,
-    )).inserted_primary_key[0]  # type: ignore[index]
-    conn.execute(insert(decisions).values(
-        decision_id=decision.decision_id, tenant=tenant, event_id=decision.event_id, seq=seq,
-        event_type=event_type, event_time=event_time, action=decision.action, score=decision.score,
-        record=json.dumps(decision.to_dict(), ensure_ascii=False, separators=(",", ":")),
-    ))
-    return int(seq)
+@dataclass(frozen=True)
+class EventRow:
+    tenant: str
+    event_type: str
+    event_time: float
+    body: str
+    body_sha256: str
+    card_masked: str | None
+    received_at: float
+    decision: Decision
+
+
+def insert_events_and_decisions_txn(conn: Connection, rows: list[EventRow]) -> list[int]:
+    """Append events to the log and their decisions, in order, with one statement each (group commit).
+    Returns the events' log sequence numbers."""
+    if not rows:
+        return []
+    result = conn.execute(_INSERT_EVENTS, [{
+        "tenant": r.tenant, "event_id": r.decision.event_id, "event_type": r.event_type, "event_time": r.event_time,
+        "body": r.body, "body_sha256": r.body_sha256, "card_masked": r.card_masked, "received_at": r.received_at,
+    } for r in rows])
+    seqs = [int(row[0]) for row in result.all()]
+    conn.execute(_INSERT_DECISION, [{
+        "decision_id": r.decision.decision_id, "tenant": r.tenant, "event_id": r.decision.event_id, "seq": seq,
+        "event_type": r.event_type, "event_time": r.event_time, "action": r.decision.action,
+        "score": r.decision.score,
+        "record": json.dumps(r.decision.to_dict(), ensure_ascii=False, separators=(",", ":")),
+    } for r, seq in zip(rows, seqs, strict=True)])
+    return seqs
 
 
 def decision_by_event_txn(conn: Connection, tenant: str, event_id: str) -> Decision | None:

@@ -1,0 +1,306 @@
+"""HTTP API of incident response (thin): cases, account actions with dual control, evidence,
+police report, notices, disputes and the loss reserve.
+
+Mount with ``install_cases(app, incidents)``. Authentication and roles are the decision API's
+(``Caller``); every id is looked up in the caller's tenant, so a foreign id answers 404; every
+change is audited by the services. Reading a case is a staff data access and is recorded as one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from dunpai.api.app import Caller
+from dunpai.api.auth import require
+from dunpai.core.errors import FieldProblem, InvalidInput
+from dunpai.risk.cases.incidents import Incidents
+from dunpai.risk.cases.model import Alert
+
+MAX_ATTACHMENT_BODY = 20 * 1024 * 1024
+router = APIRouter(tags=["cases"])
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TransitionIn(_In):
+    to: Literal["investigating", "confirmed_fraud", "legitimate", "closed"]
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class AssignIn(_In):
+    assignee: str | None = Field(default=None, max_length=64)
+
+
+class DueIn(_In):
+    due_at: float
+
+
+class NoteIn(_In):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class FootageIn(_In):
+    camera_id: str = Field(min_length=1, max_length=64)
+    terminal_id: str | None = Field(default=None, max_length=128)
+    start: str = Field(max_length=40)
+    end: str = Field(max_length=40)
+    uri: str = Field(max_length=500)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ActionIn(_In):
+    target_kind: Literal["account", "card"]
+    target_id: str = Field(min_length=1, max_length=128)
+    action: Literal["restrict", "freeze", "unfreeze"]
+    legal_basis: str = Field(max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+    case_id: str | None = Field(default=None, max_length=64)
+    customer_id: str | None = Field(default=None, max_length=128)
+
+
+class DecideIn(_In):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DisputeIn(_In):
+    case_id: str = Field(max_length=64)
+    customer_id: str = Field(max_length=128)
+    account_id: str = Field(max_length=128)
+    claimed: int = Field(gt=0, le=10**15)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    statement: str = Field(default="", max_length=10_000)
+    facts: dict[str, bool] = Field(default_factory=dict)
+
+
+class AssessIn(_In):
+    facts: dict[str, bool] = Field(default_factory=dict)
+    loss: int | None = Field(default=None, ge=0, le=10**15)
+
+
+class MoneyIn(_In):
+    amount: int = Field(gt=0, le=10**15)
+    memo: str = Field(default="", max_length=500)
+    dispute_id: str | None = Field(default=None, max_length=64)
+
+
+class AlertIn(_In):
+    alert: dict[str, Any] | None = None
+    terminal_flag: dict[str, Any] | None = None
+
+
+def incidents(request: Request) -> Incidents:
+    found: Incidents = request.app.state.incidents
+    return found
+
+
+def _customer_of(detail: dict[str, Any]) -> str | None:
+    for e in detail["entities"]:
+        if e["kind"] == "customer":
+            return str(e["key"])
+    return None
+
+
+# -- cases -----------------------------------------------------------------------------------------
+
+@router.get("/v1/cases")
+def list_cases(request: Request, caller: Caller, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               include_closed: bool = False) -> list[dict[str, Any]]:
+    """The queue: open cases, most likely fraud first, then the most money at risk."""
+    return [c.to_dict() for c in incidents(request).cases.queue(caller, limit, include_closed)]
+
+
+@router.post("/v1/cases/next")
+def take_next(request: Request, caller: Caller) -> dict[str, Any] | None:
+    """Assign the top unassigned new case to the caller."""
+    case = incidents(request).cases.next_for(caller)
+    return None if case is None else case.to_dict()
+
+
+@router.post("/v1/cases/sync")
+def sync_cases(request: Request, caller: Caller, since: float = 0.0) -> dict[str, Any]:
+    """Open or join cases for every stored decision above ``allow`` since ``since`` (idempotent)."""
+    require(caller, "supervisor")
+    return {"cases": incidents(request).cases.sync_from_log(caller.tenant, since, caller)}
+
+
+@router.post("/v1/alerts", status_code=201)
+def post_alert(body: AlertIn, request: Request, caller: Caller) -> dict[str, Any]:
+    """An alert from a detector job (``alert``: the Alert form; ``terminal_flag``: the skimmer job's
+    ``TerminalFlag.to_alert()``). Re-sending the same alert is a no-op."""
+    require(caller, "integrator", "supervisor")
+    svc = incidents(request).cases
+    if body.terminal_flag is not None:
+        return {"case_id": svc.ingest_terminal_flag(caller.tenant, body.terminal_flag, caller)}
+    if body.alert is None:
+        raise InvalidInput("send alert or terminal_flag", problems=[FieldProblem("alert", "required")])
+    try:
+        alert = Alert.from_dict(body.alert)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("invalid alert", problems=[FieldProblem("alert", str(exc))]) from None
+    case_id, new = svc.ingest(caller.tenant, alert, caller)
+    return {"case_id": case_id, "new": new}
+
+
+@router.get("/v1/cases/{case_id}")
+def get_case(case_id: str, request: Request, caller: Caller) -> dict[str, Any]:
+    inc = incidents(request)
+    detail = inc.cases.detail(caller, case_id)
+    inc.cases.record_view(caller, "api.case", _customer_of(detail), case_id)
+    return detail
+
+
+@router.get("/v1/cases/{case_id}/events")
+def case_events(case_id: str, request: Request, caller: Caller) -> list[dict[str, Any]]:
+    inc = incidents(request)
+    events = inc.cases.case_events(caller, case_id)
+    inc.cases.record_view(caller, "api.case_events", _customer_of(inc.cases.detail(caller, case_id)), case_id,
+                          query_type="transaction_history", records=max(1, len(events)))
+    return events
+
+
+@router.post("/v1/cases/{case_id}/transition")
+def transition(case_id: str, body: TransitionIn, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).cases.transition(caller, case_id, body.to, body.note).to_dict()
+
+
+@router.post("/v1/cases/{case_id}/assign")
+def assign(case_id: str, body: AssignIn, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).cases.assign(caller, case_id, body.assignee).to_dict()
+
+
+@router.post("/v1/cases/{case_id}/due")
+def set_due(case_id: str, body: DueIn, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).cases.set_due(caller, case_id, body.due_at).to_dict()
+
+
+@router.post("/v1/cases/{case_id}/notes", status_code=201)
+def add_note(case_id: str, body: NoteIn, request: Request, caller: Caller) -> dict[str, Any]:
+    incidents(request).cases.add_note(caller, case_id, body.text)
+    return {"ok": True}
+
+
+@router.post("/v1/cases/{case_id}/attachments", status_code=201)
+async def add_attachment(case_id: str, request: Request, caller: Caller,
+                         name: Annotated[str, Query(min_length=1, max_length=200)]) -> dict[str, Any]:
+    """The raw request body is the file; its ``Content-Type`` is kept."""
+    content = await request.body()
+    if len(content) > MAX_ATTACHMENT_BODY:
+        raise InvalidInput("attachment too large", problems=[FieldProblem("$", "over 20 MiB")])
+    media = request.headers.get("content-type", "application/octet-stream")[:100]
+    return incidents(request).cases.add_attachment(caller, case_id, name, media, content)
+
+
+@router.post("/v1/cases/{case_id}/footage", status_code=201)
+def add_footage(case_id: str, body: FootageIn, request: Request, caller: Caller) -> dict[str, Any]:
+    incidents(request).cases.add_footage_ref(caller, case_id, **body.model_dump())
+    return {"ok": True}
+
+
+@router.post("/v1/cases/{case_id}/evidence/collect")
+def collect_evidence(case_id: str, request: Request, caller: Caller) -> dict[str, Any]:
+    return {"added": incidents(request).cases.collect_evidence(caller, case_id)}
+
+
+@router.get("/v1/cases/{case_id}/evidence")
+def list_evidence(case_id: str, request: Request, caller: Caller) -> list[dict[str, Any]]:
+    return [it.header() for it, _ in incidents(request).cases.evidence(caller, case_id)]
+
+
+@router.get("/v1/cases/{case_id}/report.pdf", response_class=Response)
+def police_report(case_id: str, request: Request, caller: Caller,
+                  lang: Literal["zh", "en"] = "zh") -> Response:
+    """The police report (报案材料) as PDF, in Chinese or English."""
+    pdf = incidents(request).police_report(caller, case_id, lang)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{case_id}-{lang}.pdf"'})
+
+
+@router.get("/v1/cases/{case_id}/notices")
+def notices(case_id: str, request: Request, caller: Caller) -> list[dict[str, Any]]:
+    return incidents(request).notices(caller, case_id)
+
+
+@router.post("/v1/cases/{case_id}/recoveries", status_code=201)
+def recovery(case_id: str, body: MoneyIn, request: Request, caller: Caller) -> dict[str, Any]:
+    """Funds retrieved: credited back to the loss reserve."""
+    return incidents(request).disputes.record_recovery(caller, case_id, body.amount, body.memo,
+                                                       body.dispute_id).to_dict()
+
+
+# -- account actions -------------------------------------------------------------------------------
+
+@router.post("/v1/account-actions", status_code=201, tags=["account actions"])
+def request_action(body: ActionIn, request: Request, caller: Caller) -> dict[str, Any]:
+    """Ask for a restrict, freeze or unfreeze; a second person of the supervisor role approves it."""
+    return incidents(request).actions.request(caller, **body.model_dump()).to_dict()
+
+
+@router.get("/v1/account-actions", tags=["account actions"])
+def list_actions(request: Request, caller: Caller) -> list[dict[str, Any]]:
+    return [a.to_dict() for a in incidents(request).actions.pending(caller)]
+
+
+@router.get("/v1/account-actions/{action_id}", tags=["account actions"])
+def get_action(action_id: str, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).actions.get(caller, action_id).to_dict()
+
+
+@router.post("/v1/account-actions/{action_id}/approve", tags=["account actions"])
+def approve_action(action_id: str, body: DecideIn, request: Request, caller: Caller) -> dict[str, Any]:
+    """Dual control: the requester's own approval is refused (403)."""
+    return incidents(request).actions.approve(caller, action_id, body.note).to_dict()
+
+
+@router.post("/v1/account-actions/{action_id}/reject", tags=["account actions"])
+def reject_action(action_id: str, body: DecideIn, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).actions.reject(caller, action_id, body.note).to_dict()
+
+
+@router.get("/v1/account-states", tags=["account actions"])
+def account_states(request: Request, caller: Caller) -> list[dict[str, Any]]:
+    return incidents(request).actions.states(caller)
+
+
+# -- disputes and the reserve ----------------------------------------------------------------------
+
+@router.post("/v1/disputes", status_code=201, tags=["disputes"])
+def open_dispute(body: DisputeIn, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).disputes.open(caller, **body.model_dump())
+
+
+@router.get("/v1/disputes/{dispute_id}", tags=["disputes"])
+def get_dispute(dispute_id: str, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).disputes.get(caller, dispute_id)
+
+
+@router.post("/v1/disputes/{dispute_id}/assess", tags=["disputes"])
+def assess_dispute(dispute_id: str, body: AssessIn, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).disputes.assess(caller, dispute_id, body.facts, body.loss)
+
+
+@router.post("/v1/disputes/{dispute_id}/settle", tags=["disputes"])
+def settle_dispute(dispute_id: str, request: Request, caller: Caller) -> dict[str, Any]:
+    """Pay the bank's share from the loss reserve (not by the person who assessed it)."""
+    return incidents(request).disputes.settle(caller, dispute_id)
+
+
+@router.get("/v1/reserve", tags=["disputes"])
+def reserve(request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).disputes.ledger(caller)
+
+
+@router.post("/v1/reserve/fund", status_code=201, tags=["disputes"])
+def fund(body: MoneyIn, request: Request, caller: Caller) -> dict[str, Any]:
+    return incidents(request).disputes.fund_reserve(caller, body.amount, body.memo).to_dict()
+
+
+def install_cases(app: FastAPI, incidents_: Incidents) -> None:
+    """Mount the router on the decision API's app (same authentication and error presenter)."""
+    app.state.incidents = incidents_
+    app.include_router(router)

@@ -1,0 +1,308 @@
+"""`dunpai comms`: run the service, enrol devices, verify contacts, send and receive, groups, files,
+and the demo. Mounted by the main CLI; also runnable as ``python -m dunpai.comms.cli``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from dunpai.comms.client.client import CommsClient, Received
+from dunpai.comms.client.home import DeviceConfig, new_client, open_client
+from dunpai.comms.errors import CommsError
+from dunpai.comms.protocol.attachments import FileKey
+
+app = typer.Typer(help="P2SC 端到端加密通信 / P2SC end-to-end encrypted communication", no_args_is_help=True)
+group_app = typer.Typer(help="群组 / groups", no_args_is_help=True)
+app.add_typer(group_app, name="group")
+console = Console()
+T = TypeVar("T")
+
+DEFAULT_DB = "sqlite:///.dunpai/comms.db"
+Home = Annotated[Path, typer.Option("--home", envvar="DUNPAI_COMMS_HOME",
+                                    help="设备目录 / device directory")]
+DEFAULT_HOME = Path(".dunpai/comms-device")
+
+
+def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(fn())  # type: ignore[arg-type]
+    except CommsError as exc:
+        console.print(f"[red]错误 / error[/red] [{exc.code}] {exc.message}")
+        raise typer.Exit(2) from exc
+
+
+async def _with_client(home: Path, action: Callable[[CommsClient], Awaitable[T]]) -> T:
+    client = open_client(home)
+    await client.connect()
+    try:
+        await client.login()
+        return await action(client)
+    finally:
+        await client.close()
+
+
+def _show(m: Received) -> None:
+    where = f"#{m.group_id} " if m.group_id else ""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.sent_at / 1000))
+    if m.kind == "text":
+        console.print(f"[dim]{when}[/dim] {where}[bold]{m.sender}[/bold]/{m.sender_device}: {m.text}")
+    elif m.file is not None:
+        console.print(f"[dim]{when}[/dim] {where}[bold]{m.sender}[/bold]: 文件 / file {m.file.name} "
+                      f"({m.file.size} bytes) — dunpai comms fetch-file {m.mid}")
+
+
+@app.command()
+def serve(db: str = typer.Option(DEFAULT_DB, envvar="DUNPAI_COMMS_DB", help="数据库 / database URL"),
+          host: str = "127.0.0.1", port: int = 8765,
+          tls_cert: Annotated[Path | None, typer.Option(help="TLS 证书 / certificate (PEM)")] = None,
+          tls_key: Annotated[Path | None, typer.Option(help="TLS 私钥 / private key (PEM)")] = None,
+          log: Annotated[Path | None, typer.Option(help="日志文件 / log file")] = None,
+          schema: str | None = typer.Option(None, help="PostgreSQL schema")) -> None:
+    """运行通信服务 / run the comms service."""
+    import ssl
+
+    from dunpai.comms.local import attach_log, start_service
+
+    ctx = None
+    if tls_cert and tls_key:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_cert_chain(tls_cert, tls_key)
+    if log:
+        attach_log(log)
+    if db.startswith("sqlite:///"):
+        Path(db[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+
+    async def main() -> None:
+        svc = await start_service(db, host=host, port=port, ssl_context=ctx, schema=schema)
+        console.print(f"服务运行中 / serving on {svc.url} (Ctrl-C 停止 / to stop)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await svc.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(main)
+
+
+@app.command()
+def invite(db: str = typer.Option(DEFAULT_DB, envvar="DUNPAI_COMMS_DB"), count: int = 1,
+           schema: str | None = None) -> None:
+    """生成一次性邀请码（在服务端运行） / create single-use invite codes (run on the service host)."""
+    from dunpai.comms.server.service import CommsService
+    from dunpai.comms.server.store import SqlStore
+
+    if db.startswith("sqlite:///"):
+        Path(db[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    store = SqlStore.open(db, time.time(), schema)
+    service = CommsService(store, time.time)
+    for _ in range(count):
+        console.print(service.create_invite())
+    store.close()
+
+
+@app.command()
+def register(server: Annotated[str, typer.Option(help="服务地址 / service URL, e.g. wss://host:8765")],
+             user: Annotated[str, typer.Option(help="用户名 / user id")],
+             invite_code: Annotated[str | None, typer.Option("--invite", help="邀请码 / invite code")] = None,
+             device: str = "d1", home: Home = DEFAULT_HOME,
+             pkcs11_module: str | None = typer.Option(None, help="PKCS#11 模块 / module (key chip)"),
+             token_label: str | None = None) -> None:
+    """用邀请码注册本设备 / enrol this device (a new user needs an invite code)."""
+    cfg = DeviceConfig(server, user, device, "pkcs11" if pkcs11_module else "software", pkcs11_module, token_label)
+    client = new_client(home, cfg)
+
+    async def main() -> None:
+        await client.connect()
+        try:
+            await client.register(invite_code)
+        finally:
+            await client.close()
+
+    _run(main)
+    console.print(f"已注册 / registered {user}/{device}")
+
+
+@app.command()
+def verify(contact: str, code: str | None = typer.Option(None, help="对方念出的安全码 / their safety number"),
+           home: Home = DEFAULT_HOME) -> None:
+    """显示或核对安全码 / show, or confirm, the safety number with a contact."""
+
+    async def action(c: CommsClient) -> None:
+        number, qr = await c.safety_number(contact)
+        if code is None:
+            console.print(f"安全码 / safety number ({c.user} ⇄ {contact}):\n[bold]{number}[/bold]")
+            console.print(f"二维码内容 / QR payload: {qr}")
+        else:
+            await c.mark_verified(contact, code)
+            console.print(f"[green]已验证 / verified[/green] {contact}")
+
+    _run(lambda: _with_client(home, action))
+
+
+@app.command()
+def send(text: str, to: str | None = typer.Option(None, help="收件人 / recipient user"),
+         group: str | None = typer.Option(None, help="群组 / group id"), home: Home = DEFAULT_HOME) -> None:
+    """发送消息 / send a message."""
+    if (to is None) == (group is None):
+        raise typer.BadParameter("give exactly one of --to / --group")
+
+    async def action(c: CommsClient) -> str:
+        return await (c.group_send_text(group, text) if group else c.send_text(str(to), text))
+
+    console.print(f"已发送 / sent {_run(lambda: _with_client(home, action))}")
+
+
+@app.command()
+def receive(wait: float = typer.Option(2.0, help="等待秒数 / seconds to wait"),
+            as_json: bool = typer.Option(False, "--json"), home: Home = DEFAULT_HOME) -> None:
+    """接收并显示消息 / receive and show messages."""
+
+    async def action(c: CommsClient) -> list[Received]:
+        got = []
+        while True:
+            try:
+                got.append(await c.receive(wait))
+            except TimeoutError:
+                return got
+
+    messages = _run(lambda: _with_client(home, action))
+    if as_json:
+        print(json.dumps([{"kind": m.kind, "sender": m.sender, "device": m.sender_device, "group": m.group_id,
+                           "mid": m.mid, "text": m.text, "file": m.file.name if m.file else None}
+                          for m in messages], ensure_ascii=False))
+        return
+    for m in messages:
+        _show(m)
+    if not messages:
+        console.print("没有新消息 / no new messages")
+
+
+@app.command("send-file")
+def send_file(path: Path, to: str | None = typer.Option(None), group: str | None = typer.Option(None),
+              keep_metadata: bool = typer.Option(False, help="保留照片位置等元数据 / keep location metadata"),
+              home: Home = DEFAULT_HOME) -> None:
+    """加密发送文件（照片/视频先去除位置信息） / send a file encrypted (photos/videos: location removed)."""
+    if (to is None) == (group is None):
+        raise typer.BadParameter("give exactly one of --to / --group")
+    data = path.read_bytes()
+
+    async def action(c: CommsClient) -> FileKey:
+        ref = await c.upload_file(data, path.name, "application/octet-stream", strip=not keep_metadata)
+        await (c.group_send_content(group, ref.to_content()) if group else c.send_content(str(to), ref.to_content()))
+        return ref
+
+    ref = _run(lambda: _with_client(home, action))
+    console.print(f"已发送 / sent {path.name}: {ref.size} bytes in {ref.chunks} chunk(s)")
+
+
+@app.command("fetch-file")
+def fetch_file(mid: str, out: Annotated[Path, typer.Option(help="保存到 / save to")],
+               home: Home = DEFAULT_HOME) -> None:
+    """下载并校验收到的文件 / download, check and decrypt a received file."""
+
+    async def action(c: CommsClient) -> bytes:
+        content = c.state.files.get(mid)
+        if content is None:
+            raise CommsError(f"no received file with message id {mid}; run `receive` first")
+        return await c.fetch_file(FileKey.from_content(content))
+
+    data = _run(lambda: _with_client(home, action))
+    out.write_bytes(data)
+    console.print(f"已保存 / saved {out} ({len(data)} bytes, 完整性已校验 / integrity checked)")
+
+
+@app.command()
+def revoke(device: str, home: Home = DEFAULT_HOME) -> None:
+    """吊销本用户的一台设备（如丢失的手机） / revoke one of your devices (e.g. a lost phone)."""
+    _run(lambda: _with_client(home, lambda c: c.revoke_device(device)))
+    console.print(f"已吊销 / revoked {device}")
+
+
+def _group(home: Path, fn: Callable[[CommsClient], Awaitable[Any]]) -> Any:
+    return _run(lambda: _with_client(home, fn))
+
+
+@group_app.command("create")
+def group_create(group_id: str, home: Home = DEFAULT_HOME) -> None:
+    """创建群组 / create a group."""
+    _group(home, lambda c: c.group_create(group_id))
+    console.print(f"已创建 / created {group_id}")
+
+
+@group_app.command("add")
+def group_add(group_id: str, user: str, role: str = "member", home: Home = DEFAULT_HOME) -> None:
+    """邀请成员 / add a member (owner/admin)."""
+    _group(home, lambda c: c.group_add(group_id, user, role))
+    console.print(f"已加入 / added {user}")
+
+
+@group_app.command("remove")
+def group_remove(group_id: str, user: str, home: Home = DEFAULT_HOME) -> None:
+    """移除成员（之后的消息对其不可读） / remove a member (later messages are unreadable to them)."""
+    _group(home, lambda c: c.group_remove(group_id, user))
+    console.print(f"已移除 / removed {user}")
+
+
+@group_app.command("role")
+def group_role(group_id: str, user: str, role: str, home: Home = DEFAULT_HOME) -> None:
+    """设置角色 / set a member's role (owner only)."""
+    _group(home, lambda c: c.group_role(group_id, user, role))
+
+
+@group_app.command("info")
+def group_info(group_id: str, home: Home = DEFAULT_HOME) -> None:
+    """群组成员 / group members."""
+    info = _group(home, lambda c: c.group_info(group_id))
+    for m in info["members"]:
+        console.print(f"{m['user']}  {m['role']}")
+
+
+@group_app.command("list")
+def group_list(home: Home = DEFAULT_HOME) -> None:
+    """我的群组 / my groups."""
+    for g in _group(home, lambda c: c.group_list()):
+        console.print(g)
+
+
+@app.command()
+def demo(json_path: Annotated[Path | None, typer.Option("--json", help="写出结果 / write the result as JSON")] = None,
+         workdir: Annotated[Path, typer.Option(help="演示数据目录 / demo directory")] = Path(".dunpai/comms-demo"),
+         ) -> None:
+    """演示：三位用户、群组、带 GPS 的照片、移除成员 / demo on loopback with three users."""
+    from dunpai.comms.demo import main
+
+    result = main(json_path, workdir, say=console.print)
+    console.print("\n[bold]服务端数据库里只有这些 / what the service's database holds:[/bold]")
+    for table, info in result.server_tables.items():
+        console.print(f"  {table}: {info['rows']} rows")
+        for row in info["sample"][:1]:
+            console.print(f"    {row}")
+    if json_path:
+        console.print(f"结果 / result: {json_path}")
+
+
+@app.command()
+def tui(home: Home = DEFAULT_HOME) -> None:
+    """终端客户端 / terminal client (Textual)."""
+    from dunpai.comms.tui import run_tui
+
+    run_tui(open_client(home))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""What the case services share: the actor, role checks, ports, and the one dependency bundle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, text
+
+from dunpai.core.errors import Forbidden
+from dunpai.risk.cases.audit import AuditSink
+
+
+class Actor(Protocol):
+    """Who is acting: ``dunpai.api.auth.Principal`` and the console's staff user both fit."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def tenant(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Staff:
+    name: str
+    role: str
+    tenant: str = "default"
+    employee_id: str | None = None
+    branch_id: str | None = None
+
+
+SYSTEM = Staff("system", "admin")
+
+
+class EventSink(Protocol):
+    """Where labels and staff data-access events go: ``RiskService.submit`` fits."""
+
+    def submit(self, tenant: str, raw: Any) -> Any: ...
+
+
+class Explainer(Protocol):
+    """``RiskService.explain`` fits: the analyst's and customer's explanation of a decision."""
+
+    def explain(self, tenant: str, decision_id: str) -> dict[str, Any]: ...
+
+
+class Notifier(Protocol):
+    """Sends a notice to the customer (SMS gateway, app push). The default only records it."""
+
+    def send(self, tenant: str, customer_id: str | None, notice: dict[str, Any]) -> None: ...
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None, dict[str, Any]]] = []
+
+    def send(self, tenant: str, customer_id: str | None, notice: dict[str, Any]) -> None:
+        self.sent.append((tenant, customer_id, notice))
+
+
+@dataclass
+class Deps:
+    db: Engine
+    audit: AuditSink
+    clock: Callable[[], float] = time.time
+    events: EventSink | None = None
+    explainer: Explainer | None = None
+    notifier: Notifier = field(default_factory=RecordingNotifier)
+
+
+ANALYSTS = ("analyst", "supervisor")
+SUPERVISORS = ("supervisor",)
+
+
+def require(actor: Actor, *roles: str) -> None:
+    """Admins may do everything; others need one of ``roles``. Raises ``Forbidden``."""
+    if actor.role != "admin" and actor.role not in roles:
+        raise Forbidden(f"role {actor.role} may not do this", needs=list(roles))
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="microseconds")
+
+
+def lock_tenant(conn: Connection, tenant: str, what: str) -> None:
+    """Serialise writers of one tenant's ``what`` on PostgreSQL (SQLite has a single writer)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{what}/{tenant}"})

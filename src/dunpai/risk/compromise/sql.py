@@ -1,0 +1,187 @@
+"""SQLAlchemy implementations of the compromise ports: exposures (flags, exposed cards, reissues)
+and the card-present history the job reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dunpai.core.errors import NotFound
+from dunpai.risk.compromise.model import EvidenceCard, ExposedCard, TerminalFlag
+from dunpai.risk.compromise.repository import merge_flag
+from dunpai.risk.compromise.tables import (
+    compromise_exposed,
+    compromise_flags,
+    compromise_reissued,
+    compromise_visits,
+)
+
+
+def _flag(row: Any) -> TerminalFlag:
+    evidence = tuple(EvidenceCard(**e) for e in json.loads(row.evidence))
+    return TerminalFlag(
+        terminal_id=row.terminal_id,
+        flagged_at=row.flagged_at,
+        score=row.score,
+        p_value=row.p_value,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        fraud_cards=row.fraud_cards,
+        window_cards=row.window_cards,
+        base_rate=row.base_rate,
+        tests=row.tests,
+        evidence=evidence,
+        cleared_at=row.cleared_at,
+    )
+
+
+def _flag_values(flag: TerminalFlag) -> dict[str, Any]:
+    values = {f.name: getattr(flag, f.name) for f in dataclasses.fields(flag) if f.name != "evidence"}
+    values["evidence"] = json.dumps([dataclasses.asdict(e) for e in flag.evidence], sort_keys=True)
+    return values
+
+
+class SqlExposureRepository:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def save_flag(self, flag: TerminalFlag) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(compromise_flags).where(compromise_flags.c.terminal_id == flag.terminal_id)
+            ).first()
+            merged = merge_flag(None if row is None else _flag(row), flag)
+            if row is None:
+                conn.execute(insert(compromise_flags).values(**_flag_values(merged)))
+            else:
+                conn.execute(
+                    update(compromise_flags)
+                    .where(compromise_flags.c.terminal_id == flag.terminal_id)
+                    .values(**_flag_values(merged))
+                )
+
+    def flag_of(self, terminal_id: str) -> TerminalFlag | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(compromise_flags).where(compromise_flags.c.terminal_id == terminal_id)).first()
+        return None if row is None else _flag(row)
+
+    def flags(self) -> list[TerminalFlag]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(compromise_flags).order_by(compromise_flags.c.flagged_at, compromise_flags.c.terminal_id)
+            ).all()
+        return [_flag(r) for r in rows]
+
+    def clear_flag(self, terminal_id: str, t: float) -> TerminalFlag:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(compromise_flags).where(compromise_flags.c.terminal_id == terminal_id).values(cleared_at=t)
+            )
+        flag = self.flag_of(terminal_id)
+        if flag is None:
+            raise NotFound("terminal is not flagged", terminal_id=terminal_id)
+        return flag
+
+    def add_exposed(self, items: Iterable[ExposedCard]) -> list[ExposedCard]:
+        c = compromise_exposed.c
+        new: list[ExposedCard] = []
+        with self.engine.begin() as conn:
+            for item in items:
+                row = conn.execute(
+                    select(c.exposed_at).where(c.card_id == item.card_id, c.terminal_id == item.terminal_id)
+                ).first()
+                if row is None:
+                    conn.execute(insert(compromise_exposed).values(**dataclasses.asdict(item)))
+                    new.append(item)
+                elif item.exposed_at < row.exposed_at:
+                    conn.execute(
+                        update(compromise_exposed)
+                        .where(c.card_id == item.card_id, c.terminal_id == item.terminal_id)
+                        .values(visit_t=item.visit_t, exposed_at=item.exposed_at)
+                    )
+        return new
+
+    def exposures_of(self, card_id: str) -> list[ExposedCard]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(compromise_exposed)
+                .where(compromise_exposed.c.card_id == card_id)
+                .order_by(compromise_exposed.c.exposed_at)
+            ).all()
+        return [ExposedCard(r.card_id, r.terminal_id, r.visit_t, r.exposed_at) for r in rows]
+
+    def exposed_cards(self) -> list[ExposedCard]:
+        c = compromise_exposed.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(compromise_exposed).order_by(c.exposed_at, c.card_id, c.terminal_id)).all()
+        return [ExposedCard(r.card_id, r.terminal_id, r.visit_t, r.exposed_at) for r in rows]
+
+    def mark_reissued(self, card_id: str, t: float) -> None:
+        c = compromise_reissued.c
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(compromise_reissued).values(card_id=card_id, reissued_at=t))
+        except IntegrityError:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(compromise_reissued).where(c.card_id == card_id, c.reissued_at < t).values(reissued_at=t)
+                )
+
+    def reissued_at(self, card_id: str) -> float | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(compromise_reissued.c.reissued_at).where(compromise_reissued.c.card_id == card_id)
+            ).scalar()
+        return None if value is None else float(value)
+
+
+class SqlVisitHistory:
+    """The job's history in the ``compromise_visits`` table (fed by :meth:`record`, e.g. from the
+    accepted card-present events)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, visits: Iterable[tuple[str, str, float]]) -> int:
+        rows = [{"card_id": c, "terminal_id": term, "t": t} for c, term, t in visits]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(compromise_visits), rows)
+        return len(rows)
+
+    def card_visits(self, card_id: str, start: float, end: float) -> list[tuple[float, str]]:
+        c = compromise_visits.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.t, c.terminal_id).where(c.card_id == card_id, c.t >= start, c.t < end).order_by(c.t, c.id)
+            ).all()
+        return [(float(r[0]), str(r[1])) for r in rows]
+
+    def terminal_cards(self, terminal_id: str, start: float, end: float) -> list[tuple[float, str]]:
+        c = compromise_visits.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.t, c.card_id).where(c.terminal_id == terminal_id, c.t >= start, c.t <= end).order_by(c.t, c.id)
+            ).all()
+        return [(float(r[0]), str(r[1])) for r in rows]
+
+    def distinct_cards(self, terminal_id: str, start: float, end: float) -> int:
+        c = compromise_visits.c
+        with self.engine.connect() as conn:
+            n = conn.execute(
+                select(func.count(func.distinct(c.card_id))).where(
+                    c.terminal_id == terminal_id, c.t >= start, c.t <= end
+                )
+            ).scalar_one()
+        return int(n)
+
+    def active_cards(self, as_of: float) -> int:
+        c = compromise_visits.c
+        with self.engine.connect() as conn:
+            n = conn.execute(select(func.count(func.distinct(c.card_id))).where(c.t <= as_of)).scalar_one()
+        return int(n)

@@ -1,0 +1,303 @@
+"""The analyst console: server-rendered pages in Chinese and English over the incident services.
+
+Mount it on the API app (``app.mount("/console", create_console(incidents, risk))``) or serve it
+alone. Sign-in is by console staff user (Argon2id password, see ``staff.py``); every form carries
+the session's CSRF token; every page that shows customer data is audited and sent to the risk
+engine as a staff data-access event (so the insider detector watches analysts too). Charts are drawn
+by the ``plotly.min.js`` inside the installed ``plotly`` package, served from here: no CDN.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+import plotly
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from dunpai.api.errors import STATUS
+from dunpai.core.errors import DunpaiError, Forbidden, Unauthenticated
+from dunpai.risk.cases.controls import LEGAL_BASES
+from dunpai.risk.cases.incidents import Incidents
+from dunpai.risk.cases.model import STATUS_TEXT, TRANSITIONS
+from dunpai.web import pages, staff
+from dunpai.web.i18n import LANGS, pick, word
+
+HERE = Path(__file__).resolve().parent
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+COOKIE = "dunpai_console"
+LANG_COOKIE = "dunpai_lang"
+CST = timezone(timedelta(hours=8))
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+class _SignIn(Exception):
+    """No valid session: send the browser to the sign-in page."""
+
+
+def _when(t: Any) -> str:
+    if t is None or t == "":
+        return ""
+    if isinstance(t, str):
+        return datetime.fromisoformat(t).astimezone(CST).strftime("%m-%d %H:%M")
+    return datetime.fromtimestamp(float(t), CST).strftime("%m-%d %H:%M")
+
+
+def _yuan(minor: Any) -> str:
+    return "" if minor is None else f"¥{int(minor) / 100:,.2f}"
+
+
+def current_session(request: Request) -> staff.Session:
+    """The signed-in staff member, or a redirect to the sign-in page."""
+    token = request.cookies.get(COOKIE)
+    found = staff.session(request.app.state.db, token, request.app.state.clock()) if token else None
+    if found is None:
+        raise _SignIn()
+    return found
+
+
+Sess = Annotated[staff.Session, Depends(current_session)]
+
+
+def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bool = True,
+                   clock: Callable[[], float] = time.time) -> FastAPI:
+    """``risk`` (a ``RiskService``) provides the rulesets and decision history for the rule list and
+    dashboards; without it those pages say so."""
+    app = FastAPI(title="Dunpai console", docs_url=None, redoc_url=None, openapi_url=None)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(when=_when, yuan=_yuan)
+    db = incidents.db
+    app.state.db = db
+    app.state.clock = clock
+
+    def lang_of(request: Request) -> str:
+        chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
+        return chosen if chosen in LANGS else "zh"
+
+    def render(request: Request, template: str, status: int = 200, session: staff.Session | None = None,
+               **values: Any) -> HTMLResponse:
+        lang = lang_of(request)
+        base = request.scope.get("root_path", "")
+        html = env.get_template(template).render(
+            t=lambda key: word(key, lang), pick=lambda v: pick(v, lang), lang=lang, base=base,
+            user=session.user if session else None, csrf=session.csrf if session else "",
+            path=request.url.path, status_text=lambda s: pick(STATUS_TEXT[s], lang), **values)
+        resp = HTMLResponse(html, status_code=status)
+        if request.query_params.get("lang") in LANGS:
+            resp.set_cookie(LANG_COOKIE, lang, samesite="strict", secure=secure_cookies, max_age=365 * 86400)
+        return resp
+
+    def check_csrf(session: staff.Session, token: str) -> None:
+        import hmac
+
+        if not hmac.compare_digest(session.csrf.encode(), token.encode()):
+            raise Forbidden("the form expired; reload the page")
+
+    def back(request: Request, to: str) -> RedirectResponse:
+        return RedirectResponse(request.scope.get("root_path", "") + to, status_code=303)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(_SignIn)
+    async def _to_signin(request: Request, _exc: _SignIn) -> Response:
+        nxt = quote(request.url.path.removeprefix(request.scope.get("root_path", "")) or "/queue")
+        return back(request, f"/signin?next={nxt}")
+
+    @app.exception_handler(DunpaiError)
+    async def _error(request: Request, exc: DunpaiError) -> Response:
+        if isinstance(exc, Unauthenticated):
+            return back(request, "/signin")
+        token = request.cookies.get(COOKIE)
+        session = staff.session(db, token, clock()) if token else None
+        return render(request, "error.html", STATUS.get(exc.code, 500), session, error=exc)
+
+    # -- static --------------------------------------------------------------------------------
+
+    @app.get("/static/plotly.min.js")
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
+    @app.get("/static/{name}")
+    def static(name: str) -> FileResponse:
+        if name not in ("console.css", "console.js"):
+            raise _not_found()
+        media = "text/css" if name.endswith(".css") else "text/javascript"
+        return FileResponse(HERE / "static" / name, media_type=media)
+
+    # -- sign-in -------------------------------------------------------------------------------
+
+    @app.get("/signin", response_class=HTMLResponse)
+    def signin_page(request: Request) -> HTMLResponse:
+        return render(request, "signin.html", failed=False, next=request.query_params.get("next", "/queue"))
+
+    @app.post("/signin")
+    def signin(request: Request, username: Annotated[str, Form(max_length=64)],
+               password: Annotated[str, Form(max_length=200)],
+               next_: Annotated[str, Form(alias="next", max_length=200)] = "/queue") -> Response:
+        try:
+            user = staff.authenticate(db, username, password)
+        except Unauthenticated:
+            incidents.audit.append(username[:64] or "-", "console.signin.failed", "console/signin", {})
+            return render(request, "signin.html", 401, failed=True, next=next_)
+        token, _ = staff.open_session(db, user, clock())
+        incidents.audit.append(user.username, "console.signin", f"{user.tenant}/console", {"role": user.role})
+        target = next_ if next_.startswith("/") and not next_.startswith("//") else "/queue"
+        resp = back(request, target)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies,
+                        max_age=int(staff.SESSION_SECONDS), path="/")
+        return resp
+
+    @app.post("/signout")
+    def signout(request: Request, session: Sess, csrf: Annotated[str, Form()]) -> Response:
+        check_csrf(session, csrf)
+        staff.close_session(db, request.cookies.get(COOKIE, ""))
+        incidents.audit.append(session.user.username, "console.signout", f"{session.user.tenant}/console", {})
+        resp = back(request, "/signin")
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        return back(request, "/queue")
+
+    @app.get("/queue", response_class=HTMLResponse)
+    def queue(request: Request, session: Sess) -> HTMLResponse:
+        u = session.user
+        cases = incidents.cases.queue(u, limit=200)
+        incidents.cases.record_view(u, "console.queue", None)
+        pending = incidents.actions.pending(u)
+        return render(request, "queue.html", session=session, cases=cases, pending=pending, now=clock())
+
+    @app.post("/queue/next")
+    def take_next(request: Request, session: Sess, csrf: Annotated[str, Form()]) -> Response:
+        check_csrf(session, csrf)
+        case = incidents.cases.next_for(session.user)
+        return back(request, f"/cases/{case.case_id}" if case else "/queue")
+
+    @app.get("/cases/{case_id}", response_class=HTMLResponse)
+    def case_page(case_id: str, request: Request, session: Sess) -> HTMLResponse:
+        u = session.user
+        lang = lang_of(request)
+        view = pages.case_view(incidents, u, case_id, lang)
+        incidents.cases.record_view(u, "console.case", view["customer_id"], case_id, employee_id=u.employee_id,
+                                    branch_id=u.branch_id, records=max(1, len(view["events"])))
+        return render(request, "case.html", session=session, v=view, transitions=sorted(
+            TRANSITIONS[view["detail"]["case"]["status"]]), legal_bases=LEGAL_BASES)
+
+    @app.post("/cases/{case_id}/transition")
+    def transition(case_id: str, request: Request, session: Sess, csrf: Annotated[str, Form()],
+                   to: Annotated[str, Form()], note: Annotated[str, Form(max_length=10_000)] = "") -> Response:
+        check_csrf(session, csrf)
+        incidents.cases.transition(session.user, case_id, to, note or None)
+        return back(request, f"/cases/{case_id}")
+
+    @app.post("/cases/{case_id}/assign")
+    def assign(case_id: str, request: Request, session: Sess, csrf: Annotated[str, Form()]) -> Response:
+        check_csrf(session, csrf)
+        incidents.cases.assign(session.user, case_id, session.user.username)
+        return back(request, f"/cases/{case_id}")
+
+    @app.post("/cases/{case_id}/note")
+    def note(case_id: str, request: Request, session: Sess, csrf: Annotated[str, Form()],
+             text: Annotated[str, Form(max_length=10_000)]) -> Response:
+        check_csrf(session, csrf)
+        incidents.cases.add_note(session.user, case_id, text)
+        return back(request, f"/cases/{case_id}#notes")
+
+    @app.post("/cases/{case_id}/evidence")
+    def collect(case_id: str, request: Request, session: Sess, csrf: Annotated[str, Form()]) -> Response:
+        check_csrf(session, csrf)
+        incidents.cases.collect_evidence(session.user, case_id)
+        return back(request, f"/cases/{case_id}#evidence")
+
+    @app.post("/cases/{case_id}/actions")
+    def request_action(case_id: str, request: Request, session: Sess, csrf: Annotated[str, Form()],
+                       target: Annotated[str, Form(max_length=140)], action: Annotated[str, Form(max_length=16)],
+                       legal_basis: Annotated[str, Form(max_length=64)],
+                       reason: Annotated[str, Form(max_length=2000)]) -> Response:
+        check_csrf(session, csrf)
+        kind, _, target_id = target.partition(":")
+        detail = incidents.cases.detail(session.user, case_id)
+        customer = next((e["key"] for e in detail["entities"] if e["kind"] == "customer"), None)
+        incidents.actions.request(session.user, target_kind=kind, target_id=target_id, action=action,
+                                  legal_basis=legal_basis, reason=reason, case_id=case_id, customer_id=customer)
+        return back(request, f"/cases/{case_id}#actions")
+
+    @app.post("/actions/{action_id}/approve")
+    def approve(action_id: str, request: Request, session: Sess, csrf: Annotated[str, Form()],
+                next_: Annotated[str, Form(alias="next", max_length=200)] = "/actions") -> Response:
+        check_csrf(session, csrf)
+        req = incidents.actions.get(session.user, action_id)
+        reason_kind = "counterfeit" if _counterfeit(incidents, session.user, req.case_id) else "account"
+        incidents.actions.approve(session.user, action_id, reason_kind=reason_kind)
+        return back(request, next_ if next_.startswith("/") and not next_.startswith("//") else "/actions")
+
+    @app.post("/actions/{action_id}/reject")
+    def reject(action_id: str, request: Request, session: Sess, csrf: Annotated[str, Form()],
+               next_: Annotated[str, Form(alias="next", max_length=200)] = "/actions") -> Response:
+        check_csrf(session, csrf)
+        incidents.actions.reject(session.user, action_id)
+        return back(request, next_ if next_.startswith("/") and not next_.startswith("//") else "/actions")
+
+    @app.get("/actions", response_class=HTMLResponse)
+    def actions_page(request: Request, session: Sess) -> HTMLResponse:
+        u = session.user
+        incidents.cases.record_view(u, "console.actions", None)
+        return render(request, "actions.html", session=session,
+                      pending=[a.to_dict() for a in incidents.actions.pending(u)],
+                      states=incidents.actions.states(u))
+
+    @app.get("/cases/{case_id}/report.pdf")
+    def report(case_id: str, request: Request, session: Sess) -> Response:
+        lang = request.query_params.get("lang", "zh")
+        pdf = incidents.police_report(session.user, case_id, "en" if lang == "en" else "zh")
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{case_id}-{lang}.pdf"'})
+
+    @app.get("/rules", response_class=HTMLResponse)
+    def rules(request: Request, session: Sess) -> HTMLResponse:
+        view = pages.rules_view(incidents, risk, session.user)
+        return render(request, "rules.html", session=session, v=view)
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    def dashboard(request: Request, session: Sess) -> HTMLResponse:
+        view = pages.dashboard_view(incidents, risk, session.user, lang_of(request))
+        return render(request, "dashboard.html", session=session, v=view)
+
+    return app
+
+
+def _not_found() -> DunpaiError:
+    from dunpai.core.errors import NotFound
+
+    return NotFound("no such page")
+
+
+def _counterfeit(incidents: Incidents, user: Any, case_id: str | None) -> bool:
+    if case_id is None:
+        return False
+    detail = incidents.cases.detail(user, case_id)
+    return any(r.startswith("counterfeit.") for a in detail["alerts"] for r in a["reasons"])

@@ -1,0 +1,113 @@
+"""`dunpai comms` end to end: invite, register (software key store), verify, send, receive, groups,
+files - against a service on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dunpai.comms.cli import app
+from dunpai.comms.demo import gps_of, photo_with_gps
+from dunpai.comms.local import start_service
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    monkeypatch.setenv("DUNPAI_KEYSTORE_PASSPHRASE", "correct horse battery staple")
+    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    db = f"sqlite:///{tmp_path / 'svc.db'}"
+    loop = asyncio.new_event_loop()
+    box: dict[str, object] = {}
+    ready = threading.Event()
+
+    async def boot() -> None:
+        box["svc"] = await start_service(db)
+        ready.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(boot()), loop.run_forever()), daemon=True)
+    thread.start()
+    assert ready.wait(20)
+    svc = box["svc"]
+    yield svc.url, db  # type: ignore[attr-defined]
+    asyncio.run_coroutine_threadsafe(svc.stop(), loop).result(10)  # type: ignore[attr-defined]
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def cli(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_cli_end_to_end(service: tuple[str, str], tmp_path: Path) -> None:
+    url, db = service
+    codes = cli("invite", "--db", db, "--count", "2").split()
+    alice, bob = str(tmp_path / "alice"), str(tmp_path / "bob")
+    cli("register", "--server", url, "--user", "alice", "--invite", codes[0], "--home", alice)
+    cli("register", "--server", url, "--user", "bob", "--invite", codes[1], "--home", bob)
+    shown = cli("verify", "bob", "--home", alice)
+    number = shown.split("\n")[1].strip()
+    assert len(number.replace(" ", "")) == 60
+    assert "verified" in cli("verify", "alice", "--code", number, "--home", bob)
+
+    cli("send", "你好 bob", "--to", "bob", "--home", alice)
+    cli("group", "create", "ops", "--home", alice)
+    cli("group", "add", "ops", "bob", "--home", alice)
+    assert "bob" in cli("group", "info", "ops", "--home", alice)
+    cli("send", "group hello", "--group", "ops", "--home", alice)
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(photo_with_gps())
+    cli("send-file", str(photo), "--to", "bob", "--home", alice)
+
+    got = json.loads(cli("receive", "--json", "--wait", "0.5", "--home", bob).strip().splitlines()[-1])
+    assert [m["text"] for m in got if m["kind"] == "text"] == ["你好 bob", "group hello"]
+    file_mid = next(m["mid"] for m in got if m["kind"] == "file")
+    out = tmp_path / "fetched.jpg"
+    cli("fetch-file", file_mid, "--out", str(out), "--home", bob)
+    assert out.read_bytes().startswith(b"\xff\xd8") and gps_of(out.read_bytes()) == {}
+    assert "no new messages" in cli("receive", "--wait", "0.3", "--home", bob)  # nothing shown twice
+    # the local state is sealed by the key store: no plaintext on disk
+    assert "你好".encode() not in (tmp_path / "bob" / "state.sealed").read_bytes()
+
+
+def test_terminal_client_sends_and_shows(tmp_path: Path) -> None:
+    from dunpai.comms.local import new_user
+    from dunpai.comms.tui import CommsApp
+
+    from .helpers import run
+
+    async def scenario() -> None:
+        svc = await start_service(f"sqlite:///{tmp_path / 'tui.db'}")
+        try:
+            alice = await new_user(svc.url, "alice", svc.service.create_invite())
+            bob = await new_user(svc.url, "bob", svc.service.create_invite())
+            app = CommsApp(bob, connect=False)
+            async with app.run_test() as pilot:
+                await alice.send_text("bob", "hello from alice")
+                for _ in range(100):
+                    await pilot.pause(0.02)
+                    if any("hello from alice" in line for line in app.query_one("#log").lines):
+                        break
+                else:
+                    pytest.fail("message not shown")
+                await pilot.click("#input")
+                await pilot.press(*"/to alice", "enter")
+                await pilot.press(*"hi from the terminal", "enter")
+                got = await alice.receive(5)
+                assert (got.sender, got.text) == ("bob", "hi from the terminal")
+            for c in (alice, bob):
+                await c.close()
+        finally:
+            await svc.stop()
+
+    run(scenario())
