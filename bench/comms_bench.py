@@ -79,7 +79,8 @@ async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: 
         rss_before = _rss(proc.pid)
         url = f"ws://127.0.0.1:{port}"
         for start in range(0, clients, 50):
-            users += await asyncio.gather(*(new_user(url, f"u{i:05d}", codes[i]) for i in range(start, min(clients, start + 50))))
+            batch = range(start, min(clients, start + 50))
+            users += await asyncio.gather(*(new_user(url, f"u{i:05d}", codes[i]) for i in batch))
         await asyncio.sleep(0.5)
         rss_after = _rss(proc.pid)
 

@@ -60,13 +60,15 @@ def apikey(
 ) -> None:
     """Create an API key; it is printed once and stored only as a digest."""
     from dunpai.api.auth import create_api_key
+    from dunpai.audit import AuditLog
     from dunpai.core.db import init_schema, make_engine
+    from dunpai.risk.runtime import open_keys
 
     settings = settings_from(config, data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.db_url)
     init_schema(db)
-    typer.echo(create_api_key(db, name, role, tenant))
+    typer.echo(create_api_key(db, name, role, tenant, AuditLog(db, open_keys(settings))))
 
 
 @app.command()
@@ -123,6 +125,18 @@ def demo(
     from dunpai.risk.demo.run import run_demo
 
     raise typer.Exit(run_demo(data_dir, json_path, customers, seed, console))
+
+
+def _mount() -> None:
+    """Sub-command groups of the other parts."""
+    from dunpai.audit.cli import app as audit_app
+    from dunpai.keys.cli import app as keys_app
+
+    app.add_typer(keys_app, name="keys", help="Key custody: init, list, rotate.")
+    app.add_typer(audit_app, name="audit", help="The audit chain: verify, checkpoint.")
+
+
+_mount()
 
 
 def main() -> None:

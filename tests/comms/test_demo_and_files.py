@@ -29,9 +29,11 @@ def test_demo_service_sees_only_ciphertext(tmp_path: Path) -> None:
     main(out, tmp_path / "work", say=lambda *_: None)
     report = json.loads(out.read_text(encoding="utf-8"))
     assert set(report) >= {"messages", "server_db", "server_log"}
-    assert len(report["messages"]) == 5
-    assert all(m["delivered_to"] for m in report["messages"])
-    assert report["messages"][-1]["delivered_to"] == ["bob/d1"]  # carol was removed
+    assert len(report["messages"]) == 6
+    assert all(m["delivered_to"] for m in report["messages"][:5])
+    assert report["messages"][4]["delivered_to"] == ["bob/d1"]  # carol was removed
+    assert report["messages"][5]["queued_for"] == ["carol/d1"]  # still queued (carol offline)
+    assert report["server_tables"]["comms_queue"]["rows"] == 1
     assert report["removed_member"] == {"user": "carol", "received": False, "could_decrypt_ciphertext": False}
     assert report["photo"]["sent_gps_tags"] > 0 and report["photo"]["delivered_gps_tags"] == 0
 

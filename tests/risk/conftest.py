@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,18 +12,35 @@ from dunpai.api.app import create_app
 from dunpai.api.auth import Authenticator, create_api_key
 from dunpai.core.db import init_schema, make_engine
 from dunpai.risk.features.store import MemoryStore
-from dunpai.risk.pan import HmacPanProtector
+from dunpai.audit import AuditLog
+from dunpai.keys import Argon2Params, KeyStore, PanTokenizer, ensure_standard_keys, open_keystore
 from dunpai.risk.service import RiskService
 
 PAN = "6222021234567890"
+
+
+_KEYS: list[KeyStore] = []
+
+
+def shared_keys() -> KeyStore:
+    """One software key store for the whole run (cheap Argon2 parameters: tests only), so that
+    services built in one test tokenise card numbers alike."""
+    if not _KEYS:
+        path = Path(tempfile.mkdtemp(prefix="dunpai-test-keys-")) / "keys.dpks"
+        store = open_keystore("software", path=path, passphrase="test-only", create=True,
+                              argon2=Argon2Params(time_cost=1, memory_cost_kib=64, parallelism=1))
+        ensure_standard_keys(store)
+        _KEYS.append(store)
+    return _KEYS[0]
 
 
 def make_service(tmp: Path, url: str | None = None) -> RiskService:
     tmp.mkdir(parents=True, exist_ok=True)
     db = make_engine(url or f"sqlite:///{tmp / 'risk.db'}")
     init_schema(db)
-    return RiskService(db, MemoryStore(tmp / "state.snapshot"), protector=HmacPanProtector(b"t" * 32),
-                       clock=lambda: 1_700_000_000.0)
+    keys = shared_keys()
+    return RiskService(db, MemoryStore(tmp / "state.snapshot"), protector=PanTokenizer(keys),
+                       audit=AuditLog(db, keys), clock=lambda: 1_700_000_000.0)
 
 
 @pytest.fixture

@@ -103,8 +103,7 @@ def test_sigkill_mid_replay_loses_nothing_and_duplicates_nothing(tmp_path: Path)
         assert second[event_id]["duplicate"] is True
 
     recovered = open_service(load_settings(config, {"data_dir": str(data)}))
-    (tmp_path / "clean" / "keys").mkdir(parents=True)
-    shutil.copy(data / "keys" / "card-token.key", tmp_path / "clean" / "keys" / "card-token.key")
+    shutil.copytree(data / "keys", tmp_path / "clean" / "keys")  # the same token key: the same card ids
     clean = open_service(load_settings(config, {"data_dir": str(tmp_path / "clean")}))
     try:
         for body in events:

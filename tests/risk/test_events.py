@@ -4,10 +4,10 @@ import pytest
 
 from dunpai.core.errors import InvalidInput
 from dunpai.risk.events.ingest import event_to_json, parse_event
-from dunpai.risk.pan import HmacPanProtector
-from tests.risk.conftest import PAN, card_event
+from dunpai.keys import PanTokenizer
+from tests.risk.conftest import PAN, card_event, shared_keys
 
-PROTECT = HmacPanProtector(b"k" * 32)
+PROTECT = PanTokenizer(shared_keys())
 
 
 def problems(raw: object) -> dict[str, str]:
@@ -19,7 +19,7 @@ def problems(raw: object) -> dict[str, str]:
 def test_valid_card_event_strips_the_pan() -> None:
     event, masked = parse_event(card_event(), PROTECT)
     assert masked == "622202******7890"
-    assert event.card_id is not None and event.card_id.startswith("ct1_")
+    assert event.card_id is not None and event.card_id.startswith("pan1.")
     assert PAN not in event_to_json(event)
     assert PAN not in repr(event)
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from dunpai.core.config import ApiKeyConfig
 from dunpai.core.errors import Forbidden, Unauthenticated
+from dunpai.risk.service import AuditPort
 from dunpai.risk.storage import repository as repo
 
 ROLES = ("integrator", "analyst", "supervisor", "admin")
@@ -29,13 +30,15 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(db: Engine, name: str, role: str, tenant: str = "default") -> str:
-    """Make a new key, store its digest, return the key (shown once)."""
+def create_api_key(db: Engine, name: str, role: str, tenant: str = "default", audit: AuditPort | None = None) -> str:
+    """Make a new key, store its digest, return the key (shown once). The creation is audited."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     key = "dpk_" + secrets.token_urlsafe(32)
     with db.begin() as conn:
         repo.insert_api_key_txn(conn, digest(key), name, role, tenant, time.time())
+    if audit is not None:
+        audit.append("cli", "api_key.create", f"{tenant}/api_key/{name}", {"role": role, "digest": digest(key)[:12]})
     return key
 
 

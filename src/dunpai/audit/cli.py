@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,12 +48,22 @@ def verify(
     token_label: TokenOpt = None,
     checkpoint_every: Annotated[int, typer.Option(help="demand a checkpoint every N entries (0: don't)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable report")] = False,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="a Dunpai data directory (embedded default): its database and key store")] = None,
 ) -> None:
     """Check every hash link and checkpoint signature; exit 1 and name the first broken entry."""
     from dunpai.core.db import make_engine
 
     try:
-        store = keystore_from_options(backend, path, module, token_label)
+        if data_dir is not None:
+            from dunpai.core.config import load_settings
+            from dunpai.risk.runtime import open_keys
+
+            settings = load_settings(overrides={"data_dir": str(data_dir)})
+            store = open_keys(settings)
+            database_url = database_url or settings.db_url
+        else:
+            store = keystore_from_options(backend, path, module, token_label)
     except DecryptionFailed:
         console.print("[red]cannot open the key store (wrong passphrase or damaged file)[/red]")
         raise typer.Exit(2) from None

@@ -141,6 +141,10 @@ async def run_demo(workdir: Path, say: Any = print) -> DemoResult:
                                  "could_decrypt_ciphertext": carol_reads}
         say(f"carol 被移出后：收到 {len(got['carol/d1'])} 条，能否解密密文: {carol_reads} / "
             f"after removal carol received {len(got['carol/d1'])}, could decrypt: {carol_reads}")
+        await carol.close()  # carol goes offline: this one waits in the queue, as ciphertext
+        text = "carol，明早九点网点见 / carol, see you at the branch at 9am"
+        await alice.send_text("carol", text)
+        result.messages.append({"plaintext": text, "delivered_to": [], "queued_for": ["carol/d1"]})
         for c in everyone:
             await c.close()
     finally:

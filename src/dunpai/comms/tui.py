@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import ClassVar
 
 from textual.app import App, ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, ListItem, ListView, Log, Static
 
@@ -30,7 +32,7 @@ class CommsApp(App[None]):
     #main { border: round $primary; }
     #status { height: 1; color: $text-muted; }
     """
-    BINDINGS = [("ctrl+q", "quit", "退出 / quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [("ctrl+q", "quit", "退出 / quit")]
 
     def __init__(self, client: CommsClient, connect: bool = True) -> None:
         super().__init__()
@@ -65,7 +67,7 @@ class CommsApp(App[None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
 
-    def _log(self, line: str) -> None:
+    def _write(self, line: str) -> None:
         self.query_one("#log", Log).write_line(line)
 
     def _add_conversation(self, kind: str, name: str) -> None:
@@ -79,7 +81,7 @@ class CommsApp(App[None]):
         index = self.query_one("#side", ListView).index
         if index is not None and index < len(self.conversations):
             self.target = self.conversations[index]
-            self._log(f"— 会话 / conversation: {self.target[1]} —")
+            self._write(f"— 会话 / conversation: {self.target[1]} —")
 
     async def _receive_loop(self) -> None:
         while True:
@@ -93,9 +95,9 @@ class CommsApp(App[None]):
             self._add_conversation("user", m.sender)
         where = f"#{m.group_id} " if m.group_id else ""
         if m.kind == "text":
-            self._log(f"{where}{m.sender}: {m.text}")
+            self._write(f"{where}{m.sender}: {m.text}")
         elif m.file is not None:
-            self._log(f"{where}{m.sender}: [文件 / file] {m.file.name} {m.file.size} B — /fetch {m.mid} <path>")
+            self._write(f"{where}{m.sender}: [文件 / file] {m.file.name} {m.file.size} B — /fetch {m.mid} <path>")
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
@@ -105,15 +107,15 @@ class CommsApp(App[None]):
         try:
             await self._command(text) if text.startswith("/") else await self._send(text)
         except (CommsError, OSError, ValueError) as exc:
-            self._log(f"! {exc}")
+            self._write(f"! {exc}")
 
     async def _send(self, text: str) -> None:
         if self.target is None:
-            self._log("! 先选择会话 / open a conversation first: /to USER or /group GROUP")
+            self._write("! 先选择会话 / open a conversation first: /to USER or /group GROUP")
             return
         kind, name = self.target
         await (self.client.group_send_text(name, text) if kind == "group" else self.client.send_text(name, text))
-        self._log(f"{'#' + name + ' ' if kind == 'group' else '→ ' + name + ' '}我 / me: {text}")
+        self._write(f"{'#' + name + ' ' if kind == 'group' else '→ ' + name + ' '}我 / me: {text}")
 
     async def _command(self, line: str) -> None:
         cmd, *args = line.split()
@@ -121,33 +123,33 @@ class CommsApp(App[None]):
         if cmd in ("/to", "/group") and len(args) == 1:
             self.target = ("user" if cmd == "/to" else "group", args[0])
             self._add_conversation(*self.target)
-            self._log(f"— 会话 / conversation: {args[0]} —")
+            self._write(f"— 会话 / conversation: {args[0]} —")
         elif cmd == "/create" and len(args) == 1:
             await c.group_create(args[0])
             self._add_conversation("group", args[0])
-            self._log(f"已创建 / created #{args[0]}")
+            self._write(f"已创建 / created #{args[0]}")
         elif cmd in ("/add", "/remove") and len(args) == 2:
             await (c.group_add(*args) if cmd == "/add" else c.group_remove(*args))
-            self._log(f"{cmd[1:]} {args[1]} @ #{args[0]}")
+            self._write(f"{cmd[1:]} {args[1]} @ #{args[0]}")
         elif cmd == "/file" and len(args) == 1 and self.target is not None:
             path = Path(args[0]).expanduser()
             ref = await c.upload_file(path.read_bytes(), path.name, "application/octet-stream")
             kind, name = self.target
             await (c.group_send_content(name, ref.to_content()) if kind == "group"
                    else c.send_content(name, ref.to_content()))
-            self._log(f"已发送文件 / sent file {path.name} ({ref.size} B)")
+            self._write(f"已发送文件 / sent file {path.name} ({ref.size} B)")
         elif cmd == "/fetch" and len(args) == 2:
             content = c.state.files.get(args[0])
             if content is None:
                 raise CommsError("no such received file")
             data = await c.fetch_file(FileKey.from_content(content))
             Path(args[1]).expanduser().write_bytes(data)
-            self._log(f"已保存 / saved {args[1]} ({len(data)} B, 已校验 / checked)")
+            self._write(f"已保存 / saved {args[1]} ({len(data)} B, 已校验 / checked)")
         elif cmd == "/verify" and len(args) == 1:
             number, _ = await c.safety_number(args[0])
-            self._log(f"安全码 / safety number {c.user} ⇄ {args[0]}: {number}")
+            self._write(f"安全码 / safety number {c.user} ⇄ {args[0]}: {number}")
         else:
-            self._log(f"! {HELP}")
+            self._write(f"! {HELP}")
 
 
 def run_tui(client: CommsClient) -> None:

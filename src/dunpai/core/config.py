@@ -38,10 +38,22 @@ class StateConfig(_Frozen):
     snapshot_every: int = Field(default=50_000, ge=1)
 
 
+class KeystoreConfig(_Frozen):
+    """Where keys live. Secrets never come from here: the software store's passphrase comes from
+    ``DUNPAI_KEYSTORE_PASSPHRASE`` and a token's PIN from ``DUNPAI_PKCS11_PIN``."""
+
+    backend: Literal["software", "pkcs11"] = "software"
+    path: Path | None = None
+    module_path: str | None = None
+    token_label: str | None = None
+    gm: bool = False
+
+
 class Settings(_Frozen):
     data_dir: Path = Path(".dunpai")
     database_url: str | None = None
     state: StateConfig = StateConfig()
+    keystore: KeystoreConfig = KeystoreConfig()
     api_keys: tuple[ApiKeyConfig, ...] = ()
     default_currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 

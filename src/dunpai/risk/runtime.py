@@ -2,27 +2,58 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 
+from dunpai.audit import AuditLog
 from dunpai.core.config import Settings
 from dunpai.core.db import init_schema, make_engine
+from dunpai.keys import KeyStore, PanTokenizer, ensure_standard_keys, open_keystore
 from dunpai.risk.features.store import MemoryStore, RedisStore, StateStore
-from dunpai.risk.pan import HmacPanProtector
 from dunpai.risk.service import RiskService
 
 
+def _local_passphrase(path: Path) -> str:
+    """The embedded default's passphrase, kept beside the store (mode 0600). Production sets
+    ``DUNPAI_KEYSTORE_PASSPHRASE`` or uses a PKCS#11 token instead."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def open_keys(settings: Settings) -> KeyStore:
+    cfg = settings.keystore
+    if cfg.backend == "pkcs11":
+        store = open_keystore("pkcs11", module_path=cfg.module_path, token_label=cfg.token_label,
+                              pin=os.environ.get("DUNPAI_PKCS11_PIN"))
+    else:
+        keys_dir = settings.data_dir / "keys"
+        passphrase = os.environ.get("DUNPAI_KEYSTORE_PASSPHRASE") or _local_passphrase(keys_dir / "passphrase")
+        store = open_keystore("software", path=cfg.path or keys_dir / "keystore.dpks", passphrase=passphrase,
+                              create=True)
+    ensure_standard_keys(store, gm=cfg.gm)
+    return store
+
+
 def open_service(settings: Settings, progress: Callable[[int], None] | None = None) -> RiskService:
-    """Open the database (migrating it), the state store and the card-number protector, then fold
-    any logged events the state has not seen (crash recovery)."""
+    """Open the database (migrating it), the key store, the state store and the audit chain, then
+    fold any logged events the state has not seen (crash recovery)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.db_url)
     init_schema(db)
+    keys = open_keys(settings)
     store: StateStore
     if settings.state.backend == "redis":
         store = RedisStore(settings.state.redis_url, settings.state.redis_prefix)
     else:
         store = MemoryStore(settings.data_dir / "state.snapshot")
-    protector = HmacPanProtector.from_key_file(settings.data_dir / "keys" / "card-token.key")
-    service = RiskService(db, store, protector=protector, snapshot_every=settings.state.snapshot_every)
+    service = RiskService(db, store, protector=PanTokenizer(keys), audit=AuditLog(db, keys),
+                          snapshot_every=settings.state.snapshot_every)
+    service.keys = keys
     service.recover(progress)
     return service

@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Engine as DbEngine
@@ -119,7 +119,17 @@ class Metrics:
                                  registry=self.registry)
 
 
+class AuditPort(Protocol):
+    """The audit chain (``dunpai.audit.AuditLog``): every administrative change is an entry."""
+
+    def append(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> int: ...
+
+    def checkpoint(self) -> int | None: ...
+
+
 class RiskService:
+    keys: Any = None  # the key store, when the composition root opened one
+
     def __init__(
         self,
         db: DbEngine,
@@ -129,6 +139,7 @@ class RiskService:
         model: Scorer | None = None,
         accounts: AccountStatus | None = None,
         enrichers: tuple[Enricher, ...] = (),
+        audit: AuditPort | None = None,
         snapshot_every: int = 50_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -138,6 +149,7 @@ class RiskService:
         self.model = model
         self.accounts = accounts
         self.enrichers = enrichers
+        self.audit = audit
         self.snapshot_every = snapshot_every
         self.clock = clock
         self.pipeline = FeaturePipeline()
@@ -299,14 +311,16 @@ class RiskService:
     def _published(self, tenant: str) -> CompiledRuleset:
         with self.db.begin() as conn:
             row = repo.published_ruleset_txn(conn, tenant)
-            if row is None:
-                source = DEFAULT_RULESET.read_text(encoding="utf-8")
-                compiled = CompiledRuleset.from_yaml(source, self.known)
-                now = self.clock()
-                repo.insert_ruleset_txn(conn, repo.RulesetRow(
-                    tenant, compiled.version, compiled.spec.name, "published", source, "system", now, now))
-                return compiled
-        return CompiledRuleset.from_yaml(row.source, self.known, row.version)
+            if row is not None:
+                return CompiledRuleset.from_yaml(row.source, self.known, row.version)
+            source = DEFAULT_RULESET.read_text(encoding="utf-8")
+            compiled = CompiledRuleset.from_yaml(source, self.known)
+            now = self.clock()
+            repo.insert_ruleset_txn(conn, repo.RulesetRow(
+                tenant, compiled.version, compiled.spec.name, "published", source, "system", now, now))
+        self._audit("system", "ruleset.install_default", f"{tenant}/ruleset/{compiled.version}",
+                    {"rules": len(compiled.rules)})
+        return compiled
 
     def _ruleset_for(self, tenant: str, version: str) -> CompiledRuleset | None:
         with self.db.connect() as conn:
@@ -326,7 +340,12 @@ class RiskService:
             row = repo.RulesetRow(tenant, compiled.version, compiled.spec.name, "draft", source, actor,
                                   self.clock(), None)
             repo.insert_ruleset_txn(conn, row)
+        self._audit(actor, "ruleset.upload", f"{tenant}/ruleset/{row.version}", {"rules": len(compiled.rules)})
         return row
+
+    def _audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
+        if self.audit is not None:
+            self.audit.append(actor, action, subject, details)
 
     def rulesets(self, tenant: str) -> list[repo.RulesetRow]:
         self.engine(tenant)  # make sure the default is installed
@@ -352,6 +371,7 @@ class RiskService:
         with self.db.begin() as conn:
             repo.publish_ruleset_txn(conn, tenant, version, self.clock())
         self.engine(tenant).ruleset = compiled
+        self._audit(actor, "ruleset.publish", f"{tenant}/ruleset/{version}", {"name": compiled.spec.name})
         return self.ruleset(tenant, version)
 
 

@@ -67,13 +67,15 @@ class CommsClient:
         self.ssl_context = ssl_context
         self.new_id = new_id
         self.inbox: asyncio.Queue[Received] = asyncio.Queue()
-        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.events: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)  # group events, errors of acks
         self.stats = Stats()
         self.revoked = False
         self.conn: Connection | None = None
         self._deliveries: asyncio.Queue[f.Deliver] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._senders: dict[tuple[str, str], RemoteDevice] = {}
+        self._verified: set[tuple[str, ...]] = set()
+        self._group_devices: dict[str, tuple[str, list[RemoteDevice]]] = {}
 
     @property
     def user(self) -> str:
@@ -144,12 +146,14 @@ class CommsClient:
             result = await self._c().request(f.KeysQuery, users=users[i : i + 100])
             for d in result["devices"]:
                 pinned = self._pin(d["user"], d["user_key"])
-                try:
-                    verify_user_signature(pinned, device_keys_bytes(d["user"], d["device_id"], d["curve25519"],
-                                                                    d["ed25519"]), b64d(d["device_sig"]))
-                except (CommsError, ValueError):
-                    self.stats.errors.append(f"unsigned device {d['user']}/{d['device_id']} ignored")
-                    continue
+                proof = (d["user"], d["device_id"], d["curve25519"], d["ed25519"], d["user_key"], d["device_sig"])
+                if proof not in self._verified:  # each (device keys, signature) is checked once
+                    try:
+                        verify_user_signature(pinned, device_keys_bytes(*proof[:4]), b64d(d["device_sig"]))
+                    except (CommsError, ValueError):
+                        self.stats.errors.append(f"unsigned device {d['user']}/{d['device_id']} ignored")
+                        continue
+                    self._verified.add(proof)
                 out.append(RemoteDevice(d["user"], d["device_id"], d["curve25519"], d["ed25519"]))
         return out
 
@@ -239,8 +243,13 @@ class CommsClient:
 
     async def group_send_content(self, group_id: str, content: dict[str, Any]) -> str:
         info = await self.group_info(group_id)
-        devices = [d for d in await self.devices_of([m["user"] for m in info["members"]])
-                   if (d.user, d.device_id) != (self.user, self.device_id)]
+        cached = self._group_devices.get(group_id)
+        if cached is not None and cached[0] == info["devices_digest"]:
+            devices = cached[1]  # same members, same devices (the service's digest says so)
+        else:
+            devices = [d for d in await self.devices_of([m["user"] for m in info["members"]])
+                       if (d.user, d.device_id) != (self.user, self.device_id)]
+            self._group_devices[group_id] = (info["devices_digest"], devices)
         devset = frozenset((d.user, d.device_id) for d in devices)
         groups, now = self.state.groups, self.clock()
         if groups.needs_rotation(group_id, devset, now):
@@ -281,11 +290,11 @@ class CommsClient:
     def _on_push(self, frame: Any) -> None:
         if isinstance(frame, f.Deliver):
             self._deliveries.put_nowait(frame)
-        elif isinstance(frame, f.Revoked):
-            self.revoked = True
-            self.events.put_nowait(frame)
         else:
-            self.events.put_nowait(frame)
+            if isinstance(frame, f.Revoked):
+                self.revoked = True
+            with contextlib.suppress(asyncio.QueueFull):  # nobody reading: drop, never grow unbounded
+                self.events.put_nowait(frame)
 
     async def receive(self, timeout: float = 10.0) -> Received:
         async with asyncio.timeout(timeout):

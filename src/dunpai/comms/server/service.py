@@ -77,6 +77,7 @@ class CommsService:
         self.clock = clock
         self.config = config or ServiceConfig()
         self._claims: dict[Principal, _Bucket] = {}
+        self._acks: list[tuple[str, str, list[int]]] = []
 
     # -- enrolment and authentication ---------------------------------------------------------------
     def create_invite(self, code: str | None = None) -> str:
@@ -224,10 +225,18 @@ class CommsService:
         return {"queued": len(queued), "duplicates": len(rows) - len(queued)}, queued
 
     def pending(self, who: Principal, after_seq: int, limit: int = 500) -> list[dict[str, Any]]:
+        self.flush_acks()
         return self.store.pending(who.user, who.device_id, after_seq, limit)
 
     def ack(self, who: Principal, frame: f.Ack) -> dict[str, Any]:
-        return {"acked": self.store.ack(who.user, who.device_id, frame.seqs)}
+        """Record acknowledgements; they are applied in batches by :meth:`flush_acks` (a crash before
+        that only causes a redelivery, which clients de-duplicate)."""
+        self._acks.append((who.user, who.device_id, list(frame.seqs)))
+        return {"acked": len(frame.seqs)}
+
+    def flush_acks(self) -> int:
+        items, self._acks = self._acks, []
+        return self.store.ack_many(items) if items else 0
 
     def expire(self) -> int:
         return self.store.expire(self.clock())
@@ -283,8 +292,14 @@ class CommsService:
         return GroupChange(frame.group_id, epoch, members, "role", sorted(members))
 
     def group_info(self, who: Principal, group_id: str) -> dict[str, Any]:
+        """Members and roles, plus a digest of the members' active device keys: a client whose
+        cached device list has the same digest need not query the directory again."""
         epoch, members = self._group_for_member(group_id, who)
-        return {"group_id": group_id, "epoch": epoch,
+        digest = hashlib.sha256()
+        for d in self.store.active_devices(sorted(members)):
+            digest.update(f"{d['user_id']}/{d['device_id']}/{d['curve25519']}/{d['ed25519']}/"
+                          f"{d['device_sig']}/{d['signing_key']}\n".encode())
+        return {"group_id": group_id, "epoch": epoch, "devices_digest": digest.hexdigest(),
                 "members": [{"user": u, "role": r} for u, r in sorted(members.items())]}
 
     def group_list(self, who: Principal) -> dict[str, Any]:

@@ -166,6 +166,16 @@ class SqlStore:
             res = c.execute(delete(q).where(q.c.user_id == user, q.c.device_id == device_id, q.c.seq.in_(list(seqs))))
             return int(res.rowcount)
 
+    def ack_many(self, items: Sequence[tuple[str, str, Sequence[int]]]) -> int:
+        """Several devices' acknowledgements in one transaction."""
+        q = t.queue
+        n = 0
+        with self.engine.begin() as c:
+            for user, device_id, seqs in items:
+                n += int(c.execute(delete(q).where(q.c.user_id == user, q.c.device_id == device_id,
+                                                   q.c.seq.in_(list(seqs)))).rowcount)
+        return n
+
     def expire(self, now: float) -> int:
         with self.engine.begin() as c:
             n = c.execute(delete(t.queue).where(t.queue.c.expires_at <= now)).rowcount

@@ -30,6 +30,7 @@ _silent.setLevel(logging.CRITICAL + 1)
 
 MAX_AUTH_FAILURES = 5
 BACKLOG_PAGE = 500
+ACK_FLUSH_S = 0.02
 
 
 @dataclass(eq=False)
@@ -91,6 +92,11 @@ class CommsServer:
         self.sweep_interval_s = sweep_interval_s
         self._server: Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._ack_flush: asyncio.TimerHandle | None = None
+
+    def _flush_acks(self) -> None:
+        self._ack_flush = None
+        self.service.flush_acks()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> int:
         self._server = await serve(
@@ -110,6 +116,9 @@ class CommsServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._ack_flush is not None:
+            self._ack_flush.cancel()
+        self.service.flush_acks()
         log.info("comms service stopped")
 
     async def _sweep(self) -> None:
@@ -133,7 +142,8 @@ class CommsServer:
                         conn = await self._authenticate(ws, nonce, frame)
                         continue
                     result = self._dispatch(conn, frame)
-                    await ws.send(f.encode(f.Ok(id=frame.id, result=result)))
+                    if frame.id != 0:  # id 0: the client wants no answer (errors are still sent)
+                        await ws.send(f.encode(f.Ok(id=frame.id, result=result)))
                 except CommsError as exc:
                     if conn is None and isinstance(exc, AuthFailed | NotAuthenticated):
                         failures += 1
@@ -204,7 +214,8 @@ class CommsServer:
         svc, who = self.service, conn.who
         if isinstance(frame, f.Register | f.Login):
             raise AuthFailed("already authenticated on this connection")
-        svc.check_active(who)
+        if not isinstance(frame, f.Ack | f.Ping):
+            svc.check_active(who)  # revoked elsewhere (another service process) takes effect at once
         if isinstance(frame, f.Send):
             result, rows = svc.send(who, frame)
             self.hub.push(rows)
@@ -214,7 +225,10 @@ class CommsServer:
             self.hub.push(rows)
             return result
         if isinstance(frame, f.Ack):
-            return svc.ack(who, frame)
+            result = svc.ack(who, frame)
+            if self._ack_flush is None:
+                self._ack_flush = asyncio.get_running_loop().call_later(ACK_FLUSH_S, self._flush_acks)
+            return result
         if isinstance(frame, f.KeysUpload):
             return svc.upload_keys(who, frame)
         if isinstance(frame, f.KeysQuery):

@@ -36,6 +36,8 @@ def run_demo(data_dir: Path, json_path: Path | None, customers: int, seed: int, 
                              "reasons": list(d.reasons), "customer_message": d.customer_message.to_dict(),
                              "decision_id": d.decision_id})
                 progress.advance(task)
+        if service.audit is not None:
+            service.audit.checkpoint()  # sign the chain's head so `dunpai audit verify` checks a signature
     finally:
         service.close()
     _print(console, rows)

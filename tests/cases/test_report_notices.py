@@ -1,0 +1,88 @@
+"""Customer notices (plain words, SMS-sized, no thresholds), the police report PDF, the real audit
+chain adapter, and the incident demo end to end on the small demo world."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from dunpai.audit import AuditLog
+from dunpai.risk.cases import AuditLogSink, Incidents, KeyStoreSigner
+from dunpai.risk.cases.bundle import verify_bundle
+from dunpai.risk.cases.demo import run_incident_demo
+from dunpai.risk.cases.liability import DEFAULT_RULES
+from dunpai.risk.cases.notices import SMS_LIMIT_EN, SMS_LIMIT_ZH, action_notice, compensation_notice, sms_fits
+from dunpai.risk.cases.report import cjk_font
+from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, StepClock, World
+
+
+@pytest.mark.parametrize("action", ["freeze", "restrict", "unfreeze"])
+@pytest.mark.parametrize("target", ["account", "card"])
+@pytest.mark.parametrize("why", ["counterfeit", "account"])
+def test_action_notices_fit_an_sms_and_say_everything_in_the_app(action: str, target: str, why: str) -> None:
+    n = action_notice(action, target, "acct-000123456", why)
+    assert sms_fits(n), (len(n.sms.zh), len(n.sms.en))
+    assert len(n.sms.zh) <= SMS_LIMIT_ZH and len(n.sms.en) <= SMS_LIMIT_EN
+    assert "3456" in n.sms.zh and "000123456" not in n.sms.zh  # the tail only
+    for part in (n.why, n.what, n.todo, n.appeal):
+        assert part.zh and part.en and re.search(r"[\u4e00-\u9fff]", part.zh)
+    assert "申诉" in n.app.zh and "appeal" in n.app.en.lower()
+    assert not re.search(r"\d+\s*(km|公里|分|score)", n.app.zh + n.app.en)  # no thresholds or scores
+
+
+def test_compensation_notice_states_share_and_amount() -> None:
+    rule = DEFAULT_RULES[0]
+    n = compensation_notice(S1_ACCOUNT, 13_265_00, rule.bank_share_bp, rule.basis)
+    assert sms_fits(n)
+    assert "13,265.00" in n.sms.zh and "70%" in n.what.zh and "70%" in n.what.en
+
+
+def test_police_report_pdf_embeds_a_chinese_font(world: World) -> None:
+    cid = world.case_of(S1_CUSTOMER)
+    world.inc.cases.collect_evidence(ANALYST, cid)
+    zh = world.inc.police_report(ANALYST, cid, "zh")
+    en = world.inc.police_report(ANALYST, cid, "en")
+    assert zh.startswith(b"%PDF") and en.startswith(b"%PDF") and zh != en
+    font = cjk_font()
+    if font == "DunpaiCJK":
+        assert b"FontFile2" in zh  # the TrueType font travels inside the PDF
+    assert re.search(rb"/Type /Page\b(?!s)", zh)
+    assert ("case.report", f"default/case/{cid}") in [(a, s) for _, a, s, _ in world.audit.entries]
+
+
+def test_changes_go_to_the_real_audit_chain(world: World) -> None:
+    inc = Incidents.for_risk(world.risk, AuditLogSink(AuditLog(world.risk.db, world.keystore, checkpoint_every=5)),
+                             signer=KeyStoreSigner(world.keystore), clock=StepClock())
+    cid = world.case_of(S1_CUSTOMER)
+    inc.cases.transition(ANALYST, cid, "investigating")
+    req = inc.actions.request(ANALYST, target_kind="account", target_id=S1_ACCOUNT, action="freeze",
+                              legal_basis="bank_terms", reason="r", case_id=cid)
+    inc.actions.approve(SUPERVISOR, req.action_id)
+    log = AuditLog(world.risk.db, world.keystore, checkpoint_every=5)
+    actions = [e.action for e in log.entries(limit=1000)]
+    assert {"case.transition", "account.action.request", "account.action.approve"} <= set(actions)
+    log.checkpoint()
+    report = log.verify()
+    assert report.ok and report.checkpoints >= 1, report  # the chain and its signed checkpoints verify
+
+
+def test_incident_demo_end_to_end(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "evidence"
+    console = Console(record=True, width=200)
+    result = run_incident_demo(world.risk, world.rows, out, keystore=world.keystore, console=console)
+    assert result.ok
+    assert set(result.cases) == {"S1", "S2"}
+    assert result.dual_control_refused and result.frozen_account == S1_ACCOUNT
+    assert result.probe is not None and result.probe["action"] == "freeze"
+    assert result.assessment is not None and result.assessment["bank_share_bp"] == 7000
+    assert result.paid == 13_265_00
+    assert sorted(p.name for p in out.iterdir()) == sorted(c for ids in result.cases.values() for c in ids)
+    for case_dir in out.iterdir():
+        assert verify_bundle(case_dir, world.keystore.public_key("evidence-signing/v1")).ok
+    assert [n["kind"] for n in result.notices] == ["freeze", "compensation"]
+    assert all(p.is_file() and p.read_bytes().startswith(b"%PDF") for p in result.reports)
+    text = console.export_text()
+    assert "70% bank / 30% customer" in text and "intact" in text

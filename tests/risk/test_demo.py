@@ -1,0 +1,44 @@
+"""`dunpai demo` end to end: the cases are stopped, no card number is left in clear anywhere, and
+the audit chain verifies — and stops verifying once a row is edited."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from dunpai.cli import app
+from dunpai.risk.demo.scenarios import demo_events
+
+CUSTOMERS, SEED = 60, 7
+
+
+def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:
+    data, out = tmp_path / "demo", tmp_path / "demo.json"
+    runner = CliRunner()
+    result = runner.invoke(app, ["demo", "--data-dir", str(data), "--json", str(out),
+                                 "--customers", str(CUSTOMERS), "--seed", str(SEED)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text(encoding="utf-8"))
+    assert {"event_id", "scenario", "fraud", "action", "score", "reasons", "customer_message"} <= set(rows[0])
+    assert all(r["action"] != "allow" for r in rows if r["fraud"])
+    assert {r["scenario"] for r in rows} >= {"S1", "S2", "normal"}
+
+    pans = {body["pan"] for body, _, _ in demo_events(SEED, CUSTOMERS) if "pan" in body}
+    assert len(pans) >= CUSTOMERS // 2
+    haystacks = [result.output.encode(), out.read_bytes()]
+    haystacks += [p.read_bytes() for p in data.rglob("*") if p.is_file()]
+    for blob in haystacks:
+        found = set(re.findall(rb"\d{16}", blob))
+        assert not {p.encode() for p in pans} & found
+
+    ok = runner.invoke(app, ["audit", "verify", "--data-dir", str(data)])
+    assert ok.exit_code == 0, ok.output
+    with sqlite3.connect(data / "dunpai.db") as conn:
+        conn.execute("UPDATE audit_entries SET actor = 'mallory' WHERE seq = 1")
+    broken = runner.invoke(app, ["audit", "verify", "--data-dir", str(data)])
+    assert broken.exit_code == 1
+    assert "entry 1" in broken.output
