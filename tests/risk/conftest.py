@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from dunpai.api.app import create_app
 from dunpai.api.auth import Authenticator, create_api_key
-from dunpai.core.db import init_schema, make_engine
-from dunpai.risk.features.store import MemoryStore
 from dunpai.audit import AuditLog
+from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import Argon2Params, KeyStore, PanTokenizer, ensure_standard_keys, open_keystore
+from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.service import RiskService
 
 PAN = "6222021234567890"

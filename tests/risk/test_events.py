@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from dunpai.core.errors import InvalidInput
-from dunpai.risk.events.ingest import event_to_json, parse_event
 from dunpai.keys import PanTokenizer
+from dunpai.risk.events.ingest import event_to_json, parse_event
 from tests.risk.conftest import PAN, card_event, shared_keys
 
 PROTECT = PanTokenizer(shared_keys())

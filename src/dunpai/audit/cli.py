@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
-
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
