@@ -73,12 +73,13 @@ def build_world(tmp: Path) -> ConsoleWorld:
     store = open_keystore("software", path=tmp / "keys.dpks", passphrase="test", create=True,
                           argon2=Argon2Params(time_cost=1, memory_cost_kib=1024, parallelism=1))
     audit = MemoryAudit()
-    inc = Incidents.for_risk(risk, audit, signer=KeyStoreSigner(store))
+    clock = StepClock()  # staff actions happen on the demo's evening, after its events
+    inc = Incidents.for_risk(risk, audit, signer=KeyStoreSigner(store), clock=clock)
     inc.cases.sync_from_log("default")
     for name, (password, role, display, employee) in USERS.items():
         create_staff(db, name, password, role, display_name=display, employee_id=employee, branch_id="NN01",
                      tenant="other-bank" if name == "mallory" else "default")
-    app = create_console(inc, risk, secure_cookies=False, clock=StepClock(time.time()))
+    app = create_console(inc, risk, secure_cookies=False, clock=clock)
     return ConsoleWorld(risk, inc, audit, app)
 
 

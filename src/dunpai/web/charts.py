@@ -178,7 +178,8 @@ def stacked_bars(x: Sequence[str], series: Mapping[str, Sequence[int]], title: s
 
 
 def bars(x: Sequence[Any], y: Sequence[float], title: str, colour: str = "#1565c0", *,
-         y_title: str = "", horizontal: bool = False, text: Sequence[str] | None = None) -> dict[str, Any]:
+         y_title: str = "", horizontal: bool = False, text: Sequence[str] | None = None,
+         log_y: bool = False) -> dict[str, Any]:
     trace: dict[str, Any] = {"type": "bar", "marker": {"color": colour}}
     if horizontal:
         trace.update(x=list(y), y=list(x), orientation="h")
@@ -191,5 +192,5 @@ def bars(x: Sequence[Any], y: Sequence[float], title: str, colour: str = "#1565c
         layout["yaxis"] = {"autorange": "reversed", "automargin": True}
         layout["xaxis"] = {"title": {"text": y_title}}
     else:
-        layout["yaxis"] = {"title": {"text": y_title}}
+        layout["yaxis"] = {"title": {"text": y_title}, **({"type": "log"} if log_y else {})}
     return {"data": [trace], "layout": layout}

@@ -129,7 +129,7 @@ def dashboard_view(incidents: Incidents, risk: Any, user: Actor, lang: str) -> d
                                  "#00838f", y_title="%", horizontal=True,
                                  text=[f"{h}" for h in hit["hits"]]),
             "scores": charts.bars(scores["x"], scores["y"], word("score_dist", lang), "#6a1b9a",
-                                  y_title=word("decisions", lang)),
+                                  y_title=word("decisions", lang) + " (log)", log_y=True),
             **({"model": charts.bars(model["x"], model["y"], word("model_dist", lang), "#ef6c00",
                                      y_title=word("decisions", lang))} if model["n"] else {}),
         },

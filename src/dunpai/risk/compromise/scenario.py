@@ -188,12 +188,12 @@ def synthetic_background(
 
 
 def s4_demo_events(
-    seed: int = 7, cards: int = 400, terminals: int = 60, days: int = 120, skimmed_terminals: int = 2
+    seed: int = 7, cards: int = 200, terminals: int = 60, days: int = 90, skimmed_terminals: int = 2
 ) -> tuple[list[CardPresent | Label], InjectedScenario]:
     """The S4 demo as schema events, in event-time order: ATM/POS uses (``CardPresent``, chip reads for
     genuine uses, magnetic-stripe reads for the counterfeit cash-outs) and fraud ``Label``s arriving
     after the label delay; with the ground truth (which terminals were skimmed, who the victims are)."""
-    background = synthetic_background(cards, terminals, days, seed=seed)
+    background = synthetic_background(cards, terminals, days, uses_per_day=1.0, seed=seed)
     scenario = SkimmingScenario(
         terminals=skimmed_terminals,
         skim_days_min=10,
