@@ -140,11 +140,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 return await bench(*sizes, Path(tmp))
 
         t0 = time.monotonic()
+        load_before = os.getloadavg()[0]
         result = asyncio.run(run())
     result.update({
         "quick": args.quick, "wall_s": round(time.monotonic() - t0, 1),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    # other work on the machine inflates latencies; the load average says how much
+                    "load_avg_1m_before": round(load_before, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2)},
     })
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -121,3 +121,21 @@ def test_schema_newer_than_code_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(CommsError, match="newer"):
         SqlStore.open(url, 0.0)
+
+
+def test_key_claims_capped_per_device(tmp_path: Path) -> None:
+    from dunpai.comms.errors import RateLimited
+    from dunpai.comms.server.service import CommsService, Principal, ServiceConfig
+    from dunpai.comms.server.store import SqlStore
+
+    now = [1000.0]
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'c.db'}", now[0])
+    svc = CommsService(store, lambda: now[0], ServiceConfig(claims_per_minute=5))
+    me = Principal("mallory", "d1")
+    frame = f.KeysClaim(id=1, devices=[f.DeviceRef(user="alice", device_id="d1")] * 5)
+    assert svc.claim_keys(me, frame) == {"claims": []}
+    with pytest.raises(RateLimited):
+        svc.claim_keys(me, f.KeysClaim(id=2, devices=[f.DeviceRef(user="alice", device_id="d1")]))
+    now[0] += 60  # the bucket refills with time
+    svc.claim_keys(me, frame)
+    store.close()

@@ -83,14 +83,14 @@ def build_world(tmp: Path) -> ConsoleWorld:
     return ConsoleWorld(risk, inc, audit, app)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def console_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleWorld]:
     w = build_world(tmp_path_factory.mktemp("console"))
     yield w
     w.risk.db.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(console_world: ConsoleWorld) -> Iterator[str]:
     import uvicorn
 
@@ -111,7 +111,7 @@ def server(console_world: ConsoleWorld) -> Iterator[str]:
     thread.join(10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     reason = None
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select, text, tuple_, update
 
 from dunpai.comms.server import migrations
 from dunpai.comms.server import tables as t
@@ -167,14 +167,15 @@ class SqlStore:
             return int(res.rowcount)
 
     def ack_many(self, items: Sequence[tuple[str, str, Sequence[int]]]) -> int:
-        """Several devices' acknowledgements in one transaction."""
+        """Several devices' acknowledgements in one transaction (one compiled statement, executemany)."""
         q = t.queue
-        n = 0
+        params = [{"u": user, "d": device_id, "s": seq} for user, device_id, seqs in items for seq in seqs]
+        if not params:
+            return 0
+        stmt = delete(q).where(q.c.seq == bindparam("s"), q.c.user_id == bindparam("u"),
+                               q.c.device_id == bindparam("d"))
         with self.engine.begin() as c:
-            for user, device_id, seqs in items:
-                n += int(c.execute(delete(q).where(q.c.user_id == user, q.c.device_id == device_id,
-                                                   q.c.seq.in_(list(seqs)))).rowcount)
-        return n
+            return int(c.execute(stmt, params).rowcount)
 
     def expire(self, now: float) -> int:
         with self.engine.begin() as c:

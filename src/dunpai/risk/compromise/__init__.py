@@ -22,7 +22,17 @@ from dunpai.risk.compromise.model import (
 from dunpai.risk.compromise.repository import ExposureRepository, MemoryExposureRepository
 
 __all__ = [
-    "ArrayVisitHistory", "CompromiseConfig", "CompromiseJob", "CompromiseReport", "EvidenceCard", "ExposedCard",
-    "ExposureEnricher", "ExposureRepository", "FraudCard", "MemoryExposureRepository", "TerminalFlag",
-    "VisitHistory", "fraud_card_from_label",
+    "ArrayVisitHistory",
+    "CompromiseConfig",
+    "CompromiseJob",
+    "CompromiseReport",
+    "EvidenceCard",
+    "ExposedCard",
+    "ExposureEnricher",
+    "ExposureRepository",
+    "FraudCard",
+    "MemoryExposureRepository",
+    "TerminalFlag",
+    "VisitHistory",
+    "fraud_card_from_label",
 ]

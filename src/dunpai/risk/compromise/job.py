@@ -118,16 +118,26 @@ class CompromiseJob:
         best: _Test | None = None
         windows = 0
         n = len(visits)
+        longest = cfg.max_window_days * DAY
         for i in range(n):
+            start = visits[i][0]
+            traffic = self.history.terminal_cards(terminal, start, start + longest)
+            pos = 0
+            everyone: set[str] = set()
             seen = {visits[i][1]}
             for j in range(i + 1, n):
+                end = visits[j][0]
+                if end - start > longest:
+                    break
                 seen.add(visits[j][1])
+                while pos < len(traffic) and traffic[pos][0] <= end:
+                    everyone.add(traffic[pos][1])
+                    pos += 1
                 if len(seen) < cfg.min_cards:
                     continue
                 windows += 1
-                start, end = visits[i][0], visits[j][0]
                 k = len(seen)
-                m = max(self.history.distinct_cards(terminal, start, end), k)
+                m = max(len(everyone), k)
                 rate = self._rate(start, end, k, population)
                 p = binom_sf(k, m, rate)
                 if best is None or p < best.p:
@@ -217,8 +227,12 @@ class CompromiseJob:
                     continue
                 rivals = self._rivals(terminal, res, results)
                 mine = set(res.cards)
-                if any(r in flagged or results[r].p < cfg.specificity * p
-                       or (len(results[r].cards) > len(mine) and mine.issubset(results[r].cards)) for r in rivals):
+                if any(
+                    r in flagged
+                    or results[r].p < cfg.specificity * p
+                    or (len(results[r].cards) > len(mine) and mine.issubset(results[r].cards))
+                    for r in rivals
+                ):
                     continue
             flag = self._flag(terminal, res, as_of, tests)
             self.repo.save_flag(flag)

@@ -32,6 +32,7 @@ class CompromiseConfig:
     family-wise error level, Bonferroni-corrected over every terminal with any evidence and over
     every time window scanned at a terminal. ``expose_before_days``: how far before the first
     implicating use the skimmer may already have been there (cards used then are exposed too).
+    ``max_window_days``: the longest suspected skimming window scanned.
     ``specificity``: how many times better a terminal must explain the fraud cards it shares with
     another terminal (their tightest windows' p-values compared) to be flagged instead of it.
     """
@@ -41,6 +42,7 @@ class CompromiseConfig:
     alpha: float = 0.01
     expose_before_days: float = 14.0
     max_evidence_visits: int = 60
+    max_window_days: float = 28.0
     specificity: float = 10.0
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from dunpai.core.i18n import Text
 from dunpai.core.ids import derived_id
-from dunpai.risk.decisions.ladder import ABNORMAL, NEXT_STEP, RANK, Action, stronger
+from dunpai.risk.decisions.ladder import ABNORMAL, ACCESS_NEXT_STEP, NEXT_STEP, RANK, Action, stronger
 from dunpai.risk.decisions.record import Contribution, Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS, Detector
 from dunpai.risk.events.schemas import AnyEvent
@@ -27,6 +27,7 @@ _ACCOUNT_TEXT = {
     ACCOUNT_RESTRICTED: Text("账户非柜面业务已受限", "non-counter services on the account are restricted"),
 }
 _MONEY_EVENTS = frozenset({"card_present", "card_not_present", "mobile_transfer"})
+_ACCESS_EVENTS = frozenset({"login", "device"})
 
 
 class Scorer(Protocol):
@@ -136,7 +137,7 @@ class Engine:
             action=action,
             score=round(score),
             reasons=tuple(reasons),
-            customer_message=customer_message(action, message_parts),
+            customer_message=customer_message(action, message_parts, access=etype in _ACCESS_EVENTS),
             rule_results=tuple(results),
             signals=tuple(fired),
             ruleset_version=self.ruleset.version,
@@ -155,14 +156,15 @@ class Engine:
         return "allow"
 
 
-def customer_message(action: Action, parts: list[Text]) -> Text:
+def customer_message(action: Action, parts: list[Text], access: bool = False) -> Text:
     """Plain words for the customer: what looked abnormal and what to do now. Never a threshold."""
+    steps = ACCESS_NEXT_STEP if access else NEXT_STEP
     if action == "allow":
-        return NEXT_STEP["allow"]
+        return steps["allow"]
     if not parts:
         parts = [Text("本笔交易与您平时的习惯不符", "this transaction does not match your usual activity")]
     why = Text("；".join(p.zh for p in parts) + "。", "; ".join(p.en for p in parts) + ".")
-    return ABNORMAL.join(why, ("", "")).join(NEXT_STEP[action], ("", " "))
+    return ABNORMAL.join(why, ("", "")).join(steps[action], ("", " "))
 
 
 def known_variables(pipeline: FeaturePipeline, detectors: tuple[Detector, ...],

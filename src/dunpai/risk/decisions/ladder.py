@@ -40,4 +40,20 @@ NEXT_STEP: dict[str, Text] = {
     ),
 }
 
+ACCESS_NEXT_STEP: dict[str, Text] = {
+    "allow": Text("登录成功。", "Signed in."),
+    "verify": Text(
+        "为保护您的账户，请用已绑定的手机完成身份验证；如非本人操作，请立即修改密码并致电本行客服。",
+        "To protect your account, please verify your identity on your registered phone; if this was not you, "
+        "change your password and call our customer service at once.",
+    ),
+    "delay": Text(
+        "该登录或设备绑定已被暂停。请勿向任何人透露验证码；如非本人操作，请立即致电本行客服。",
+        "This sign-in or device binding is on hold. Never share verification codes with anyone; if it was not "
+        "you, call our customer service at once.",
+    ),
+    "restrict": NEXT_STEP["restrict"],
+    "freeze": NEXT_STEP["freeze"],
+}
+
 ABNORMAL = Text("您的账户存在异常：", "Your account shows unusual activity: ")

@@ -38,6 +38,7 @@ def _window_slots(slot: dict[str, int]) -> tuple[tuple[int, int, float, str], ..
 
 class CardStep:
     name = "card"
+    applies_to = (CardPresent, CardNotPresent, Label)
     layout = Layout(
         ["ref", "n", *(f"count_{w}" for w, _ in TAUS), *(f"sum_{w}" for w, _ in TAUS), "sumsq_30d",
          "cp_t", "cp_lat", "cp_lon", "atc", "dep_t", "dep_amount", "dep_lat", "dep_lon", "fraud_t"],

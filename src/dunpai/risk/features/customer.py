@@ -30,6 +30,7 @@ _DEVICE_ACTIONS = {"sim_change": "sim_t", "remote_access_app": "remote_t", "over
 
 class CustomerStep:
     name = "customer"
+    applies_to = (CardPresent, CardNotPresent, MobileTransfer, Login, DeviceEvent, Label)
     layout = Layout(
         ["ref", "home_lat", "home_lon", "home_w", "home_given", "app_t", "app_lat", "app_lon",
          "login_t", "login_dev", "login_new_dev", "sim_t", "remote_t", "overlay_t", "malware_t",

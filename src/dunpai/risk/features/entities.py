@@ -33,6 +33,7 @@ class AccountStep:
     """Balance drain and outflow velocity per account (cash or transfers leaving it)."""
 
     name = "account"
+    applies_to = (CardPresent, CardNotPresent, MobileTransfer)
     layout = Layout(["ref", "out_1h", "out_24h", "dep_t", "dep_amount"], defaults={"ref": NEVER, "dep_t": NEVER})
     _S = layout.slot
     _DECAY = decay_groups(((_S["out_1h"], HOUR), (_S["out_24h"], DAY)))
@@ -67,6 +68,7 @@ class TerminalStep:
     """
 
     name = "terminal"
+    applies_to = (CardPresent, Label)
     layout = Layout(["ref", "count_24h", "count_7d", "count_30d", "stripe_24h", "fraud_7d", "fraud_30d"],
                     sets={"cards": 12}, defaults={"ref": NEVER})
     _S = layout.slot
@@ -152,21 +154,25 @@ class _FanInStep:
 class DeviceStep(_FanInStep):
     name, prefix, field = "device", "dev", "device_id"
     event_types = (MobileTransfer, Login, CardNotPresent)
+    applies_to = (*event_types, Label)
 
 
 class PayeeStep(_FanInStep):
     name, prefix, field = "payee", "payee", "payee_id"
     event_types = (MobileTransfer,)
+    applies_to = (*event_types, Label)
 
 
 class IpStep(_FanInStep):
     name, prefix, field = "ip", "ip", "ip"
     event_types = (MobileTransfer, Login, CardNotPresent)
+    applies_to = event_types
 
 
 class MerchantStep(_FanInStep):
     name, prefix, field = "merchant", "merch", "merchant_id"
     event_types = (CardPresent, CardNotPresent)
+    applies_to = (*event_types, Label)
 
 
 class EmployeeStep:
@@ -174,6 +180,7 @@ class EmployeeStep:
     business, customers outside the branch, off-hours work, sequential scanning (case S3)."""
 
     name = "employee"
+    applies_to = (StaffAccess,)
     layout = Layout(["ref", "n", "first_t", "count_1h", "count_24h", "count_30d", "nobiz_24h", "outbranch_24h",
                      "offhours_24h", "last_num", "seq_run"], sets={"customers": 8},
                     defaults={"ref": NEVER, "first_t": NEVER, "last_num": -10.0})
