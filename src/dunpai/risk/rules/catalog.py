@@ -25,7 +25,9 @@ rules:
     score: 40                 # 0-100; fired rules combine as 100 * (1 - prod(1 - s/100))
     reason: counterfeit.chip_read_by_stripe
     applies_to: [card_present]
-    customer_message: {zh: 您的银行卡在异常的读卡方式下被使用, en: your card was used with an unusual card-reading method}
+    customer_message:
+      zh: 您的银行卡在异常的读卡方式下被使用
+      en: your card was used with an unusual card-reading method
 ```
 
 * Upload validates everything at once; errors name the rule and position
