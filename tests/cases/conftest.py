@@ -72,6 +72,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[st
         d = risk.submit("default", body).decision
         rows.append({"event_id": d.event_id, "event_time": d.event_time, "scenario": scenario, "fraud": fraud,
                      "action": d.action, "decision_id": d.decision_id})
+    Incidents.for_risk(risk, MemoryAudit(), clock=StepClock(1_773_320_000.0)).cases.sync_from_log("default")
     risk.db.dispose()
     return path, rows
 
@@ -103,6 +104,5 @@ def world(seeded: tuple[Path, list[dict[str, Any]]], tmp_path: Path, keystore: K
     risk = open_risk(copy)
     audit = MemoryAudit()
     inc = Incidents.for_risk(risk, audit, signer=KeyStoreSigner(keystore), clock=StepClock())
-    inc.cases.sync_from_log("default")
     yield World(risk, inc, audit, rows, keystore)
     risk.db.dispose()

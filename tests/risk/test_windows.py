@@ -88,3 +88,17 @@ def test_recent_set_novelty_and_distinct() -> None:
     assert recent_seen(s, 0, 4, 15.0) == 10.0
     recent_add(s, 0, 4, 12.0, 11.0)
     assert recent_seen(s, 0, 4, 12.0) == 11.0
+
+
+@given(st.lists(st.tuples(st.integers(1, 9), st.floats(0, 100)), max_size=40), st.floats(0, 100))
+def test_recent_touch_equals_seen_add_distinct(ops: list[tuple[int, float]], since: float) -> None:
+    from dunpai.risk.features.windows import recent_touch
+
+    a, b = array("d", [0.0] * 8), array("d", [0.0] * 8)
+    for value, t in ops:
+        h = float(value)
+        expected_seen = recent_seen(a, 0, 4, h)
+        recent_add(a, 0, 4, h, t)
+        expected_distinct = recent_distinct(a, 0, 4, since)
+        assert recent_touch(b, 0, 4, h, t, since) == (expected_seen, expected_distinct)
+        assert list(a) == list(b)

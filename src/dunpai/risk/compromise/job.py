@@ -202,7 +202,8 @@ class CompromiseJob:
 
         A significant terminal is flagged only when it is ``specificity`` times more significant than
         every rival (a terminal whose best window holds half or more of the same fraud cards), when no
-        rival's window holds all of its cards and more, and when no rival is flagged already (the
+        rival's window holds all of its cards and more (unless ``specificity`` squared times less
+        significant), and when no rival is flagged already (the
         cards are then explained).
         """
         cfg = self.config
@@ -230,7 +231,11 @@ class CompromiseJob:
                 if any(
                     r in flagged
                     or results[r].p < cfg.specificity * p
-                    or (len(results[r].cards) > len(mine) and mine.issubset(results[r].cards))
+                    or (
+                        len(results[r].cards) > len(mine)
+                        and mine.issubset(results[r].cards)
+                        and results[r].p < cfg.specificity**2 * p
+                    )
                     for r in rivals
                 ):
                     continue

@@ -20,6 +20,7 @@ from dunpai.risk.features.windows import (
     recent_add,
     recent_distinct,
     recent_seen,
+    recent_touch,
     value_hash,
 )
 
@@ -125,9 +126,9 @@ class CardStep:
             s[S["cp_t"]], s[S["cp_lat"]], s[S["cp_lon"]] = t, loc.lat, loc.lon
         start, size = self.layout.sets["terminals"]
         h = value_hash(event.terminal_id)
-        out["card_new_terminal"] = 1.0 if s[S["n"]] > 1 and recent_seen(s, start, size, h) < 0 else 0.0
-        recent_add(s, start, size, h, t)
-        out["card_terminals_24h"] = float(recent_distinct(s, start, size, t - DAY))
+        seen, distinct = recent_touch(s, start, size, h, t, t - DAY)
+        out["card_new_terminal"] = 1.0 if s[S["n"]] > 1 and seen < 0 else 0.0
+        out["card_terminals_24h"] = float(distinct)
         cstart, csize = self.layout.sets["cities"]
         if loc is not None and loc.city:
             ch = value_hash(loc.city)

@@ -15,6 +15,7 @@ from dunpai.risk.features.windows import (
     recent_add,
     recent_distinct,
     recent_seen,
+    recent_touch,
     value_hash,
 )
 
@@ -97,10 +98,10 @@ class TerminalStep:
             decay_add(s, S[slot], tau, 1.0, age)
         decay_add(s, S["stripe_24h"], DAY, 1.0 if event.pos_entry_mode in STRIPE_MODES else 0.0, age)
         start, size = self.layout.sets["cards"]
-        if event.card_id:
-            recent_add(s, start, size, value_hash(event.card_id), t)
+        distinct = recent_touch(s, start, size, value_hash(event.card_id), t, t - DAY)[1] if event.card_id else (
+            recent_distinct(s, start, size, t - DAY))
         out["term_count_24h"], out["term_count_7d"] = s[S["count_24h"]], s[S["count_7d"]]
-        out["term_cards_24h"] = float(recent_distinct(s, start, size, t - DAY))
+        out["term_cards_24h"] = float(distinct)
         out["term_stripe_share_24h"] = s[S["stripe_24h"]] / s[S["count_24h"]]
         out["term_fraud_7d"], out["term_fraud_30d"] = s[S["fraud_7d"]], s[S["fraud_30d"]]
         out["term_fraud_rate_30d"] = s[S["fraud_30d"]] / max(s[S["count_30d"]], 1.0)
@@ -144,9 +145,9 @@ class _FanInStep:
             s[S["first_t"]] = t
         decay_add(s, S["count_24h"], DAY, 1.0, age)
         start, size = self.layout.sets["customers"]
-        recent_add(s, start, size, value_hash(event.customer_id), t)
+        distinct = recent_touch(s, start, size, value_hash(event.customer_id), t, t - DAY)[1]
         out[f"{p}_count_24h"] = s[S["count_24h"]]
-        out[f"{p}_customers_24h"] = float(recent_distinct(s, start, size, t - DAY))
+        out[f"{p}_customers_24h"] = float(distinct)
         out[f"{p}_fraud_30d"] = s[S["fraud_30d"]]
         return s
 

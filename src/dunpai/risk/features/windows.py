@@ -189,6 +189,42 @@ def recent_add(state: array[float], start: int, size: int, h: float, t: float) -
     state[oldest_i], state[oldest_i + 1] = h, t
 
 
+def recent_touch(state: array[float], start: int, size: int, h: float, t: float, since: float) -> tuple[float, int]:
+    """``recent_seen`` then ``recent_add`` then ``recent_distinct(since)`` in one pass over the set:
+    returns (when ``h`` was last seen before, or -1.0; distinct values seen at or after ``since``)."""
+    seen = -1.0
+    free = oldest_i = -1
+    oldest_t = math.inf
+    distinct = 0
+    end = start + 2 * size
+    for i in range(start, end, 2):
+        v = state[i]
+        if v == 0.0:
+            if free < 0:
+                free = i
+            continue
+        last = state[i + 1]
+        if v == h:
+            seen = last
+            if t > last:
+                state[i + 1] = last = t
+            if last >= since:
+                distinct += 1
+            continue
+        if last >= since:
+            distinct += 1
+        if last < oldest_t:
+            oldest_i, oldest_t = i, last
+    if seen < 0:
+        slot = free if free >= 0 else oldest_i
+        if free < 0 and oldest_t >= since:
+            distinct -= 1  # the evicted value no longer counts
+        state[slot], state[slot + 1] = h, t
+        if t >= since:
+            distinct += 1
+    return seen, distinct
+
+
 def recent_distinct(state: array[float], start: int, size: int, since: float) -> int:
     """How many distinct values were seen at or after ``since`` (exact up to ``size``)."""
     n = 0

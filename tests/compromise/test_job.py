@@ -1,0 +1,128 @@
+"""The point-of-compromise job on small worlds: it finds the skimmer, exposes the cards used there,
+stays quiet without one, and its incremental and batch forms agree."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+
+import pytest
+
+from dunpai.risk.compromise import (
+    ArrayVisitHistory,
+    CompromiseConfig,
+    CompromiseJob,
+    FraudCard,
+    fraud_card_from_label,
+)
+from dunpai.risk.compromise.model import DAY
+from dunpai.risk.compromise.scenario import SkimmingScenario, inject, s4_demo_events, synthetic_background
+from dunpai.risk.compromise.stats import binom_sf
+from dunpai.risk.events.schemas import CardPresent, Label
+
+
+def test_binomial_tail_known_values() -> None:
+    assert binom_sf(3, 3, 0.5) == pytest.approx(0.125)
+    assert binom_sf(0, 10, 0.3) == 1.0
+    assert binom_sf(11, 10, 0.3) == 0.0
+    assert binom_sf(1, 10, 0.3) == pytest.approx(1 - 0.7**10)
+    assert binom_sf(12, 25, 0.01) == pytest.approx(4.609869311429972e-18, rel=1e-9)
+
+
+def _handmade() -> tuple[ArrayVisitHistory, list[FraudCard]]:
+    """20 cards, 6 terminals; cards 0-9 used T0 on days 10-13 (the skimmer), all cards use T1-T5
+    at random times; cards 0-7 are defrauded on days 25-30, card 15 (never at T0) on day 28."""
+    rng = random.Random(5)
+    cards, terms, times = [], [], []
+    for c in range(20):
+        for _ in range(30):
+            cards.append(f"C{c}")
+            terms.append(f"T{rng.randint(1, 5)}")
+            times.append(rng.uniform(0, 60) * DAY)
+        if c < 10:
+            cards.append(f"C{c}")
+            terms.append("T0")
+            times.append((10 + c * 0.3) * DAY)
+    for c in range(20, 200):  # a population that never meets the skimmer
+        cards.append(f"C{c}")
+        terms.append(f"T{6 + c % 10}")
+        times.append((c % 50) * DAY)
+    frauds = [FraudCard(f"C{c}", (25 + c * 0.7) * DAY, (32 + c * 0.7) * DAY) for c in range(8)]
+    frauds.append(FraudCard("C15", 28 * DAY, 35 * DAY))
+    return ArrayVisitHistory.from_arrays(cards, terms, times), frauds
+
+
+def test_batch_flags_the_skimmer_with_evidence_and_exposes_its_cards() -> None:
+    history, frauds = _handmade()
+    report = CompromiseJob.batch(history, frauds, as_of=60 * DAY)
+    assert [f.terminal_id for f in report.flags] == ["T0"]
+    flag = report.flags[0]
+    assert flag.fraud_cards == 8 and flag.window_cards >= 8
+    assert flag.p_value < 0.01 and flag.score == pytest.approx(-math.log10(flag.p_value))
+    assert {e.card_id for e in flag.evidence} == {f"C{c}" for c in range(8)}
+    assert all(e.visit_t < e.first_fraud_t for e in flag.evidence)
+    exposed = {e.card_id for e in report.new_exposed}
+    assert {"C8", "C9"} <= exposed  # used there in the window, not yet defrauded
+    alert = flag.to_alert()
+    assert alert["test"]["p_value"] == flag.p_value and len(alert["evidence"]) == 8
+    assert "侧录" in alert["summary"]["zh"] and "skimming" in alert["summary"]["en"]
+
+
+def test_labels_not_yet_known_are_not_used() -> None:
+    history, frauds = _handmade()
+    assert CompromiseJob.batch(history, frauds, as_of=31 * DAY).flags == ()
+
+
+def test_incremental_runs_agree_with_batch_and_flag_once() -> None:
+    history, frauds = _handmade()
+    job = CompromiseJob(history)
+    new = []
+    for f in sorted(frauds, key=lambda f: f.known_t):
+        job.add_fraud(f)
+        job.add_fraud(f)  # a label delivered twice changes nothing
+        new += [x.terminal_id for x in job.run(f.known_t).new_flags]
+    assert new == ["T0"]
+    batch = CompromiseJob.batch(history, frauds, as_of=60 * DAY)
+    assert [f.terminal_id for f in job.run(60 * DAY).flags] == [f.terminal_id for f in batch.flags]
+
+
+def test_no_skimmer_no_flag_on_background_noise() -> None:
+    background = synthetic_background(cards=200, terminals=40, days=90, uses_per_day=1.0, seed=3)
+    truth = inject(background, SkimmingScenario(terminals=1, victim_share=0.01, background_per_day=0.4,
+                                                delay_days_max=20, seed=3))
+    history = ArrayVisitHistory.from_arrays(truth.card, truth.terminal, truth.t)
+    noise = [f for f in truth.frauds if f.card_id not in truth.victims]
+    assert len(noise) > 20
+    assert CompromiseJob.batch(history, noise, as_of=float(truth.t.max())).flags == ()
+
+
+def test_demo_events_replay_finds_a_skimmed_terminal() -> None:
+    events, truth = s4_demo_events()
+    assert events == sorted(events, key=lambda e: e.event_time)
+    history = ArrayVisitHistory.from_events([e for e in events if isinstance(e, CardPresent)])
+    job = CompromiseJob(history)
+    flagged = set()
+    for e in events:
+        if isinstance(e, Label):
+            fraud = fraud_card_from_label(e)
+            assert fraud is not None and fraud.first_fraud_t < fraud.known_t
+            job.add_fraud(fraud)
+    report = job.run(events[-1].event_time.timestamp())
+    flagged = {f.terminal_id for f in report.flags}
+    assert flagged and flagged <= set(truth.skimmed)
+
+
+def test_fraud_card_from_label_ignores_card_not_present_and_legit() -> None:
+    events, _ = s4_demo_events()
+    label = next(e for e in events if isinstance(e, Label))
+    assert fraud_card_from_label(label.model_copy(update={"terminal_id": None})) is None
+    assert fraud_card_from_label(label.model_copy(update={"fraud": False})) is None
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError):
+        CompromiseConfig(min_cards=1)
+    with pytest.raises(ValueError):
+        SkimmingScenario(victim_share=0)
+    assert dataclasses.replace(CompromiseConfig(), alpha=0.05).alpha == 0.05
