@@ -48,6 +48,12 @@ def _rss(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -90,12 +96,14 @@ async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: 
             await a.send_text(b.user, "warm-up")
             await b.receive(10)
         p2p: list[float] = []
+        cpu0 = time.process_time() + _cpu_s(proc.pid)
         for i in range(p2p_samples):
             a, b = pairs[i % len(pairs)]
             t0 = time.perf_counter()
             await a.send_text(b.user, f"bench message {i}")
             await b.receive(10)
             p2p.append((time.perf_counter() - t0) * 1000)
+        p2p_cpu_ms = (time.process_time() + _cpu_s(proc.pid) - cpu0) * 1000 / p2p_samples
 
         owner, members = users[0], users[1:group_size]
         await owner.group_create("bench-group")
@@ -104,11 +112,13 @@ async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: 
         await owner.group_send_text("bench-group", "warm-up")  # shares the Megolm session over Olm
         await asyncio.gather(*(m.receive(30) for m in members))
         group: list[float] = []
+        cpu0 = time.process_time() + _cpu_s(proc.pid)
         for i in range(group_samples):
             t0 = time.perf_counter()
             await owner.group_send_text("bench-group", f"group bench {i}")
             await asyncio.gather(*(m.receive(30) for m in members))
             group.append((time.perf_counter() - t0) * 1000)
+        group_cpu_ms = (time.process_time() + _cpu_s(proc.pid) - cpu0) * 1000 / group_samples
         rejected = sum(u.stats.rejected for u in users)
     finally:
         for u in users:
@@ -121,7 +131,10 @@ async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: 
         "bytes_per_client": round((rss_after - rss_before) / clients),
         "clients_connected": clients, "group_members": group_size, "p2p_samples": len(p2p),
         "group_samples": len(group), "p2p_mean_ms": round(statistics.mean(p2p), 2),
-        "group_mean_ms": round(statistics.mean(group), 2), "service_rss_before_bytes": rss_before,
+        "group_mean_ms": round(statistics.mean(group), 2),
+        # CPU time (service + all clients) spent per message: independent of other load on the machine
+        "p2p_cpu_ms_per_message": round(p2p_cpu_ms, 2), "group200_cpu_ms_per_message": round(group_cpu_ms, 2),
+        "service_rss_before_bytes": rss_before,
         "service_rss_after_bytes": rss_after, "rejected_messages": rejected, "targets": TARGETS,
         "storage": "sqlite", "transport": "websocket, plain, loopback",
     }

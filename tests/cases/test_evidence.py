@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from tests.cases.conftest import ANALYST, OTHER_BANK, S1_CUSTOMER, World
 from typer.testing import CliRunner
 
 from dunpai.core.errors import StateError
 from dunpai.risk.cases.bundle import verify_bundle
 from dunpai.risk.cases.cli import app as evidence_cli
 from dunpai.risk.cases.tables import evidence
-from tests.cases.conftest import ANALYST, OTHER_BANK, S1_CUSTOMER, World
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import json
 
 import pytest
 from sqlalchemy import select
+from tests.cases.conftest import ANALYST, ANALYST2, OTHER_BANK, S1_CUSTOMER, SUPERVISOR, World
 
 from dunpai.core.errors import Forbidden, InvalidInput, NotFound, StateError
 from dunpai.core.i18n import Text
 from dunpai.risk.cases.model import STATUSES, TRANSITIONS, Alert, Case, check_transition, due_after_hours, queue_key
 from dunpai.risk.storage.tables import events
-from tests.cases.conftest import ANALYST, ANALYST2, OTHER_BANK, S1_CUSTOMER, SUPERVISOR, World
 
 ALLOWED = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
 
@@ -36,8 +36,9 @@ def test_unknown_status_refused() -> None:
 
 
 def test_the_machine_is_the_documented_one() -> None:
-    assert ALLOWED == {("new", "investigating"), ("investigating", "confirmed_fraud"),
-                       ("investigating", "legitimate"), ("confirmed_fraud", "closed"), ("legitimate", "closed")}
+    documented = {("new", "investigating"), ("investigating", "confirmed_fraud"), ("investigating", "legitimate"),
+                  ("confirmed_fraud", "closed"), ("legitimate", "closed")}
+    assert documented == ALLOWED
 
 
 def _alert(i: int, source: str = "decision", **entities: str) -> Alert:
@@ -171,3 +172,25 @@ def test_evidence_collection_is_idempotent_and_masks_cards(world: World) -> None
     assert b'"pan"' not in blob and b"6222020" not in blob  # never a full card number in evidence
     decision = next(json.loads(c) for it, c in items if it.kind == "decision")
     assert decision["analyst"]["rules"]  # the full explanation, every rule with the values it saw
+
+
+def test_insider_decisions_open_employee_cases_and_deposits_are_not_at_risk() -> None:
+    from dunpai.risk.cases.alerts import from_decision
+    from dunpai.risk.decisions.record import Decision
+
+    def decision(event_type: str, action: str = "restrict") -> Decision:
+        return Decision.from_dict({
+            "decision_id": "dec_1", "event_id": "ev-1", "event_type": event_type,
+            "event_time": "2026-03-12T23:10:00+08:00", "action": action, "score": 90,
+            "reasons": ["insider.bulk_queries"], "customer_message": {"zh": "", "en": ""}, "rule_results": [],
+            "signals": [], "ruleset_version": "rs", "model_version": None, "model_probability": None,
+            "contributions": [], "features": {}})
+
+    staff = from_decision("t", decision("staff_access"), {"type": "staff_access", "employee_id": "E9",
+                                                          "customer_id": "c1", "branch_id": "b"})
+    assert staff is not None and staff.source == "insider" and staff.group() == ("employee", "E9")
+    assert staff.summary.zh == "查询量远超本人历史水平"
+    deposit = from_decision("t", decision("card_present"), {"type": "card_present", "txn": "atm_deposit",
+                                                            "amount": 500, "customer_id": "c1"})
+    assert deposit is not None and deposit.amount == 0
+    assert from_decision("t", decision("card_present", "allow"), {}) is None

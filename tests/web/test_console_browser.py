@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from tests.web.conftest import USERS, ConsoleWorld, shoot
 
 pytestmark = pytest.mark.slow

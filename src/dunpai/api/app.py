@@ -6,13 +6,14 @@ within the caller's tenant, so a foreign id answers 404.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import generate_latest
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from dunpai import __version__
 from dunpai.api import errors
@@ -24,6 +25,36 @@ from dunpai.risk.service import RiskService
 
 MAX_BODY = 64 * 1024
 _EVENT_SCHEMA = TypeAdapter(Event).json_schema(ref_template="#/components/schemas/{model}")
+
+
+class Bilingual(BaseModel):
+    zh: str
+    en: str
+
+
+class DecisionSummary(BaseModel):
+    """What the caller needs to act: the action, why (codes), and what to tell the customer."""
+
+    decision_id: str
+    event_id: str
+    action: str
+    score: int
+    reasons: list[str]
+    customer_message: Bilingual
+    ruleset_version: str
+    model_version: str | None
+    duplicate: bool
+
+
+class Problem(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    problems: list[Problem] = []
 
 
 def _decision_summary(d: Any, duplicate: bool) -> dict[str, Any]:
@@ -65,13 +96,15 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
     def metrics(caller: Caller) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type="text/plain; version=0.0.4")
 
-    @app.post("/v1/events", tags=["decisions"], openapi_extra=_EVENT_BODY)
-    async def submit_event(request: Request, caller: Caller) -> dict[str, Any]:
+    @app.post("/v1/events", tags=["decisions"], openapi_extra=_EVENT_BODY,
+              responses={200: {"model": DecisionSummary}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+    async def submit_event(request: Request, caller: Caller) -> Response:
         """Submit one event; get the decision synchronously. Resending an event id returns the
         original decision (``duplicate: true``); reusing it for different content is a 409."""
         require(caller, "integrator")
         result = await batcher.submit(caller.tenant, await _body(request))
-        return _decision_summary(result.decision, result.duplicate)
+        summary = _decision_summary(result.decision, result.duplicate)
+        return Response(json.dumps(summary, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
     def get_decision(decision_id: str, caller: Caller) -> dict[str, Any]:

@@ -189,6 +189,11 @@ class RiskService:
         rows = []
         try:
             with self.db.begin() as conn:
+                wanted: dict[str, list[str]] = {}
+                for _, tenant, event, *_rest in parsed:
+                    wanted.setdefault(tenant, []).append(event.event_id)
+                logged = {(tenant, eid): stored for tenant, ids in wanted.items()
+                          for eid, stored in repo.find_events_txn(conn, tenant, ids).items()}
                 for i, tenant, event, masked, body, digest in parsed:
                     key = (tenant, event.event_id)
                     if key in in_batch:
@@ -196,9 +201,12 @@ class RiskService:
                         out[i] = (Submitted(first, duplicate=True) if first_digest == digest else
                                   Conflict("event_id was already used for a different event", event_id=key[1]))
                         continue
-                    known = repo.find_event_txn(conn, tenant, event.event_id)
+                    known = logged.get(key)
                     if known is not None:
-                        out[i] = self._duplicate(conn, tenant, known, digest)
+                        try:
+                            out[i] = self._duplicate(conn, tenant, known, digest)
+                        except DunpaiError as exc:
+                            out[i] = exc
                         continue
                     if isinstance(event, Label):
                         event = self._fill_label(conn, tenant, event, in_batch)

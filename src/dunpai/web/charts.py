@@ -9,8 +9,8 @@ implied speed between consecutive uses — the geometry an analyst needs for "to
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 ACTION_COLOURS = {"allow": "#2e7d32", "verify": "#f9a825", "delay": "#ef6c00", "restrict": "#c62828",
@@ -134,10 +134,10 @@ def link_graph(events: Sequence[Mapping[str, Any]], case_entities: Sequence[tupl
             pos[n] = (float(col), (len(members) - 1) / 2 - i + stagger)
     ex: list[float | None] = []
     ey: list[float | None] = []
-    for a, b in sorted(edges):
-        if a in pos and b in pos:
-            ex += [pos[a][0], pos[b][0], None]
-            ey += [pos[a][1], pos[b][1], None]
+    for one, other in sorted(edges):
+        if one in pos and other in pos:
+            ex += [pos[one][0], pos[other][0], None]
+            ey += [pos[one][1], pos[other][1], None]
     traces: list[dict[str, Any]] = [{"type": "scatter", "mode": "lines", "x": ex, "y": ey, "hoverinfo": "skip",
                                      "line": {"color": "#b0bec5", "width": 1}, "showlegend": False}]
     names = {"employee": "员工", "customer": "客户", "account": "账户", "card": "银行卡", "device": "设备",

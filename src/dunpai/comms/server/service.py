@@ -44,6 +44,7 @@ class ServiceConfig:
     max_one_time_keys: int = 100
     claims_per_minute: int = 600
     invite_ttl_s: int = 7 * 86400
+    active_check_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class CommsService:
         self.config = config or ServiceConfig()
         self._claims: dict[Principal, _Bucket] = {}
         self._acks: list[tuple[str, str, list[int]]] = []
+        self._active: dict[Principal, float] = {}  # device -> when it was last seen not revoked
 
     # -- enrolment and authentication ---------------------------------------------------------------
     def create_invite(self, code: str | None = None) -> str:
@@ -130,9 +132,16 @@ class CommsService:
         return Principal(frame.user, frame.device_id)
 
     def check_active(self, who: Principal) -> None:
+        """Raise ``DeviceRevoked`` for a revoked device. A revocation made through this service
+        object takes effect at once; one made by another service process within ``active_check_s``."""
+        now = self.clock()
+        checked = self._active.get(who)
+        if checked is not None and now - checked < self.config.active_check_s:
+            return
         device = self.store.device(who.user, who.device_id)
         if device is None or device["revoked_at"] is not None:
             raise DeviceRevoked("this device was revoked")
+        self._active[who] = now
 
     def revoke(self, who: Principal, frame: f.DeviceRevoke) -> Principal:
         user_key = self.store.user_key(who.user)
@@ -144,6 +153,7 @@ class CommsService:
         except ValueError as exc:
             raise AuthFailed("revocation must be signed by the user's signing key") from exc
         self.store.revoke_device(who.user, frame.device_id, self.clock())
+        self._active.pop(Principal(who.user, frame.device_id), None)
         return Principal(who.user, frame.device_id)
 
     # -- key directory ------------------------------------------------------------------------------

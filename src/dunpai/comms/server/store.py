@@ -8,11 +8,42 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 
 from dunpai.comms.server import migrations
 from dunpai.comms.server import tables as t
-from dunpai.core.db import make_engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
+        cur.execute(f"PRAGMA {pragma}")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Like ``dunpai.core.db.make_engine`` but without a liveness ping on every checkout: the comms
+    service runs several short statements per message, and the ping doubled their cost on SQLite."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, pool_pre_ping=not sqlite)
+    if sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 class SqlStore:

@@ -103,14 +103,13 @@ def run_incident_demo(service: Any, decisions_rows: Sequence[Mapping[str, Any]],
                  if r.get("action") not in (None, "allow") and r.get("decision_id")]
     inc.cases.ingest_decisions(tenant, decisions)
     for flag in terminal_flags:
-        case_id = inc.cases.ingest_terminal_flag(tenant, dict(flag))
-        result.cases.setdefault("S4", []).append(case_id)
+        result.cases.setdefault("S4", []).append(inc.cases.ingest_terminal_flag(tenant, dict(flag)))
     by_event = _cases_by_event(inc, tenant)
     for r in decisions_rows:
         scenario = r.get("scenario", "normal")
-        case_id = by_event.get(r["event_id"])
-        if scenario != "normal" and case_id and case_id not in result.cases.setdefault(scenario, []):
-            result.cases[scenario].append(case_id)
+        found = by_event.get(r["event_id"])
+        if scenario != "normal" and found and found not in result.cases.setdefault(scenario, []):
+            result.cases[scenario].append(found)
     s1 = result.cases.get("S1", [])
     if s1:
         _s1_story(inc, service, tenant, s1[0], decisions_rows, result)

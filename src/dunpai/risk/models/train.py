@@ -30,7 +30,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 0,
     "deterministic": True,
     "force_row_wise": True,
-    "num_threads": 2,
+    "num_threads": 1,
     "verbose": -1,
 }
 MAX_ROUNDS = 1000

@@ -41,6 +41,18 @@ _INSERT_EVENTS = insert(events).returning(events.c.seq, sort_by_parameter_order=
 _INSERT_DECISION = insert(decisions)
 
 
+_FIND_EVENTS = select(events.c.seq, events.c.tenant, events.c.event_id, events.c.body, events.c.body_sha256).where(
+    events.c.tenant == bindparam("t"), events.c.event_id.in_(bindparam("ids", expanding=True)))
+
+
+def find_events_txn(conn: Connection, tenant: str, event_ids: list[str]) -> dict[str, StoredEvent]:
+    """The logged events among ``event_ids`` (one query for a whole batch)."""
+    if not event_ids:
+        return {}
+    rows = conn.execute(_FIND_EVENTS, {"t": tenant, "ids": event_ids}).all()
+    return {row[2]: StoredEvent(*row) for row in rows}
+
+
 def find_event_txn(conn: Connection, tenant: str, event_id: str) -> StoredEvent | None:
     row = conn.execute(_FIND_EVENT, {"t": tenant, "e": event_id}).first()
     return StoredEvent(*row) if row else None
