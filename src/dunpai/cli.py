@@ -32,17 +32,24 @@ def serve(
     data_dir: DataDirOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8600,
+    insecure_cookies: Annotated[bool, typer.Option(
+        "--insecure-cookies", help="Console cookies without the Secure flag (plain HTTP on loopback only)")] = False,
 ) -> None:
-    """Run the decision API (FastAPI + uvicorn)."""
+    """Run the decision API (FastAPI + uvicorn) and the analyst console at /console."""
     import uvicorn
 
     from dunpai.api.app import create_app
     from dunpai.api.auth import Authenticator
-    from dunpai.risk.runtime import open_service
+    from dunpai.api.cases import install_cases
+    from dunpai.risk.runtime import open_incidents, open_service
+    from dunpai.web import create_console
 
     settings = settings_from(config, data_dir)
     service = open_service(settings)
     api = create_app(service, Authenticator(service.db, settings.api_keys))
+    incidents = open_incidents(service)
+    install_cases(api, incidents)
+    api.mount("/console", create_console(incidents, service, secure_cookies=not insecure_cookies))
     gc.freeze()  # start-up objects live forever: keep the cyclic collector off them
     try:
         uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
@@ -120,20 +127,30 @@ def demo(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write one object per event here")] = None,
     customers: Annotated[int, typer.Option(help="Customers in the normal traffic")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed of the traffic")] = 7,
+    evidence_dir: Annotated[Path | None, typer.Option(
+        "--evidence-dir", help="Evidence bundles, police reports and notices (default: DATA_DIR/evidence)")] = None,
 ) -> None:
-    """Replay the source's cases mixed into a day of normal traffic and show each decision."""
+    """Replay the source's cases mixed into a day of normal traffic, show each decision, then open
+    the cases, freeze with dual control, export evidence and settle compensation."""
     from dunpai.risk.demo.run import run_demo
 
-    raise typer.Exit(run_demo(data_dir, json_path, customers, seed, console))
+    raise typer.Exit(run_demo(data_dir, json_path, customers, seed, console, evidence_dir or data_dir / "evidence"))
 
 
 def _mount() -> None:
     """Sub-command groups of the other parts."""
     from dunpai.audit.cli import app as audit_app
+    from dunpai.comms.cli import app as comms_app
     from dunpai.keys.cli import app as keys_app
+    from dunpai.risk.cases.cli import app as evidence_app
+    from dunpai.risk.cases.cli import cases_app, staff_app
 
     app.add_typer(keys_app, name="keys", help="Key custody: init, list, rotate.")
     app.add_typer(audit_app, name="audit", help="The audit chain: verify, checkpoint.")
+    app.add_typer(evidence_app, name="evidence", help="Evidence bundles of fraud cases: export, verify.")
+    app.add_typer(cases_app, name="cases", help="Fraud cases: the queue and one case.")
+    app.add_typer(staff_app, name="staff", help="Console staff users.")
+    app.add_typer(comms_app, name="comms", help="P2SC end-to-end encrypted communication.")
 
 
 _mount()

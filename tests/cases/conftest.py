@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from dunpai.core.db import init_schema, make_engine
-from dunpai.keys import Argon2Params, KeyStore, open_keystore
+from dunpai.keys import Argon2Params, KeyStore, PanTokenizer, open_keystore
 from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, MemoryAudit, Staff
 from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.features.store import MemoryStore
-from dunpai.risk.pan import HmacPanProtector
 from dunpai.risk.service import RiskService
+from tests.risk.conftest import shared_keys
 
 CHEAP = Argon2Params(time_cost=1, memory_cost_kib=1024, parallelism=1)
 ANALYST = Staff("li.na", "analyst", employee_id="E1001", branch_id="NN01")
@@ -59,7 +59,7 @@ class World:
 def open_risk(db_path: Path) -> RiskService:
     db = make_engine(f"sqlite:///{db_path}")
     init_schema(db)
-    return RiskService(db, MemoryStore(), protector=HmacPanProtector(b"t" * 32), accounts=AccountStates(db),
+    return RiskService(db, MemoryStore(), protector=PanTokenizer(shared_keys()), accounts=AccountStates(db),
                        clock=lambda: 1_773_330_000.0)
 
 

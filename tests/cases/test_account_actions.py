@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from dunpai.core.errors import Forbidden, InvalidInput, NotFound, StateError
+from dunpai.risk.cases.accounts import AccountStates
+from dunpai.risk.cases.controls import approve, new_request, reject
 from tests.cases.conftest import (
     ANALYST,
     ANALYST2,
@@ -15,10 +19,6 @@ from tests.cases.conftest import (
     SUPERVISOR2,
     World,
 )
-
-from dunpai.core.errors import Forbidden, InvalidInput, NotFound, StateError
-from dunpai.risk.cases.accounts import AccountStates
-from dunpai.risk.cases.controls import approve, new_request, reject
 
 
 def _req(actor: str = "li.na", role: str = "analyst", action: str = "freeze") -> Any:

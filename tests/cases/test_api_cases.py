@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.cases.conftest import S1_ACCOUNT, S1_CUSTOMER, World
 
 from dunpai.api.app import create_app
 from dunpai.api.auth import Authenticator, create_api_key
 from dunpai.api.cases import install_cases
+from tests.cases.conftest import S1_ACCOUNT, S1_CUSTOMER, World
 
 
 class Api:

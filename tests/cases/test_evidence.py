@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from tests.cases.conftest import ANALYST, OTHER_BANK, S1_CUSTOMER, World
 from typer.testing import CliRunner
 
 from dunpai.core.errors import StateError
 from dunpai.risk.cases.bundle import verify_bundle
 from dunpai.risk.cases.cli import app as evidence_cli
 from dunpai.risk.cases.tables import evidence
+from tests.cases.conftest import ANALYST, OTHER_BANK, S1_CUSTOMER, World
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,17 @@ def test_cli_export_then_verify(world: World, tmp_path: Path, monkeypatch: pytes
     (out / "extra" / "case.json").unlink()
     res = runner.invoke(evidence_cli, ["verify", str(out)])
     assert res.exit_code == 1 and "extra/case.json: missing" in res.output
+
+
+def test_cli_adds_console_staff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dunpai.core.db import make_engine
+    from dunpai.risk.cases.cli import staff_app
+    from dunpai.web.staff import authenticate
+
+    monkeypatch.setenv("DUNPAI_STAFF_PASSWORD", "a-long-password")
+    monkeypatch.delenv("DUNPAI_DATABASE_URL", raising=False)
+    res = CliRunner().invoke(staff_app, ["add", "wang.qiang", "--role", "supervisor", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    db = make_engine(f"sqlite:///{tmp_path / 'dunpai.db'}")
+    assert authenticate(db, "wang.qiang", "a-long-password").role == "supervisor"
+    db.dispose()

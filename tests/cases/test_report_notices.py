@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, StepClock, World
 
 from dunpai.audit import AuditLog
 from dunpai.risk.cases import AuditLogSink, Incidents, KeyStoreSigner
@@ -17,6 +16,7 @@ from dunpai.risk.cases.demo import run_incident_demo
 from dunpai.risk.cases.liability import DEFAULT_RULES
 from dunpai.risk.cases.notices import SMS_LIMIT_EN, SMS_LIMIT_ZH, action_notice, compensation_notice, sms_fits
 from dunpai.risk.cases.report import cjk_font
+from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, StepClock, World
 
 
 @pytest.mark.parametrize("action", ["freeze", "restrict", "unfreeze"])

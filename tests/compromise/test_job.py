@@ -102,12 +102,10 @@ def test_demo_events_replay_finds_a_skimmed_terminal() -> None:
     assert events == sorted(events, key=lambda e: e.event_time)
     history = ArrayVisitHistory.from_events([e for e in events if isinstance(e, CardPresent)])
     job = CompromiseJob(history)
-    flagged = set()
     for e in events:
         if isinstance(e, Label):
-            fraud = fraud_card_from_label(e)
+            fraud = job.on_label(e)
             assert fraud is not None and fraud.first_fraud_t < fraud.known_t
-            job.add_fraud(fraud)
     report = job.run(events[-1].event_time.timestamp())
     flagged = {f.terminal_id for f in report.flags}
     assert flagged and flagged <= set(truth.skimmed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
@@ -60,7 +61,7 @@ def test_exposures_are_kept_once_per_card_and_terminal(repo: ExposureRepository)
 def _cp(card: str, terminal: str, day: float, event_id: str = "e1") -> CardPresent:
     return CardPresent(event_id=event_id, event_time=datetime.fromtimestamp(day * DAY, UTC), txn="atm_withdrawal",
                        card_id=card, account_id="A1", customer_id="P1", terminal_id=terminal,
-                       pos_entry_mode="05", amount=10_000)
+                       pos_entry_mode="05", amount=Decimal(10_000))
 
 
 def test_enricher_raises_exposure_until_reissue(repo: ExposureRepository) -> None:

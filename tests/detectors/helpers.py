@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib.resources import files
 
-from dunpai.risk.decisions.engine import Enricher, Engine, known_variables
+from dunpai.risk.decisions.engine import Engine, Enricher, known_variables
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.events.schemas import AnyEvent

@@ -4,6 +4,7 @@ evening in Binyang county by magnetic stripe while the phone (and card) are with
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from dunpai.risk.events.schemas import CardPresent, Location, MobileTransfer
 
@@ -35,7 +36,7 @@ def test_counterfeit_withdrawal_is_held_with_reasons() -> None:
     for d in replay.run(history):
         assert d.action == "allow", d.reasons
     app = MobileTransfer(event_id="m1", event_time=T0 + timedelta(days=2, hours=10), account_id="acct-1",
-                         customer_id="cust-1", device_id="phone-1", payee_id="mom", amount=10_000,
+                         customer_id="cust-1", device_id="phone-1", payee_id="mom", amount=Decimal(10_000),
                          location=NANNING)
     replay.decide(app)
     fraud = _cp("e4", T0 + timedelta(days=2, hours=11), "atm_withdrawal", 1_890_000, BINYANG,

@@ -4,6 +4,7 @@ reissued; a counterfeit (stripe) use of it is held; a use at the flagged termina
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from dunpai.risk.compromise import (
     ArrayVisitHistory,
@@ -13,7 +14,7 @@ from dunpai.risk.compromise import (
     fraud_card_from_label,
 )
 from dunpai.risk.compromise.scenario import s4_demo_events
-from dunpai.risk.events.schemas import CardPresent, Label
+from dunpai.risk.events.schemas import CardPresent, Label, PosEntryMode
 
 from .helpers import Replay, engine_with, hits
 
@@ -34,10 +35,10 @@ def test_exposed_cards_are_raised_in_decisions_until_reissued() -> None:
     replay = Replay(engine_with(ExposureEnricher(repo)))
     when = datetime.fromtimestamp(end + 3600, UTC)
 
-    def use(event_id: str, card: str, terminal: str, mode: str) -> CardPresent:
+    def use(event_id: str, card: str, terminal: str, mode: PosEntryMode) -> CardPresent:
         return CardPresent(event_id=event_id, event_time=when, txn="atm_withdrawal", card_id=card,
                            account_id="A-x", customer_id="P-x", terminal_id=terminal, pos_entry_mode=mode,
-                           chip_card=True, amount=200_000)
+                           chip_card=True, amount=Decimal(200_000))
 
     stripe = replay.decide(use("x1", exposed.card_id, "T-far-away", "90"))
     assert stripe.action == "restrict"  # stripe read of a chip card that was exposed: combo

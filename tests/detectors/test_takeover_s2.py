@@ -4,6 +4,7 @@ long-enrolled device lowers risk; missing, invalid or brand-new raises it; ``ver
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from dunpai.risk.events.schemas import DeviceEvent, Login, MobileTransfer
 from dunpai.risk.shield import MemoryShieldRepository, ShieldApp, ShieldEnricher, ShieldService
@@ -18,7 +19,8 @@ CHALLENGE = "enrol-challenge-1"
 def _transfer(event_id: str, when: datetime, amount: int, payee: str = "payee-known", device: str = "phone-1",
               balance: int = 7_000_000) -> MobileTransfer:
     return MobileTransfer(event_id=event_id, event_time=when, account_id="acct-1", customer_id="cust-1",
-                          device_id=device, payee_id=payee, payee_name="王五", amount=amount, balance_before=balance)
+                          device_id=device, payee_id=payee, payee_name="王五", amount=Decimal(amount),
+                          balance_before=Decimal(balance))
 
 
 def _setup(enrolled_days_ago: float = 60) -> tuple[Replay, ShieldApp, ShieldService]:

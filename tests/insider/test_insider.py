@@ -35,8 +35,8 @@ def test_month_is_deterministic_ordered_and_has_one_thief() -> None:
     assert a.roles[a.thief] == "loan_officer"
     first = a.events[a.thief_first_event]
     assert first.employee_id == a.thief and first.business_ref is None
-    assert not any(e.employee_id == a.thief and e.business_ref is None and e.query_type == "credit_report"
-                   and e.event_time < first.event_time for e in a.events)
+    theft = [e for e in a.events[a.thief_first_event:] if e.employee_id == a.thief and e.business_ref is None]
+    assert len(theft) >= 3000
     assert a.summary()["thief_queries"] == 3000
     honest = generate_s3_events(dataclasses.replace(SMALL, thief_reports=0))
     assert honest.thief == "" and honest.thief_first_event == -1
@@ -66,6 +66,7 @@ def test_lookups_peer_baselines_and_business_records() -> None:
     assert features["staff_peer_p99"] == baselines[month.roles[event.employee_id]]
     forged = event.model_copy(update={"business_ref": "APP-CU9999999999-1"})
     assert enricher.enrich(forged, 0.0)["staff_business_valid"] == 0.0
+    assert enricher.enrich(forged, 0.0)["staff_business_forged"] == 1.0
 
 
 def _decide_all(events: list[StaffAccess]) -> list[tuple[StaffAccess, Decision]]:
@@ -90,7 +91,7 @@ def test_suspension_with_evidence_for_a_bulk_scan() -> None:
     actions = [a for a in (insider_action(e, d) for e, d in decided) if a is not None]
     assert actions, "the scan was never flagged"
     first = actions[0]
-    assert first.alert and not first.suspend or first.suspend
+    assert first.alert
     suspended = next(a for a in actions if a.suspend)
     case = suspended.to_case()
     assert case["suspend_query_account"] and case["entity"] == {"employee_id": "E99999"}

@@ -35,6 +35,13 @@ def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:
         found = set(re.findall(rb"\d{16}", blob))
         assert not {p.encode() for p in pans} & found
 
+    bundles = [d for d in (data / "evidence").iterdir() if d.is_dir()]
+    assert len(bundles) >= 2  # one per case (S1, S2)
+    assert list((data / "evidence").rglob("police-report.zh.pdf"))
+    for bundle in bundles:
+        checked = runner.invoke(app, ["evidence", "verify", str(bundle)])
+        assert checked.exit_code == 0, checked.output
+
     ok = runner.invoke(app, ["audit", "verify", "--data-dir", str(data)])
     assert ok.exit_code == 0, ok.output
     with sqlite3.connect(data / "dunpai.db") as conn:

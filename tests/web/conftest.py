@@ -22,14 +22,14 @@ import pytest
 
 from dunpai.core.db import init_schema, make_engine
 from dunpai.core.services import services_required
-from dunpai.keys import Argon2Params, open_keystore
+from dunpai.keys import Argon2Params, PanTokenizer, open_keystore
 from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, MemoryAudit
 from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.features.store import MemoryStore
-from dunpai.risk.pan import HmacPanProtector
 from dunpai.risk.service import RiskService
 from dunpai.web import create_console
 from dunpai.web.staff import create_staff
+from tests.risk.conftest import shared_keys
 
 CHROMIUM = os.environ.get("DUNPAI_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -67,7 +67,7 @@ class ConsoleWorld:
 def build_world(tmp: Path) -> ConsoleWorld:
     db = make_engine(f"sqlite:///{tmp / 'console.db'}")
     init_schema(db)
-    risk = RiskService(db, MemoryStore(), protector=HmacPanProtector(b"t" * 32), accounts=AccountStates(db))
+    risk = RiskService(db, MemoryStore(), protector=PanTokenizer(shared_keys()), accounts=AccountStates(db))
     for body, _, _ in demo_events(7, 40):
         risk.submit("default", body)
     store = open_keystore("software", path=tmp / "keys.dpks", passphrase="test", create=True,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tests.web.conftest import USERS, ConsoleWorld, shoot
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.web.conftest import USERS, ConsoleWorld
 
 from dunpai.risk.storage.tables import events
+from tests.web.conftest import USERS, ConsoleWorld
 
 
 @pytest.fixture

@@ -216,7 +216,10 @@ def list_evidence(case_id: str, request: Request, caller: Caller) -> list[dict[s
 def police_report(case_id: str, request: Request, caller: Caller,
                   lang: Literal["zh", "en"] = "zh") -> Response:
     """The police report (报案材料) as PDF, in Chinese or English."""
-    pdf = incidents(request).police_report(caller, case_id, lang)
+    inc = incidents(request)
+    pdf = inc.police_report(caller, case_id, lang)
+    inc.cases.record_view(caller, "api.report", _customer_of(inc.cases.detail(caller, case_id)), case_id,
+                          query_type="personal_data")
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{case_id}-{lang}.pdf"'})
 

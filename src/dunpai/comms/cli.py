@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -300,7 +299,6 @@ def tui(home: Home = DEFAULT_HOME) -> None:
 
 
 def main() -> None:  # pragma: no cover - console entry
-    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     app()
 
 

@@ -11,6 +11,8 @@ from dunpai.audit import AuditLog
 from dunpai.core.config import Settings
 from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import KeyStore, PanTokenizer, ensure_standard_keys, open_keystore
+from dunpai.risk.cases.accounts import AccountStates
+from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.features.store import MemoryStore, RedisStore, StateStore
 from dunpai.risk.service import RiskService
 
@@ -53,7 +55,17 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
     else:
         store = MemoryStore(settings.data_dir / "state.snapshot")
     service = RiskService(db, store, protector=PanTokenizer(keys), audit=AuditLog(db, keys),
-                          snapshot_every=settings.state.snapshot_every)
+                          accounts=AccountStates(db), snapshot_every=settings.state.snapshot_every)
     service.keys = keys
     service.recover(progress)
     return service
+
+
+def open_incidents(service: RiskService) -> Incidents:
+    """Cases, account actions, evidence and disputes over the risk service (same database, keys and
+    audit chain)."""
+    from dunpai.risk.cases.audit import AuditLogSink
+    from dunpai.risk.cases.signing import KeyStoreSigner
+
+    keys = service.keys
+    return Incidents.for_risk(service, AuditLogSink(AuditLog(service.db, keys)), signer=KeyStoreSigner(keys))

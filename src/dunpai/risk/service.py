@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -157,6 +158,9 @@ class RiskService:
         self.metrics = Metrics()
         self._engines: dict[str, Engine] = {}
         self._since_snapshot = 0
+        # Decisions are serial: online state is read, updated and written back per event. HTTP batches
+        # come from the event loop, console look-ups from worker threads.
+        self._lock = threading.RLock()
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -171,6 +175,10 @@ class RiskService:
         """Decide a batch of (tenant, raw event) in order, committing them in one transaction (group
         commit). Each item gets its decision or its own error; a bad item never affects the others.
         Later events of the batch see the online state left by earlier ones."""
+        with self._lock:
+            return self._submit_many(items)
+
+    def _submit_many(self, items: Sequence[tuple[str, Any]]) -> list[Submitted | DunpaiError]:
         started = time.perf_counter()
         out: list[Submitted | DunpaiError | None] = [None] * len(items)
         parsed = []
@@ -220,7 +228,7 @@ class RiskService:
                 seqs = repo.insert_events_and_decisions_txn(conn, rows)
         except IntegrityError:
             if len(items) > 1:  # a concurrent worker took one of these ids: settle them one by one
-                return [self._submit_one(tenant, raw) for tenant, raw in items]
+                return [self._submit_many([(tenant, raw)])[0] for tenant, raw in items]
             return [self._after_race(parsed[0][1], parsed[0][2].event_id, parsed[0][5])]
         if seqs:
             overlay.flush(max(seqs))
@@ -228,9 +236,6 @@ class RiskService:
             out[i] = Submitted(decision, duplicate=False, masked_card=masked)
             self._after_accept(decision, started)
         return [r if r is not None else StateError("not processed") for r in out]
-
-    def _submit_one(self, tenant: str, raw: Any) -> Submitted | DunpaiError:
-        return self.submit_many([(tenant, raw)])[0]
 
     def _after_race(self, tenant: str, event_id: str, digest: str) -> Submitted | DunpaiError:
         """Another worker accepted this event id between our check and our insert."""
@@ -311,8 +316,12 @@ class RiskService:
     def engine(self, tenant: str) -> Engine:
         engine = self._engines.get(tenant)
         if engine is None:
+            accounts = self.accounts
+            for_tenant = getattr(accounts, "for_tenant", None)
+            if for_tenant is not None:
+                accounts = for_tenant(tenant)  # a freeze in one bank never touches another's account
             engine = Engine(self._published(tenant), pipeline=self.pipeline, model=self.model,
-                            accounts=self.accounts, enrichers=self.enrichers, tenant=tenant)
+                            accounts=accounts, enrichers=self.enrichers, tenant=tenant)
             self._engines[tenant] = engine
         return engine
 

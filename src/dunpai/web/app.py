@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from dunpai.api.errors import STATUS
-from dunpai.core.errors import DunpaiError, Forbidden, Unauthenticated
+from dunpai.core.errors import DunpaiError, Forbidden, NotFound, Unauthenticated
 from dunpai.risk.cases.controls import LEGAL_BASES
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.cases.model import STATUS_TEXT, TRANSITIONS
@@ -273,7 +273,12 @@ def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bo
     @app.get("/cases/{case_id}/report.pdf")
     def report(case_id: str, request: Request, session: Sess) -> Response:
         lang = request.query_params.get("lang", "zh")
-        pdf = incidents.police_report(session.user, case_id, "en" if lang == "en" else "zh")
+        u = session.user
+        pdf = incidents.police_report(u, case_id, "en" if lang == "en" else "zh")
+        customer = next((e["key"] for e in incidents.cases.detail(u, case_id)["entities"] if e["kind"] == "customer"),
+                        None)
+        incidents.cases.record_view(u, "console.report", customer, case_id, employee_id=u.employee_id,
+                                    branch_id=u.branch_id, query_type="personal_data")
         return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{case_id}-{lang}.pdf"'})
 
@@ -291,8 +296,6 @@ def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bo
 
 
 def _not_found() -> DunpaiError:
-    from dunpai.core.errors import NotFound
-
     return NotFound("no such page")
 
 

@@ -75,6 +75,10 @@ class CommsClient:
         self._worker: asyncio.Task[None] | None = None
         self._senders: dict[tuple[str, str], RemoteDevice] = {}
         self._verified: set[tuple[str, ...]] = set()
+        self._new_sessions = 0
+        self._ackable: list[int] = []
+        self._ack_task: asyncio.Task[None] | None = None
+        self.ack_delay_s = 0.05
         self._group_devices: dict[str, tuple[str, list[RemoteDevice]]] = {}
 
     @property
@@ -125,11 +129,13 @@ class CommsClient:
             self.save()
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        for task in (self._worker, self._ack_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._worker = self._ack_task = None
+        await self._flush_acks()  # best effort; anything not acknowledged is simply delivered again
         if self.conn is not None:
             await self.conn.close()
             self.conn = None
@@ -301,9 +307,11 @@ class CommsClient:
             return await self.inbox.get()
 
     async def _process(self) -> None:
-        """Handle deliveries in order; acknowledge in batches once the backlog is drained (the
-        acknowledgement is not awaited: a lost one only causes a redelivery, which is de-duplicated)."""
-        done: list[int] = []
+        """Handle deliveries in order. State is saved (sealed) before anything is acknowledged, and
+        acknowledgements go out in one batch ``ack_delay_s`` later (not awaited: a lost one only
+        causes a redelivery, which is de-duplicated) - so a burst of messages costs one ack frame
+        and acks never delay the decryption of the messages behind them."""
+        handled: list[int] = []
         while True:
             d = await self._deliveries.get()
             try:
@@ -311,13 +319,24 @@ class CommsClient:
             except (CommsError, ValueError, KeyError, TypeError) as exc:
                 self.stats.rejected += 1
                 self.stats.errors.append(f"{type(exc).__name__}: {exc}")
-            done.append(d.seq)
-            if self._deliveries.empty() or len(done) >= 500:
+            handled.append(d.seq)
+            if self._deliveries.empty() or len(handled) >= 500:
                 self.save()
-                if self.conn is not None:
-                    with contextlib.suppress(CommsError):
-                        await self.conn.notify(f.Ack, seqs=done)
-                done = []
+                self._ackable += handled
+                handled = []
+                if self._ack_task is None or self._ack_task.done():
+                    self._ack_task = asyncio.create_task(self._ack_later())
+
+    async def _ack_later(self) -> None:
+        await asyncio.sleep(self.ack_delay_s)
+        await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        seqs, self._ackable = self._ackable, []
+        for i in range(0, len(seqs), 1000):
+            if self.conn is not None:
+                with contextlib.suppress(CommsError):
+                    await self.conn.notify(f.Ack, seqs=seqs[i : i + 1000])
 
     async def _sender_device(self, user: str, device_id: str) -> RemoteDevice:
         cached = self._senders.get((user, device_id))
@@ -338,6 +357,11 @@ class CommsClient:
         if d.group_id is None:
             sender = await self._sender_device(d.sender_user, d.sender_device)
             envelope = self.state.olm.decrypt(sender, d.payload)
+            if d.payload.startswith("olm1.0."):  # a new session used up one of our one-time keys
+                self._new_sessions += 1
+                if self._new_sessions >= ONE_TIME_KEY_TARGET // 5:
+                    self._new_sessions = 0
+                    await self._top_up_keys(fallback=False)
         else:
             envelope = self.state.groups.decrypt(d.group_id, d.sender_user, d.sender_device, d.payload)
         if envelope["mid"] != d.msg_id:

@@ -22,7 +22,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
+from dunpai.comms.errors import Conflict
 from dunpai.comms.server import migrations
 from dunpai.comms.server import tables as t
 
@@ -44,6 +46,26 @@ def make_engine(url: str) -> Engine:
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+# Hot statements, built once (building a statement costs more than running it on SQLite).
+_ACTIVE_DEVICES = (
+    select(t.devices, t.users.c.signing_key)
+    .join(t.users, t.users.c.user_id == t.devices.c.user_id)
+    .where(t.devices.c.user_id.in_(bindparam("users", expanding=True)), t.devices.c.revoked_at.is_(None))
+    .order_by(t.devices.c.user_id, t.devices.c.device_id)
+)
+_DEVICE = select(t.devices).where(t.devices.c.user_id == bindparam("u"), t.devices.c.device_id == bindparam("d"))
+_PENDING = (
+    select(t.queue)
+    .where(t.queue.c.user_id == bindparam("u"), t.queue.c.device_id == bindparam("d"),
+           t.queue.c.seq > bindparam("after"))
+    .order_by(t.queue.c.seq).limit(bindparam("limit"))
+)
+_QUEUED_FOR_MSG = select(t.queue.c.user_id, t.queue.c.device_id).where(
+    t.queue.c.sender_user == bindparam("su"), t.queue.c.sender_device == bindparam("sd"),
+    t.queue.c.msg_id == bindparam("m"))
+_ENQUEUE = insert(t.queue).returning(t.queue.c.seq, sort_by_parameter_order=True)
 
 
 class SqlStore:
@@ -86,14 +108,21 @@ class SqlStore:
 
     def device(self, user: str, device_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
-            row = c.execute(select(t.devices).where(t.devices.c.user_id == user,
-                                                    t.devices.c.device_id == device_id)).mappings().first()
+            row = c.execute(_DEVICE, {"u": user, "d": device_id}).mappings().first()
             return dict(row) if row else None
 
     def add_user_and_device(self, user: str, signing_key: str | None, device: dict[str, Any], now: float,
                             invite_sha256: str | None) -> bool:
         """Create the device (and the user when ``signing_key`` is given), consuming the invite in the
-        same transaction. Returns False when the invite was not usable."""
+        same transaction. Returns False when the invite was not usable; raises ``Conflict`` when the
+        user or device was created concurrently (by another service process)."""
+        try:
+            return self._add_user_and_device(user, signing_key, device, now, invite_sha256)
+        except IntegrityError as exc:
+            raise Conflict("that user or device was registered concurrently") from exc
+
+    def _add_user_and_device(self, user: str, signing_key: str | None, device: dict[str, Any], now: float,
+                             invite_sha256: str | None) -> bool:
         with self.engine.begin() as c:
             if invite_sha256 is not None:
                 res = c.execute(
@@ -118,12 +147,7 @@ class SqlStore:
 
     def active_devices(self, users: Sequence[str]) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
-            rows = c.execute(
-                select(t.devices, t.users.c.signing_key)
-                .join(t.users, t.users.c.user_id == t.devices.c.user_id)
-                .where(t.devices.c.user_id.in_(list(users)), t.devices.c.revoked_at.is_(None))
-                .order_by(t.devices.c.user_id, t.devices.c.device_id)
-            ).mappings().all()
+            rows = c.execute(_ACTIVE_DEVICES, {"users": list(users)}).mappings().all()
             return [dict(r) for r in rows]
 
     # -- one-time keys ------------------------------------------------------------------------------
@@ -169,23 +193,19 @@ class SqlStore:
         (a resent request); returns the rows inserted, with their ``seq``."""
         if not rows:
             return []
-        q = t.queue
         first = rows[0]
         with self.engine.begin() as c:
-            seen = {tuple(x) for x in c.execute(select(q.c.user_id, q.c.device_id).where(
-                q.c.sender_user == first["sender_user"], q.c.sender_device == first["sender_device"],
-                q.c.msg_id == first["msg_id"])).all()}
+            seen = {tuple(x) for x in c.execute(_QUEUED_FOR_MSG, {
+                "su": first["sender_user"], "sd": first["sender_device"], "m": first["msg_id"]}).all()}
             fresh = [r for r in rows if (r["user_id"], r["device_id"]) not in seen]
             if not fresh:
                 return []
-            seqs = c.execute(insert(q).returning(q.c.seq, sort_by_parameter_order=True), fresh).scalars().all()
+            seqs = c.execute(_ENQUEUE, fresh).scalars().all()
             return [{**r, "seq": seq} for r, seq in zip(fresh, seqs, strict=True)]
 
     def pending(self, user: str, device_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
-        q = t.queue
         with self.engine.connect() as c:
-            rows = c.execute(select(q).where(q.c.user_id == user, q.c.device_id == device_id, q.c.seq > after_seq)
-                             .order_by(q.c.seq).limit(limit)).mappings().all()
+            rows = c.execute(_PENDING, {"u": user, "d": device_id, "after": after_seq, "limit": limit}).mappings()
             return [dict(r) for r in rows]
 
     def pending_for(self, user: str, device_id: str) -> list[dict[str, Any]]:

@@ -145,7 +145,7 @@ class CommsServer:
                     if frame.id != 0:  # id 0: the client wants no answer (errors are still sent)
                         await ws.send(f.encode(f.Ok(id=frame.id, result=result)))
                 except CommsError as exc:
-                    if conn is None and isinstance(exc, AuthFailed | NotAuthenticated):
+                    if conn is None:  # failed logins, bad invites, junk before login: all count
                         failures += 1
                     await ws.send(f.encode(f.Error(id=f.request_id_of(raw), code=exc.code, message=exc.message)))
                     if failures >= MAX_AUTH_FAILURES:
@@ -154,8 +154,13 @@ class CommsServer:
                     if conn is not None and exc.code == "device_revoked":
                         await ws.close(1008, "device revoked")
                         return
-                except Exception as exc:  # a bug must not take the service down; no content logged
-                    log.exception("internal error (%s)", type(exc).__name__)
+                except Exception as exc:  # a bug must not take the service down
+                    # type and code location only: an exception's message may quote stored values
+                    tb = exc.__traceback__
+                    while tb is not None and tb.tb_next is not None:
+                        tb = tb.tb_next
+                    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+                    log.error("internal error (%s at %s)", type(exc).__name__, where)
                     await ws.send(f.encode(f.Error(id=f.request_id_of(raw), code="internal",
                                                    message="internal error")))
         except ConnectionClosed:

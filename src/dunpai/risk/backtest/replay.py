@@ -5,18 +5,19 @@ feature steps, detectors and rules that score live traffic — and its new state
 :class:`MemoryStore` exactly as the service writes them. For each transaction the replay keeps the
 decision's feature and signal values, each rule's hit and the action. Those matrices are what
 training, evaluation and rule backtests read; they are cached as Parquet under a cache directory,
-keyed by a hash of the engine's code, the ruleset and the data, so a change to any of them
-replays again.
+keyed by the engine's behaviour (a fingerprint of what it computes on a fixed probe), this
+package's replay code, the ruleset and the data, so a change to any of them replays again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -41,7 +42,6 @@ ENGINE_STEPS: tuple[KeyedStep, ...] = (*DEFAULT_STEPS, BookCustomerStep(), BookT
 
 CACHE_ENV = "DUNPAI_CACHE"
 DEFAULT_CACHE = Path(".dunpai-cache")
-_CODE_DIRS = ("events", "features", "detectors", "rules", "decisions")
 _CODE_FILES = ("backtest/book_steps.py", "backtest/exact.py", "backtest/handbook.py", "backtest/replay.py",
                "models/steps.py")
 
@@ -64,16 +64,36 @@ def build_engine(ruleset_text: str | None = None) -> Engine:
 
 
 def code_hash(ruleset_text: str) -> str:
-    """A hash of the engine code that computes features and rules, and of the ruleset."""
+    """A hash of this package's own replay code (import, book and model steps) and the ruleset."""
     root = Path(dunpai.risk.__file__).parent
     h = hashlib.sha256()
-    files = sorted(p for d in _CODE_DIRS for p in (root / d).rglob("*.py"))
-    files += [root / f for f in _CODE_FILES]
-    for p in files:
-        h.update(str(p.relative_to(root)).encode())
-        h.update(p.read_bytes())
+    for name in _CODE_FILES:
+        h.update(name.encode())
+        h.update((root / name).read_bytes())
     h.update(ruleset_text.encode())
-    return h.hexdigest()[:16]
+    return h.hexdigest()[:12]
+
+
+_PROBE_END = datetime(2018, 4, 13)
+
+
+@functools.lru_cache(maxsize=4)
+def behaviour_fingerprint(data_dir: Path, ruleset_text: str) -> str:
+    """What the engine *does*, not what its files say: the hash of every feature, signal and rule
+    hit the current engine computes on a fixed probe (12 days of one customer in ten, with their
+    label events). Edits elsewhere in the code base leave it — and the cache — alone; any change
+    to the card-present or label path shows on the probe and replays again."""
+    probe = HandbookData.load(data_dir, end=_PROBE_END)
+    tx = probe.transactions
+    probe = HandbookData(tx[tx.CUSTOMER_ID % 10 == 0].reset_index(drop=True), probe.customers, probe.terminals)
+    result = replay(probe, build_engine(ruleset_text))
+    h = hashlib.sha256()
+    h.update("\x1f".join(result.feature_names).encode())
+    h.update(np.ascontiguousarray(result.features.to_numpy()).tobytes())
+    h.update(np.ascontiguousarray(result.rule_hits.to_numpy()).tobytes())
+    h.update("\x1f".join(result.rule_hits.columns).encode())
+    h.update(result.action_rank.tobytes())
+    return h.hexdigest()[:12]
 
 
 @dataclass
@@ -139,7 +159,8 @@ def cached_replay(data: HandbookData, data_dir: Path, ruleset_text: str | None =
     """The replay of ``data``, from the cache when the engine code, ruleset and data are unchanged."""
     text = ruleset_text or default_ruleset_text()
     first, last = data.transactions.TRANSACTION_ID.iloc[[0, -1]]
-    key = f"{code_hash(text)}-{data_fingerprint(data_dir.glob('*.parquet'))}-{first}-{last}-{len(data.transactions)}"
+    key = (f"{behaviour_fingerprint(data_dir, text)}-{code_hash(text)}-{data_fingerprint(data_dir.glob('*.parquet'))}"
+           f"-{first}-{last}-{len(data.transactions)}")
     folder = (cache or cache_dir()) / f"replay-{key}"
     feats, rules, meta = folder / "features.parquet", folder / "rules.parquet", folder / "meta.json"
     if meta.exists():

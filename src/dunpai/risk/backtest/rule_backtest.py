@@ -29,6 +29,7 @@ class RuleHits:
     hits: np.ndarray
     """Boolean matrix: rows are transactions, columns the ruleset's enabled rules."""
     errors: np.ndarray
+    applicable: frozenset[str]
     alert: np.ndarray
     """Whether the ruleset's strongest action for the row is above ``allow``."""
 
@@ -37,10 +38,11 @@ def evaluate_rules(ruleset: CompiledRuleset, features: pd.DataFrame, event_type:
                    progress: Progress | None = None) -> RuleHits:
     """Every enabled rule on every row, through the engine's rule evaluator."""
     available = frozenset(features.columns)
-    needed = sorted({v for c in ruleset.rules for v in c.variables})
-    missing = [v for v in needed if v not in available]
-    if missing:
-        raise KeyError(f"the replay has no feature(s) {', '.join(missing)}")
+    # As the engine: a rule for another event type, or reading a variable this event lacks, is not
+    # applicable (it never fires); the report lists it.
+    applicable = [c for c in ruleset.rules
+                  if (not c.rule.applies_to or event_type in c.rule.applies_to) and available.issuperset(c.variables)]
+    needed = sorted({v for c in applicable for v in c.variables})
     columns = [features[v].to_numpy(dtype=np.float64).tolist() for v in needed]
     pos = {c.rule.id: i for i, c in enumerate(ruleset.rules)}
     action_rank = np.array([RANK[c.rule.action] for c in ruleset.rules], dtype=np.int8)
@@ -58,7 +60,7 @@ def evaluate_rules(ruleset: CompiledRuleset, features: pd.DataFrame, event_type:
         if progress is not None and i % 50_000 == 0:
             progress(i)
     alert: np.ndarray = np.asarray((hits & (action_rank > RANK["allow"])).any(axis=1), dtype=bool)
-    return RuleHits(ruleset, hits, errors, alert)
+    return RuleHits(ruleset, hits, errors, frozenset(c.rule.id for c in applicable), alert)
 
 
 def report(draft: RuleHits, published: RuleHits, y: np.ndarray, days: np.ndarray) -> dict[str, Any]:
@@ -85,6 +87,7 @@ def report(draft: RuleHits, published: RuleHits, y: np.ndarray, days: np.ndarray
             "errors": int(draft.errors[j]),
             "overlap": overlap,
             "only_this_rule": int((hits[:, j] & (hits.sum(axis=1) == 1)).sum()),
+            "applicable": rid in draft.applicable,
         })
 
     def totals(h: RuleHits) -> dict[str, Any]:

@@ -133,3 +133,41 @@ def show_case(case_id: str, tenant: TenantOpt = "default", backend: BackendOpt =
     finally:
         store.close()
     typer.echo(json.dumps(detail, ensure_ascii=False, indent=1))
+
+
+staff_app = typer.Typer(help="Console staff users (Argon2id passwords).", no_args_is_help=True)
+
+
+@staff_app.callback()
+def _staff() -> None:
+    """Console staff users (Argon2id passwords)."""
+
+
+@staff_app.command("add")
+def add_staff(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    role: Annotated[str, typer.Option(help="analyst, supervisor or admin")],
+    tenant: TenantOpt = "default",
+    display_name: Annotated[str | None, typer.Option(help="Name shown in the console")] = None,
+    employee_id: Annotated[str | None, typer.Option(help="Employee id (for staff data-access events)")] = None,
+    branch_id: Annotated[str, typer.Option(help="Branch of the employee")] = "hq",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create a console user. The password comes from DUNPAI_STAFF_PASSWORD or a prompt, never an argument."""
+    import os
+    import time
+
+    from dunpai.core.config import load_settings
+    from dunpai.core.db import init_schema, make_engine
+    from dunpai.web.staff import create_staff
+
+    password = os.environ.get("DUNPAI_STAFF_PASSWORD") or typer.prompt("Password", hide_input=True,
+                                                                         confirmation_prompt=True)
+    settings = load_settings(config, {"data_dir": str(data_dir)} if data_dir is not None else None)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = make_engine(settings.db_url)
+    init_schema(db)
+    user = create_staff(db, username, password, role, tenant=tenant, display_name=display_name,
+                        employee_id=employee_id, branch_id=branch_id, now=time.time())
+    console.print(f"created {user.username} ({user.role}, tenant {user.tenant})")

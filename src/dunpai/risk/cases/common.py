@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,8 +59,11 @@ class Notifier(Protocol):
 
 
 class RecordingNotifier:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str | None, dict[str, Any]]] = []
+    """Keeps the latest notices in memory (bounded): every notice is also stored on its case, from
+    where a gateway adapter, or the app's message centre, takes it."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.sent: deque[tuple[str, str | None, dict[str, Any]]] = deque(maxlen=keep)
 
     def send(self, tenant: str, customer_id: str | None, notice: dict[str, Any]) -> None:
         self.sent.append((tenant, customer_id, notice))

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dunpai.core.errors import FieldProblem, Forbidden, InvalidInput, NotFound, StateError
+from dunpai.core.i18n import Text
 from dunpai.core.ids import random_id
 from dunpai.risk.cases import ledger
 from dunpai.risk.cases import repository as repo
@@ -169,7 +170,5 @@ class DisputeService:
                 "entries": [e.to_dict() for e in entries]}
 
 
-def _text(d: Mapping[str, str]) -> Any:
-    from dunpai.core.i18n import Text
-
+def _text(d: Mapping[str, str]) -> Text:
     return Text.from_dict(dict(d))

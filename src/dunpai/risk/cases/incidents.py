@@ -16,7 +16,17 @@ from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.actions import ActionService
 from dunpai.risk.cases.audit import AuditSink
 from dunpai.risk.cases.bundle import BundleInput, export_bundle
-from dunpai.risk.cases.common import ANALYSTS, Actor, Deps, EventSink, Explainer, Notifier, RecordingNotifier, iso
+from dunpai.risk.cases.common import (
+    ANALYSTS,
+    Actor,
+    Deps,
+    EventSink,
+    Explainer,
+    Notifier,
+    RecordingNotifier,
+    iso,
+    require,
+)
 from dunpai.risk.cases.disputes import DisputeService
 from dunpai.risk.cases.liability import DEFAULT_RULES, LiabilityRule
 from dunpai.risk.cases.report import render_pdf, report_data
@@ -49,8 +59,6 @@ class Incidents:
     # -- reports and bundles -----------------------------------------------------------------------
 
     def police_report(self, actor: Actor, case_id: str, lang: str = "zh") -> bytes:
-        from dunpai.risk.cases.common import require
-
         require(actor, *ANALYSTS)
         detail = self.cases.detail(actor, case_id)
         events = self.cases.case_events(actor, case_id)

@@ -16,7 +16,7 @@ from dunpai.core.i18n import Text
 SMS_LIMIT_ZH = 70
 SMS_LIMIT_EN = 160
 BANK = Text("【盾牌银行】", "[Dunpai Bank] ")
-HOTLINE = "95500"
+HOTLINE = "95XXX"  # placeholder: each bank configures its own hotline
 
 
 def yuan(minor: int) -> str:

@@ -23,6 +23,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from dunpai.risk.cases.alerts import reason_text
 from dunpai.risk.cases.notices import yuan
 
 CST = timezone(timedelta(hours=8))
@@ -100,13 +101,11 @@ def report_data(detail: Mapping[str, Any], events: list[dict[str, Any]], generat
                              "where": "", "terminal": "", "amount": h.get("paid"), "action": "",
                              "card": h.get("target_id", "")})
     timeline.sort(key=lambda r: r["time"])
-    reasons: list[dict[str, str]] = []
-    for a in detail["alerts"]:
-        if a["summary"] not in reasons:
-            reasons.append(a["summary"])
+    codes = list(dict.fromkeys(r for a in detail["alerts"] for r in a["reasons"]))
+    reasons = [reason_text(c).to_dict() for c in codes] or [a["summary"] for a in detail["alerts"][:1]]
     actions = [a for a in detail["actions"] if a["status"] == "approved"]
     return {
-        "case": case, "reasons": reasons[:4], "timeline": timeline,
+        "case": case, "reasons": reasons[:6], "timeline": timeline,
         "money": [{"time": when(e["event_time"]), "event_id": e["event_id"], "amount": int(e["amount"]),
                    "action": (e.get("decision") or {}).get("action", ""), "terminal": e.get("terminal_id", ""),
                    "txn": e.get("txn") or e.get("kind") or ""} for e in money],

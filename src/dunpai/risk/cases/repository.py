@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, event, func, insert, select, update
 
 from dunpai.core.i18n import Text
 from dunpai.risk.cases import tables as t
+from dunpai.risk.cases.accounts import states_changed
 from dunpai.risk.cases.controls import ActionRequest
 from dunpai.risk.cases.evidence import EvidenceItem
 from dunpai.risk.cases.ledger import Entry, Line
@@ -193,6 +194,8 @@ def set_state_txn(conn: Connection, tenant: str, kind: str, target: str, state: 
                                                      since=at, action_id=action_id))
     else:
         conn.execute(update(t.account_states).where(where).values(state=state, since=at, action_id=action_id))
+    # Engines cache the restricted accounts: make them reload once this transaction is committed.
+    event.listen(conn, "commit", lambda _conn: states_changed(), once=True)
 
 
 def states_txn(conn: Connection, tenant: str) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -389,23 +388,3 @@ class CaseService:
         if case_id:
             body["business_ref"] = case_id
         self.deps.events.submit(actor.tenant, body)
-
-    def touch(self, actor: Actor, case_id: str) -> None:
-        """Mark the case as updated (used when related records change)."""
-        now = self.deps.clock()
-        with self.db.begin() as conn:
-            repo.update_case_txn(conn, actor.tenant, case_id, updated_at=now)
-
-    def reprioritise(self, actor: Actor, case_id: str, priority: int) -> Case:
-        require(actor, "supervisor")
-        case = self.get(actor, case_id)
-        if not 0 <= priority <= 100:
-            raise InvalidInput("priority is 0 to 100", problems=[FieldProblem("priority", "0..100")])
-        now = self.deps.clock()
-        with self.db.begin() as conn:
-            repo.update_case_txn(conn, actor.tenant, case_id, priority=priority, updated_at=now)
-            repo.add_history_txn(conn, actor.tenant, case_id, now, actor.name, "priority",
-                                 {"from": case.priority, "to": priority})
-            self.deps.audit.append(actor.name, "case.priority", f"{actor.tenant}/case/{case_id}",
-                                   {"from": case.priority, "to": priority}, conn=conn)
-        return replace(case, priority=priority)

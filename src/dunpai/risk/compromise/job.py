@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable
 
 from dunpai.risk.compromise.history import VisitHistory
+from dunpai.risk.compromise.labels import fraud_card_from_label
 from dunpai.risk.compromise.model import (
     DAY,
     CompromiseConfig,
@@ -36,6 +37,7 @@ from dunpai.risk.compromise.model import (
 )
 from dunpai.risk.compromise.repository import ExposureRepository, MemoryExposureRepository
 from dunpai.risk.compromise.stats import binom_sf
+from dunpai.risk.events.schemas import Label
 
 
 class _Test:
@@ -80,7 +82,15 @@ class CompromiseJob:
         self._known.discard(card.card_id)
         self._pending.append(card)
 
+    def on_label(self, label: Label) -> FraudCard | None:
+        """Feed one label from the label stream; only confirmed card-present frauds are used."""
+        card = fraud_card_from_label(label)
+        if card is not None:
+            self.add_fraud(card)
+        return card
+
     def _remove(self, card: FraudCard) -> None:
+        self._cache.clear()
         self._fraud_times.remove(card.first_fraud_t)
         for terminal in self._card_terminals.pop(card.card_id, set()):
             kept = [x for x in self._evidence.get(terminal, []) if x[1] != card.card_id]
@@ -187,6 +197,8 @@ class CompromiseJob:
         return [o for o, n in counts.items() if n >= need and len(mine.intersection(results[o].cards)) >= need]
 
     def _cached_test(self, terminal: str, population: int, tests: int, day: int) -> _Test | None:
+        """A terminal's test, recomputed when its evidence grows, the day changes or the number of
+        tests moves by a hundred (within a day, other terminals' new frauds barely move its rate)."""
         n = sum(1 for _, c in self._evidence.get(terminal, ()) if c in self._known)
         key = (n, day, tests // 100)
         hit = self._cache.get(terminal)

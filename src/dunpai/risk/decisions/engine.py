@@ -53,9 +53,12 @@ class Enricher(Protocol):
 
 
 class AccountStatus(Protocol):
-    """Current restriction of an account or card (set by analysts with dual control)."""
+    """Current restriction of an account or card (set by analysts with dual control):
+    ``active``, ``restricted`` or ``frozen``."""
 
     def status(self, account_id: str) -> str: ...
+
+    def card_status(self, card_id: str) -> str: ...
 
 
 class Engine:
@@ -111,9 +114,9 @@ class Engine:
             probability = self.model.predict(f)
             score = max(score, 100.0 * probability)
             action = stronger(action, self._model_action(probability))
-        account_id = getattr(event, "account_id", None)
-        if self.accounts is not None and etype in _MONEY_EVENTS and isinstance(account_id, str):
-            status = self.accounts.status(account_id)
+        if self.accounts is not None and etype in _MONEY_EVENTS:
+            status = _strictest(self.accounts.status(event.account_id),  # type: ignore[union-attr]
+                                self.accounts.card_status(getattr(event, "card_id", None) or ""))
             if status in ("frozen", "restricted"):
                 code = ACCOUNT_FROZEN if status == "frozen" else ACCOUNT_RESTRICTED
                 action = stronger(action, "freeze" if status == "frozen" else "restrict")
@@ -154,6 +157,11 @@ class Engine:
             if level is not None and p >= level:
                 return name  # type: ignore[return-value]
         return "allow"
+
+
+def _strictest(a: str, b: str) -> str:
+    order = {"active": 0, "restricted": 1, "frozen": 2}
+    return a if order.get(a, 0) >= order.get(b, 0) else b
 
 
 def customer_message(action: Action, parts: list[Text], access: bool = False) -> Text:

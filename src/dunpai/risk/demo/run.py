@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from dunpai.core.config import load_settings
+from dunpai.risk.cases.demo import run_incident_demo
 from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.report import ACTION_STYLE
 from dunpai.risk.runtime import open_service
@@ -19,7 +20,8 @@ from dunpai.risk.runtime import open_service
 MIN_NORMAL_ALLOWED = 0.97
 
 
-def run_demo(data_dir: Path, json_path: Path | None, customers: int, seed: int, console: Console) -> int:
+def run_demo(data_dir: Path, json_path: Path | None, customers: int, seed: int, console: Console,
+             evidence_dir: Path | None = None) -> int:
     """Replay, print, write JSON. Exit status 0 when every fraud event was stopped and at least 97 %
     of normal events were allowed; 1 otherwise (the demo checks itself)."""
     service = open_service(load_settings(overrides={"data_dir": str(data_dir), "database_url": None}))
@@ -36,16 +38,20 @@ def run_demo(data_dir: Path, json_path: Path | None, customers: int, seed: int, 
                              "reasons": list(d.reasons), "customer_message": d.customer_message.to_dict(),
                              "decision_id": d.decision_id})
                 progress.advance(task)
+        _print(console, rows)
+        incidents_ok = True
+        if evidence_dir is not None:
+            result = run_incident_demo(service, rows, evidence_dir, keystore=service.keys, console=console)
+            incidents_ok = result.ok
         if service.audit is not None:
             service.audit.checkpoint()  # sign the chain's head so `dunpai audit verify` checks a signature
     finally:
         service.close()
-    _print(console, rows)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
         console.print(f"wrote {len(rows)} decisions to {json_path}")
-    return 0 if _acceptable(rows, console) else 1
+    return 0 if _acceptable(rows, console) and incidents_ok else 1
 
 
 def _print(console: Console, rows: list[dict[str, Any]]) -> None:

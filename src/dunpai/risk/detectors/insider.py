@@ -38,6 +38,12 @@ INSIDER = Detector("insider", (
         STAFF, lambda f: f["emp_no_business_24h"] > 20,
     ),
     SignalSpec(
+        "sig_business_forged", "insider.business_forged",
+        Text("查询所附业务编号与该客户的任何申请或到访记录不符",
+             "the query cites a business reference that matches no application or visit of this customer"),
+        STAFF, lambda f: f["staff_business_forged"] > 0,
+    ),
+    SignalSpec(
         "sig_off_hours", "insider.off_hours",
         Text("非工作时间查询客户信息", "customer data queried outside working hours"),
         STAFF, lambda f: f["emp_off_hours_24h"] > 10,

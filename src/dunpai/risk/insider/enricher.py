@@ -18,7 +18,7 @@ import numpy as np
 
 from dunpai.risk.events.schemas import AnyEvent, StaffAccess
 
-FEATURES = ("staff_peer_p99", "staff_business_valid")
+FEATURES = ("staff_peer_p99", "staff_business_valid", "staff_business_forged")
 
 
 class StaffDirectory(Protocol):
@@ -92,9 +92,14 @@ class InsiderEnricher:
             return {}
         group = self.directory.peer_group(event.employee_id)
         p99 = self.baselines.daily_p99(group) if group is not None else None
-        valid = 0.0
+        valid = forged = 0.0
         if event.business_ref is not None:
-            valid = (
-                1.0 if self.business is None or self.business.matches(event.business_ref, event.customer_id) else 0.0
-            )
-        return {"staff_peer_p99": p99 if p99 is not None else 0.0, "staff_business_valid": valid}
+            if self.business is None or self.business.matches(event.business_ref, event.customer_id):
+                valid = 1.0
+            else:
+                forged = 1.0
+        return {
+            "staff_peer_p99": p99 if p99 is not None else 0.0,
+            "staff_business_valid": valid,
+            "staff_business_forged": forged,
+        }

@@ -64,23 +64,19 @@ class StaffMonth:
     """Index into ``events`` of the thief's first abnormal query."""
     roles: dict[str, str] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
+    thief_queries: int = 0
 
     def employee_days(self) -> int:
         return len(self.roles) * self.scenario.days
 
     def summary(self) -> dict[str, Any]:
-        thief_abnormal = sum(
-            1
-            for e in self.events
-            if e.employee_id == self.thief and e.business_ref is None and e.query_type == "credit_report"
-        )
         return {
             "scenario": asdict(self.scenario),
             "events": len(self.events),
             "employees": len(self.roles),
             "employee_days": self.employee_days(),
             "thief": self.thief,
-            "thief_queries": thief_abnormal,
+            "thief_queries": self.thief_queries,
         }
 
 
@@ -192,7 +188,7 @@ def generate_s3_events(scenario: StaffScenario | None = None) -> StaffMonth:
         if first_index < 0 and s in theft:
             first_index = idx
         events.append(StaffAccess(event_id=f"s3-{s}", event_time=datetime.fromtimestamp(t, CST), **fields))
-    return StaffMonth(sc, events, thief, first_index, roles, branches)
+    return StaffMonth(sc, events, thief, first_index, roles, branches, len(thief_rows))
 
 
 def _work_hour(rng: np.random.Generator, overtime: bool) -> float:
