@@ -148,9 +148,14 @@ def replay(df: pd.DataFrame, ruleset_text: str, progress: Callable[[int], None] 
     return pd.DataFrame(rows).fillna(0.0)
 
 
+PLACEHOLDER_PREFIXES = ("merch_",)
+"""Features of the placeholder merchant: one key for every row, so they only count global traffic
+and time since the data began — no information about a purchase, and out of range in a time split."""
+
+
 def model_columns(features: pd.DataFrame) -> list[str]:
     varying = features.columns[features.std(numeric_only=True).to_numpy() > 0]
-    return sorted(str(c) for c in varying)
+    return sorted(str(c) for c in varying if not str(c).startswith(PLACEHOLDER_PREFIXES))
 
 
 ULB_PARAMS: dict[str, Any] = {

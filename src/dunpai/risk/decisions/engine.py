@@ -15,7 +15,7 @@ from dunpai.core.ids import derived_id
 from dunpai.risk.decisions.ladder import ABNORMAL, ACCESS_NEXT_STEP, NEXT_STEP, RANK, Action, stronger
 from dunpai.risk.decisions.record import Contribution, Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS, Detector
-from dunpai.risk.events.schemas import AnyEvent
+from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent, MobileTransfer
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import StateKey, StateStore
 from dunpai.risk.rules.compiler import CompiledRuleset
@@ -114,9 +114,9 @@ class Engine:
             probability = self.model.predict(f)
             score = max(score, 100.0 * probability)
             action = stronger(action, self._model_action(probability))
-        if self.accounts is not None and etype in _MONEY_EVENTS:
-            status = _strictest(self.accounts.status(event.account_id),  # type: ignore[union-attr]
-                                self.accounts.card_status(getattr(event, "card_id", None) or ""))
+        if self.accounts is not None and isinstance(event, CardPresent | CardNotPresent | MobileTransfer):
+            card_id = event.card_id if isinstance(event, CardPresent | CardNotPresent) else None
+            status = _strictest(self.accounts.status(event.account_id), self.accounts.card_status(card_id or ""))
             if status in ("frozen", "restricted"):
                 code = ACCOUNT_FROZEN if status == "frozen" else ACCOUNT_RESTRICTED
                 action = stronger(action, "freeze" if status == "frozen" else "restrict")
