@@ -36,7 +36,6 @@ import pandas as pd
 
 from dunpai.risk.events.schemas import CardPresent, Location
 from dunpai.risk.features.store import MemoryStore
-from dunpai.risk.service import decide_offline  # noqa: F401  (documents the offline path)
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDBOOK = ROOT.parent / "shared" / "data" / "handbook"

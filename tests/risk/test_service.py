@@ -138,3 +138,20 @@ def test_batch_items_fail_alone(service: RiskService) -> None:
     assert isinstance(results[3], Conflict)
     assert results[5].decision.features["card_fraud_known"] == 1.0  # type: ignore[union-attr]
     assert table_count(service, "risk_events") == 3
+
+
+def test_cached_exposures_follow_writes(tmp_path: Path) -> None:
+    from dunpai.core.db import init_schema, make_engine
+    from dunpai.risk.compromise.model import ExposedCard
+    from dunpai.risk.compromise.sql import CachedExposureRepository, SqlExposureRepository
+
+    db = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    init_schema(db)
+    now = [0.0]
+    cached = CachedExposureRepository(SqlExposureRepository(db), refresh_seconds=60, clock=lambda: now[0])
+    assert cached.exposures_of("card-1") == []
+    other = SqlExposureRepository(db)  # another worker writes
+    other.add_exposed([ExposedCard(card_id="card-1", terminal_id="t-1", visit_t=1.0, exposed_at=5.0)])
+    assert cached.exposures_of("card-1") == []  # not yet: within the refresh period
+    now[0] = 61.0
+    assert [e.terminal_id for e in cached.exposures_of("card-1")] == ["t-1"]

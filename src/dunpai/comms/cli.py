@@ -298,6 +298,41 @@ def tui(home: Home = DEFAULT_HOME) -> None:
     run_tui(open_client(home))
 
 
+@app.command()
+def deploy(directory: Annotated[Path, typer.Option("--dir", help="部署目录 / deployment directory")],
+           name: str = typer.Option("private", help="部署名 / deployment name"),
+           db: str | None = typer.Option(None, help="数据库，默认 SQLite / database URL (default SQLite)"),
+           host: str = typer.Option("127.0.0.1", help="监听地址（默认仅本机） / listen address (loopback)"),
+           port: int = 8765, admin: str = typer.Option("admin", help="管理员用户名 / administrator"),
+           invites: int = typer.Option(10, help="邀请码数量 / invite codes"),
+           bridge_port: int = typer.Option(0, help="网桥双向 TLS 端口 / mutual-TLS port for the bridge")) -> None:
+    """一条命令部署并启动私有通信服务（可重复运行） / deploy and start a private service (idempotent)."""
+    from dunpai.comms.deploy.manage import deploy as do_deploy
+
+    try:
+        r = do_deploy(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
+                      bridge_port=bridge_port)
+    except CommsError as exc:
+        console.print(f"[red]错误 / error[/red] [{exc.code}] {exc.message}")
+        raise typer.Exit(2) from exc
+    state = "已启动 / started" if r.started else "已在运行 / already running"
+    console.print(f"{state}: {r.config.name} {r.url} (pid {r.pid})")
+    if r.admin_enrolled_now:
+        console.print(f"管理员已注册 / administrator enrolled: {r.config.admin} ({directory / 'admin'})")
+    console.print(f"邀请码 / invite codes ({len(r.invites)}): {directory / 'secrets' / 'invites.txt'}")
+
+
+@app.command()
+def stop(directory: Annotated[Path, typer.Option("--dir", help="部署目录 / deployment directory")]) -> None:
+    """停止部署的服务 / stop a deployment's service."""
+    from dunpai.comms.deploy.process import stop as do_stop
+
+    if do_stop(directory.resolve()):
+        console.print("已停止 / stopped")
+    else:
+        console.print("未在运行 / not running")
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -13,8 +13,12 @@ from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import KeyStore, PanTokenizer, ensure_standard_keys, open_keystore
 from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.incidents import Incidents
+from dunpai.risk.compromise.enricher import ExposureEnricher
+from dunpai.risk.compromise.sql import CachedExposureRepository, SqlExposureRepository
 from dunpai.risk.features.store import MemoryStore, RedisStore, StateStore
 from dunpai.risk.service import RiskService
+from dunpai.risk.shield import ShieldEnricher, ShieldService
+from dunpai.risk.shield.sql import SqlShieldRepository
 
 
 def _local_passphrase(path: Path) -> str:
@@ -54,8 +58,11 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
         store = RedisStore(settings.state.redis_url, settings.state.redis_prefix)
     else:
         store = MemoryStore(settings.data_dir / "state.snapshot")
+    enrichers = (ShieldEnricher(ShieldService(SqlShieldRepository(db))),
+                 ExposureEnricher(CachedExposureRepository(SqlExposureRepository(db))))
     service = RiskService(db, store, protector=PanTokenizer(keys), audit=AuditLog(db, keys),
-                          accounts=AccountStates(db), snapshot_every=settings.state.snapshot_every)
+                          accounts=AccountStates(db), enrichers=enrichers,
+                          snapshot_every=settings.state.snapshot_every)
     service.keys = keys
     service.recover(progress)
     return service

@@ -30,6 +30,9 @@ from dunpai.comms.protocol.olm import RemoteDevice
 from dunpai.comms.protocol.safety import qr_payload, safety_number
 
 ONE_TIME_KEY_TARGET = 50
+# E2E content types handed to the application as they are (validated by their own modules:
+# dunpai.comms.media.frames.MediaKey, dunpai.comms.calls.signalling).
+EXTENSION_CONTENT_TYPES = frozenset({"media_key", "call"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Received:
     group_id: str | None = None
     text: str | None = None
     file: FileKey | None = None
+    content: dict[str, Any] | None = None  # for EXTENSION_CONTENT_TYPES (call signalling, media keys)
 
 
 @dataclass
@@ -380,5 +384,8 @@ class CommsClient:
             self.state.files[d.msg_id] = content
             self.inbox.put_nowait(Received("file", d.sender_user, d.sender_device, d.msg_id, d.sent_at, d.group_id,
                                            file=ref))
+        elif kind in EXTENSION_CONTENT_TYPES:
+            self.inbox.put_nowait(Received(str(kind), d.sender_user, d.sender_device, d.msg_id, d.sent_at,
+                                           d.group_id, content=dict(content)))
         else:
             raise DecryptionFailed("unknown content type")

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dunpai.risk.backtest import metrics
 from dunpai.risk.backtest.book_steps import BOOK_FEATURES
-from dunpai.risk.backtest.protocol import Fold, rows_between, holdout_rows, train_rows
+from dunpai.risk.backtest.protocol import Fold, holdout_rows, rows_between, train_rows
 from dunpai.risk.models.train import Fitted, fit
 
 TOP_K = 100

@@ -1,5 +1,5 @@
-"""Charts written next to the JSON results: PNG (matplotlib) and HTML (Plotly, its JS inlined so the
-page works offline, as banks run).
+"""Charts written next to the JSON results: PNG (matplotlib) and HTML (Plotly; its bundled
+``plotly.min.js`` is written once beside the pages, so they work offline, as banks run).
 
 Each chart compares what the results file holds: the engine model against the book's baselines on
 the same test rows (PR and ROC curves, card precision at k), alerts per day, per-scenario recall.
@@ -34,7 +34,7 @@ def _write(fig_plt: Any, fig_html: go.Figure, out: Path, stem: str) -> list[Path
     png, html = out / f"{stem}.png", out / f"{stem}.html"
     fig_plt.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig_plt)
-    fig_html.write_html(html, include_plotlyjs=True, full_html=True, auto_open=False)
+    fig_html.write_html(html, include_plotlyjs="directory", full_html=True, auto_open=False)
     return [png, html]
 
 

@@ -37,7 +37,7 @@ from dunpai.risk.backtest.replay import (
 )
 from dunpai.risk.decisions.engine import known_variables
 from dunpai.risk.detectors import DEFAULT_DETECTORS
-from dunpai.risk.models.train import fit
+from dunpai.risk.models.train import Fitted, fit, refit
 from dunpai.risk.rules.compiler import CompiledRuleset
 
 DATA_ENV = "DUNPAI_HANDBOOK_DIR"
@@ -187,8 +187,18 @@ def ulb_eval(out_json: Path | None, say: Say, progress: Callable[[int], None] | 
     x = feats[names].to_numpy()
     y = df.Class.to_numpy().astype(np.float64)
     cut = int(len(train) * 0.8)
-    fitted = fit(x[train[:cut]], y[train[:cut]], x[train[cut:]], y[train[cut:]], names, ulb.ULB_PARAMS,
-                 max_rounds=3000, early_stopping=200)
+    tried = []
+    best: Fitted | None = None
+    for params in ulb.CANDIDATE_PARAMS:
+        candidate = fit(x[train[:cut]], y[train[:cut]], x[train[cut:]], y[train[cut:]], names, params,
+                        max_rounds=3000, early_stopping=200)
+        tried.append({"params": params, "best_iteration": candidate.best_iteration,
+                      "valid_auc_roc": candidate.metrics["valid_auc_roc"]})
+        say(f"  candidate {params}: validation AUC {candidate.metrics['valid_auc_roc']:.4f}")
+        if best is None or candidate.metrics["valid_auc_roc"] > best.metrics["valid_auc_roc"]:
+            best = candidate
+    assert best is not None
+    fitted = refit(best, x[train], y[train])
     scores = fitted.scorer.predict_batch(x[test])
     yt = y[test]
     out: dict[str, Any] = {
@@ -196,7 +206,9 @@ def ulb_eval(out_json: Path | None, say: Say, progress: Callable[[int], None] | 
         "data": {"rows": len(df), "frauds": int(y.sum()), "test_rows": len(test), "test_frauds": int(yt.sum()),
                  "sha256": ulb.SHA256},
         "model": "dunpai engine replay (card-not-present events + issuer PCA features via an enricher), LightGBM",
-        "training": {"fit_rows": cut, "early_stopping_rows": len(train) - cut, "best_iteration": fitted.best_iteration},
+        "training": {"fit_rows": cut, "early_stopping_rows": len(train) - cut, "best_iteration": fitted.best_iteration,
+                     "candidates": tried, "chosen_params": {k: fitted.params[k] for k in sorted(fitted.params)},
+                     "refit_rows": len(train), "selection": "best validation AUC, then refit on the training 80 %"},
         "features": names,
         "auc_roc": metrics.auc_roc(yt, scores),
         "recall_at_1pct_fpr": metrics.recall_at_fpr(yt, scores, 0.01),

@@ -158,7 +158,10 @@ def model_columns(features: pd.DataFrame) -> list[str]:
     return sorted(str(c) for c in varying if not str(c).startswith(PLACEHOLDER_PREFIXES))
 
 
-ULB_PARAMS: dict[str, Any] = {
-    "learning_rate": 0.02, "num_leaves": 15, "min_child_samples": 20, "feature_fraction": 0.5,
-    "bagging_fraction": 0.8, "lambda_l2": 5.0, "scale_pos_weight": 1.0,
-}
+CANDIDATE_PARAMS: tuple[dict[str, Any], ...] = (
+    {"learning_rate": 0.02, "num_leaves": 31, "min_child_samples": 50, "feature_fraction": 0.7},
+    {"learning_rate": 0.02, "num_leaves": 15, "min_child_samples": 20, "feature_fraction": 0.5, "lambda_l2": 5.0},
+    {"learning_rate": 0.01, "num_leaves": 7, "min_child_samples": 30, "feature_fraction": 0.5, "lambda_l2": 10.0},
+)
+"""Hyper-parameter candidates; the one with the best validation AUC (last 20 % of the training part,
+never the test part) is refitted on the whole training part."""

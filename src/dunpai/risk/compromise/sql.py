@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
@@ -185,3 +187,66 @@ class SqlVisitHistory:
         with self.engine.connect() as conn:
             n = conn.execute(select(func.count(func.distinct(c.card_id))).where(c.t <= as_of)).scalar_one()
         return int(n)
+
+
+class CachedExposureRepository:
+    """The exposure list held in memory for the live decision path (the engine asks on every card
+    event; the list changes only when the job flags a terminal). Reads are served from a snapshot
+    reloaded at least every ``refresh_seconds`` and at once after a write through this object;
+    writes go straight to the wrapped repository."""
+
+    def __init__(self, inner: SqlExposureRepository, refresh_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self._loaded_at = -math.inf
+        self._flags: dict[str, TerminalFlag] = {}
+        self._exposed: dict[str, list[ExposedCard]] = {}
+
+    def _fresh(self) -> None:
+        now = self.clock()
+        if now - self._loaded_at <= self.refresh_seconds:
+            return
+        self._flags = {f.terminal_id: f for f in self.inner.flags()}
+        exposed: dict[str, list[ExposedCard]] = {}
+        for e in self.inner.exposed_cards():
+            exposed.setdefault(e.card_id, []).append(e)
+        self._exposed = exposed
+        self._loaded_at = now
+
+    def flag_of(self, terminal_id: str) -> TerminalFlag | None:
+        self._fresh()
+        return self._flags.get(terminal_id)
+
+    def flags(self) -> list[TerminalFlag]:
+        self._fresh()
+        return list(self._flags.values())
+
+    def exposures_of(self, card_id: str) -> list[ExposedCard]:
+        self._fresh()
+        return self._exposed.get(card_id, [])
+
+    def exposed_cards(self) -> list[ExposedCard]:
+        self._fresh()
+        return [e for items in self._exposed.values() for e in items]
+
+    def reissued_at(self, card_id: str) -> float | None:
+        # Asked only for cards with exposures: rare, so read through.
+        return self.inner.reissued_at(card_id) if card_id in self._exposed else None
+
+    def save_flag(self, flag: TerminalFlag) -> None:
+        self.inner.save_flag(flag)
+        self._loaded_at = -math.inf
+
+    def clear_flag(self, terminal_id: str, t: float) -> TerminalFlag:
+        self._loaded_at = -math.inf
+        return self.inner.clear_flag(terminal_id, t)
+
+    def add_exposed(self, items: Iterable[ExposedCard]) -> list[ExposedCard]:
+        self._loaded_at = -math.inf
+        return self.inner.add_exposed(items)
+
+    def mark_reissued(self, card_id: str, t: float) -> None:
+        self.inner.mark_reissued(card_id, t)
+        self._loaded_at = -math.inf

@@ -67,20 +67,19 @@ class CardStep:
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
-        S = self._S
-        ref = s[S["ref"]]
+        ref = s[C_REF]
         if isinstance(event, Label):
             if event.fraud:
-                s[S["fraud_t"]] = max(s[S["fraud_t"]], t)
+                s[C_FRAUD_T] = max(s[C_FRAUD_T], t)
             return s
         # Read the history before this event.
-        n = s[S["n"]]
+        n = s[C_N]
         dt = t - ref if ref > NEVER else 0.0
         decay_to(s, self._DECAY, dt)
         new_ref = max(ref, t)
         age = new_ref - t  # > 0 only for a late event
         amount = out["amount"]
-        cnt30, sum30, sq30 = s[S["count_30d"]], s[S["sum_30d"]], s[S["sumsq_30d"]]
+        cnt30, sum30, sq30 = s[C_COUNT_30D], s[C_SUM_30D], s[C_SUMSQ_30D]
         mean = sum30 / cnt30 if cnt30 > 1e-9 else 0.0
         var = max(sq30 / cnt30 - mean * mean, 0.0) if cnt30 > 1e-9 else 0.0
         out["card_history_n"] = n
@@ -88,18 +87,18 @@ class CardStep:
         out["card_amount_ratio"] = amount / mean if mean > 0 else 0.0
         out["card_amount_z"] = (amount - mean) / math.sqrt(var) if var > 1e-9 and n >= 3 else 0.0
         out["card_secs_since_last"] = t - ref if ref > NEVER else BIG
-        out["card_fraud_known"] = 1.0 if s[S["fraud_t"]] > NEVER and s[S["fraud_t"]] <= t else 0.0
+        out["card_fraud_known"] = 1.0 if s[C_FRAUD_T] > NEVER and s[C_FRAUD_T] <= t else 0.0
         # Add this event.
         for count_slot, sum_slot, tau, name in self._WINDOWS:
             w = math.exp(-age / tau) if age > 0 else 1.0
             s[count_slot] += w
             s[sum_slot] += amount * w
             out[name] = s[count_slot]
-        decay_add(s, S["sumsq_30d"], 30 * DAY, amount * amount, age)
-        s[S["n"]] = n + 1
-        s[S["ref"]] = new_ref
-        out["card_sum_24h"] = s[S["sum_24h"]]
-        out["card_sum_7d"] = s[S["sum_7d"]]
+        decay_add(s, C_SUMSQ_30D, 30 * DAY, amount * amount, age)
+        s[C_N] = n + 1
+        s[C_REF] = new_ref
+        out["card_sum_24h"] = s[C_SUM_24H]
+        out["card_sum_7d"] = s[C_SUM_7D]
         if isinstance(event, CardPresent):
             self._card_present(s, event, t, out)
         else:
@@ -112,32 +111,31 @@ class CardStep:
         return s
 
     def _card_present(self, s: array[float], event: CardPresent, t: float, out: Features) -> None:
-        S = self._S
         loc = event.terminal_location
-        cp_t = s[S["cp_t"]]
+        cp_t = s[C_CP_T]
         km = secs = 0.0
         if loc is not None and cp_t > NEVER:
-            km = haversine_km(s[S["cp_lat"]], s[S["cp_lon"]], loc.lat, loc.lon)
+            km = haversine_km(s[C_CP_LAT], s[C_CP_LON], loc.lat, loc.lon)
             secs = abs(t - cp_t)
         out["card_km_from_last_cp"] = km
         out["card_secs_since_last_cp"] = secs if cp_t > NEVER else BIG
         out["card_speed_kmh"] = speed_kmh(km, secs) if km > 0 else 0.0
         if loc is not None and t >= cp_t:
-            s[S["cp_t"]], s[S["cp_lat"]], s[S["cp_lon"]] = t, loc.lat, loc.lon
+            s[C_CP_T], s[C_CP_LAT], s[C_CP_LON] = t, loc.lat, loc.lon
         start, size = self.layout.sets["terminals"]
         h = value_hash(event.terminal_id)
         seen, distinct = recent_touch(s, start, size, h, t, t - DAY)
-        out["card_new_terminal"] = 1.0 if s[S["n"]] > 1 and seen < 0 else 0.0
+        out["card_new_terminal"] = 1.0 if s[C_N] > 1 and seen < 0 else 0.0
         out["card_terminals_24h"] = float(distinct)
         cstart, csize = self.layout.sets["cities"]
         if loc is not None and loc.city:
             ch = value_hash(loc.city)
-            out["card_new_city"] = 1.0 if s[S["n"]] > 1 and recent_seen(s, cstart, csize, ch) < 0 else 0.0
+            out["card_new_city"] = 1.0 if s[C_N] > 1 and recent_seen(s, cstart, csize, ch) < 0 else 0.0
             recent_add(s, cstart, csize, ch, t)
         else:
             out["card_new_city"] = 0.0
         # EMV application transaction counter: it only ever increases on a genuine chip.
-        last_atc = s[S["atc"]]
+        last_atc = s[C_ATC]
         backwards = jump = 0.0
         if event.atc is not None and event.pos_entry_mode in ("05", "07"):
             if last_atc >= 0:
@@ -145,12 +143,32 @@ class CardStep:
                     backwards = 1.0
                 else:
                     jump = event.atc - last_atc - 1
-            s[S["atc"]] = max(last_atc, float(event.atc))
+            s[C_ATC] = max(last_atc, float(event.atc))
         out["card_atc_backwards"], out["card_atc_jump"] = backwards, jump
-        dep_t = s[S["dep_t"]]
+        dep_t = s[C_DEP_T]
         out["card_deposit_secs"] = t - dep_t if dep_t > NEVER and t >= dep_t else BIG
-        out["card_deposit_km"] = (haversine_km(s[S["dep_lat"]], s[S["dep_lon"]], loc.lat, loc.lon)
+        out["card_deposit_km"] = (haversine_km(s[C_DEP_LAT], s[C_DEP_LON], loc.lat, loc.lon)
                                   if loc is not None and dep_t > NEVER else 0.0)
         if event.txn == "atm_deposit" and loc is not None:
-            s[S["dep_t"]], s[S["dep_amount"]] = t, out["amount"]
-            s[S["dep_lat"]], s[S["dep_lon"]] = loc.lat, loc.lon
+            s[C_DEP_T], s[C_DEP_AMOUNT] = t, out["amount"]
+            s[C_DEP_LAT], s[C_DEP_LON] = loc.lat, loc.lon
+
+
+# Slot numbers as module constants: the hot path indexes arrays without dict look-ups.
+_C_SLOTS = CardStep.layout.slot
+C_ATC = _C_SLOTS["atc"]
+C_COUNT_30D = _C_SLOTS["count_30d"]
+C_CP_LAT = _C_SLOTS["cp_lat"]
+C_CP_LON = _C_SLOTS["cp_lon"]
+C_CP_T = _C_SLOTS["cp_t"]
+C_DEP_AMOUNT = _C_SLOTS["dep_amount"]
+C_DEP_LAT = _C_SLOTS["dep_lat"]
+C_DEP_LON = _C_SLOTS["dep_lon"]
+C_DEP_T = _C_SLOTS["dep_t"]
+C_FRAUD_T = _C_SLOTS["fraud_t"]
+C_N = _C_SLOTS["n"]
+C_REF = _C_SLOTS["ref"]
+C_SUM_24H = _C_SLOTS["sum_24h"]
+C_SUM_30D = _C_SLOTS["sum_30d"]
+C_SUM_7D = _C_SLOTS["sum_7d"]
+C_SUMSQ_30D = _C_SLOTS["sumsq_30d"]

@@ -61,26 +61,25 @@ class CustomerStep:
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
-        S = self._S
         if isinstance(event, Label):
             if event.fraud:
-                s[S["fraud_t"]] = max(s[S["fraud_t"]], t)
+                s[U_FRAUD_T] = max(s[U_FRAUD_T], t)
             return s
-        ref = s[S["ref"]]
+        ref = s[U_REF]
         decay_to(s, self._DECAY, t - ref if ref > NEVER else 0.0)
         age = max(ref - t, 0.0)
-        s[S["ref"]] = max(ref, t)
+        s[U_REF] = max(ref, t)
         since = self._since(s, t)
         out.update(since)
-        out["cust_fraud_known"] = 1.0 if NEVER < s[S["fraud_t"]] <= t else 0.0
+        out["cust_fraud_known"] = 1.0 if NEVER < s[U_FRAUD_T] <= t else 0.0
         loc = event.terminal_location if isinstance(event, CardPresent) else (
             None if isinstance(event, CardNotPresent) else event.location)
         self._location_features(s, event, loc, t, out)
         night = out.get("night", 0.0)
-        decay_add(s, S["all_30d"], 30 * DAY, 1.0, age)
-        decay_add(s, S["night_30d"], 30 * DAY, night, age)
-        all30 = s[S["all_30d"]]
-        out["cust_night_share"] = s[S["night_30d"]] / all30 if all30 > 1e-9 else 0.0
+        decay_add(s, U_ALL_30D, 30 * DAY, 1.0, age)
+        decay_add(s, U_NIGHT_30D, 30 * DAY, night, age)
+        all30 = s[U_ALL_30D]
+        out["cust_night_share"] = s[U_NIGHT_30D] / all30 if all30 > 1e-9 else 0.0
         dstart, dsize = self.layout.sets["devices"]
         device = None if isinstance(event, CardPresent) else event.device_id
         if device is not None:
@@ -94,75 +93,94 @@ class CustomerStep:
         else:
             out["cust_new_device"], out["cust_device_age_secs"] = 0.0, BIG
         if isinstance(event, Login):
-            s[S["login_t"]] = t
-            s[S["login_new_dev"]] = out["cust_new_device"]
+            s[U_LOGIN_T] = t
+            s[U_LOGIN_NEW_DEV] = out["cust_new_device"]
         elif isinstance(event, DeviceEvent) and event.action in _DEVICE_ACTIONS:
-            s[S[_DEVICE_ACTIONS[event.action]]] = t
+            s[self._S[_DEVICE_ACTIONS[event.action]]] = t
         if isinstance(event, MobileTransfer):
             self._transfer(s, event, t, age, out)
         else:
             for name in ("cust_new_payee", "cust_xfer_ratio"):
                 out[name] = 0.0
-            out["cust_xfer_count_24h"] = s[S["xfer_count_24h"]]
-            out["cust_xfer_sum_24h"] = s[S["xfer_sum_24h"]]
-            c30 = s[S["xfer_count_30d"]]
-            out["cust_xfer_mean_30d"] = s[S["xfer_sum_30d"]] / c30 if c30 > 1e-9 else 0.0
+            out["cust_xfer_count_24h"] = s[U_XFER_COUNT_24H]
+            out["cust_xfer_sum_24h"] = s[U_XFER_SUM_24H]
+            c30 = s[U_XFER_COUNT_30D]
+            out["cust_xfer_mean_30d"] = s[U_XFER_SUM_30D] / c30 if c30 > 1e-9 else 0.0
         return s
 
     def _since(self, s: array[float], t: float) -> dict[str, float]:
-        S = self._S
 
         def ago(slot: str) -> float:
-            v = s[S[slot]]
+            v = s[self._S[slot]]
             return t - v if NEVER < v <= t else BIG
 
         return {
             "cust_sim_change_secs": ago("sim_t"), "cust_remote_app_secs": ago("remote_t"),
             "cust_overlay_secs": ago("overlay_t"), "cust_malware_secs": ago("malware_t"),
             "cust_login_secs": ago("login_t"),
-            "cust_login_new_device": s[S["login_new_dev"]] if NEVER < s[S["login_t"]] <= t else 0.0,
+            "cust_login_new_device": s[U_LOGIN_NEW_DEV] if NEVER < s[U_LOGIN_T] <= t else 0.0,
         }
 
     def _location_features(self, s: array[float], event: Any, loc: Any, t: float, out: Features) -> None:
-        S = self._S
         home = event.customer_home if isinstance(event, CardPresent) else None
         if home is not None:
-            s[S["home_lat"]], s[S["home_lon"]], s[S["home_w"]], s[S["home_given"]] = home.lat, home.lon, 1.0, 1.0
+            s[U_HOME_LAT], s[U_HOME_LON], s[U_HOME_W], s[U_HOME_GIVEN] = home.lat, home.lon, 1.0, 1.0
         out["cust_km_from_home"] = out["cust_km_from_app"] = 0.0
         out["cust_app_secs"] = BIG
         if loc is None:
             return
-        if s[S["home_w"]] > 0:
-            out["cust_km_from_home"] = haversine_km(s[S["home_lat"]], s[S["home_lon"]], loc.lat, loc.lon)
+        if s[U_HOME_W] > 0:
+            out["cust_km_from_home"] = haversine_km(s[U_HOME_LAT], s[U_HOME_LON], loc.lat, loc.lon)
         if isinstance(event, CardPresent | CardNotPresent):
-            app_t = s[S["app_t"]]
+            app_t = s[U_APP_T]
             if app_t > NEVER:
-                out["cust_km_from_app"] = haversine_km(s[S["app_lat"]], s[S["app_lon"]], loc.lat, loc.lon)
+                out["cust_km_from_app"] = haversine_km(s[U_APP_LAT], s[U_APP_LON], loc.lat, loc.lon)
                 out["cust_app_secs"] = abs(t - app_t)
-        elif t >= s[S["app_t"]]:
-            s[S["app_t"]], s[S["app_lat"]], s[S["app_lon"]] = t, loc.lat, loc.lon
-        if not s[S["home_given"]]:
+        elif t >= s[U_APP_T]:
+            s[U_APP_T], s[U_APP_LAT], s[U_APP_LON] = t, loc.lat, loc.lon
+        if not s[U_HOME_GIVEN]:
             # Learn a usual area as the running mean of where the customer is seen (capped weight).
-            w = min(s[S["home_w"]], 50.0)
-            s[S["home_lat"]] = (s[S["home_lat"]] * w + loc.lat) / (w + 1)
-            s[S["home_lon"]] = (s[S["home_lon"]] * w + loc.lon) / (w + 1)
-            s[S["home_w"]] = w + 1
+            w = min(s[U_HOME_W], 50.0)
+            s[U_HOME_LAT] = (s[U_HOME_LAT] * w + loc.lat) / (w + 1)
+            s[U_HOME_LON] = (s[U_HOME_LON] * w + loc.lon) / (w + 1)
+            s[U_HOME_W] = w + 1
 
     def _transfer(self, s: array[float], event: MobileTransfer, t: float, age: float, out: Features) -> None:
-        S = self._S
         amount = out["amount"]
         pstart, psize = self.layout.sets["payees"]
         h = value_hash(event.payee_id)
         out["cust_new_payee"] = 1.0 if recent_seen(s, pstart, psize, h) < 0 else 0.0
         recent_add(s, pstart, psize, h, t)
-        c30 = s[S["xfer_count_30d"]]
-        mean = s[S["xfer_sum_30d"]] / c30 if c30 > 1e-9 else 0.0
+        c30 = s[U_XFER_COUNT_30D]
+        mean = s[U_XFER_SUM_30D] / c30 if c30 > 1e-9 else 0.0
         out["cust_xfer_mean_30d"] = mean
-        out["cust_xfer_ratio"] = amount / mean if mean > 0 and s[S["n_xfer"]] >= 2 else 0.0
-        decay_add(s, S["xfer_count_24h"], DAY, 1.0, age)
-        decay_add(s, S["xfer_sum_24h"], DAY, amount, age)
-        decay_add(s, S["xfer_count_30d"], 30 * DAY, 1.0, age)
-        decay_add(s, S["xfer_sum_30d"], 30 * DAY, amount, age)
-        s[S["n_xfer"]] += 1
-        out["cust_xfer_count_24h"] = s[S["xfer_count_24h"]]
-        out["cust_xfer_sum_24h"] = s[S["xfer_sum_24h"]]
+        out["cust_xfer_ratio"] = amount / mean if mean > 0 and s[U_N_XFER] >= 2 else 0.0
+        decay_add(s, U_XFER_COUNT_24H, DAY, 1.0, age)
+        decay_add(s, U_XFER_SUM_24H, DAY, amount, age)
+        decay_add(s, U_XFER_COUNT_30D, 30 * DAY, 1.0, age)
+        decay_add(s, U_XFER_SUM_30D, 30 * DAY, amount, age)
+        s[U_N_XFER] += 1
+        out["cust_xfer_count_24h"] = s[U_XFER_COUNT_24H]
+        out["cust_xfer_sum_24h"] = s[U_XFER_SUM_24H]
+
+
+# Slot numbers as module constants: the hot path indexes arrays without dict look-ups.
+_U_SLOTS = CustomerStep.layout.slot
+U_ALL_30D = _U_SLOTS["all_30d"]
+U_APP_LAT = _U_SLOTS["app_lat"]
+U_APP_LON = _U_SLOTS["app_lon"]
+U_APP_T = _U_SLOTS["app_t"]
+U_FRAUD_T = _U_SLOTS["fraud_t"]
+U_HOME_GIVEN = _U_SLOTS["home_given"]
+U_HOME_LAT = _U_SLOTS["home_lat"]
+U_HOME_LON = _U_SLOTS["home_lon"]
+U_HOME_W = _U_SLOTS["home_w"]
+U_LOGIN_NEW_DEV = _U_SLOTS["login_new_dev"]
+U_LOGIN_T = _U_SLOTS["login_t"]
+U_N_XFER = _U_SLOTS["n_xfer"]
+U_NIGHT_30D = _U_SLOTS["night_30d"]
+U_REF = _U_SLOTS["ref"]
+U_XFER_COUNT_24H = _U_SLOTS["xfer_count_24h"]
+U_XFER_COUNT_30D = _U_SLOTS["xfer_count_30d"]
+U_XFER_SUM_24H = _U_SLOTS["xfer_sum_24h"]
+U_XFER_SUM_30D = _U_SLOTS["xfer_sum_30d"]

@@ -47,17 +47,16 @@ class AccountStep:
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
-        S = self._S
         age = _advance(s, self._DECAY, t)
-        dep_t = s[S["dep_t"]]
+        dep_t = s[A_DEP_T]
         out["acct_deposit_secs"] = t - dep_t if NEVER < dep_t <= t else BIG
-        out["acct_deposit_amount"] = s[S["dep_amount"]] if NEVER < dep_t <= t else 0.0
+        out["acct_deposit_amount"] = s[A_DEP_AMOUNT] if NEVER < dep_t <= t else 0.0
         if isinstance(event, CardPresent) and event.txn == "atm_deposit":
-            s[S["dep_t"]], s[S["dep_amount"]] = t, out["amount"]
+            s[A_DEP_T], s[A_DEP_AMOUNT] = t, out["amount"]
         else:
-            decay_add(s, S["out_1h"], HOUR, out["amount"], age)
-            decay_add(s, S["out_24h"], DAY, out["amount"], age)
-        out["acct_outflow_1h"], out["acct_outflow_24h"] = s[S["out_1h"]], s[S["out_24h"]]
+            decay_add(s, A_OUT_1H, HOUR, out["amount"], age)
+            decay_add(s, A_OUT_24H, DAY, out["amount"], age)
+        out["acct_outflow_1h"], out["acct_outflow_24h"] = s[A_OUT_1H], s[A_OUT_24H]
         return s
 
 
@@ -87,24 +86,23 @@ class TerminalStep:
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
-        S = self._S
         age = _advance(s, self._DECAY, t)
         if isinstance(event, Label):
             if event.fraud:
-                decay_add(s, S["fraud_7d"], 7 * DAY, 1.0, age)
-                decay_add(s, S["fraud_30d"], 30 * DAY, 1.0, age)
+                decay_add(s, T_FRAUD_7D, 7 * DAY, 1.0, age)
+                decay_add(s, T_FRAUD_30D, 30 * DAY, 1.0, age)
             return s
         for slot, tau in (("count_24h", DAY), ("count_7d", 7 * DAY), ("count_30d", 30 * DAY)):
-            decay_add(s, S[slot], tau, 1.0, age)
-        decay_add(s, S["stripe_24h"], DAY, 1.0 if event.pos_entry_mode in STRIPE_MODES else 0.0, age)
+            decay_add(s, self._S[slot], tau, 1.0, age)
+        decay_add(s, T_STRIPE_24H, DAY, 1.0 if event.pos_entry_mode in STRIPE_MODES else 0.0, age)
         start, size = self.layout.sets["cards"]
         distinct = recent_touch(s, start, size, value_hash(event.card_id), t, t - DAY)[1] if event.card_id else (
             recent_distinct(s, start, size, t - DAY))
-        out["term_count_24h"], out["term_count_7d"] = s[S["count_24h"]], s[S["count_7d"]]
+        out["term_count_24h"], out["term_count_7d"] = s[T_COUNT_24H], s[T_COUNT_7D]
         out["term_cards_24h"] = float(distinct)
-        out["term_stripe_share_24h"] = s[S["stripe_24h"]] / s[S["count_24h"]]
-        out["term_fraud_7d"], out["term_fraud_30d"] = s[S["fraud_7d"]], s[S["fraud_30d"]]
-        out["term_fraud_rate_30d"] = s[S["fraud_30d"]] / max(s[S["count_30d"]], 1.0)
+        out["term_stripe_share_24h"] = s[T_STRIPE_24H] / s[T_COUNT_24H]
+        out["term_fraud_7d"], out["term_fraud_30d"] = s[T_FRAUD_7D], s[T_FRAUD_30D]
+        out["term_fraud_rate_30d"] = s[T_FRAUD_30D] / max(s[T_COUNT_30D], 1.0)
         return s
 
 
@@ -133,22 +131,22 @@ class _FanInStep:
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
-        S, p = self._S, self.prefix
+        p = self.prefix
         age = _advance(s, self._DECAY, t)
         if isinstance(event, Label):
             if event.fraud:
-                decay_add(s, S["fraud_30d"], 30 * DAY, 1.0, age)
+                decay_add(s, F_FRAUD_30D, 30 * DAY, 1.0, age)
             return s
-        first = s[S["first_t"]]
+        first = s[F_FIRST_T]
         out[f"{p}_age_secs"] = t - first if NEVER < first <= t else 0.0
         if first <= NEVER or t < first:
-            s[S["first_t"]] = t
-        decay_add(s, S["count_24h"], DAY, 1.0, age)
+            s[F_FIRST_T] = t
+        decay_add(s, F_COUNT_24H, DAY, 1.0, age)
         start, size = self.layout.sets["customers"]
         distinct = recent_touch(s, start, size, value_hash(event.customer_id), t, t - DAY)[1]
-        out[f"{p}_count_24h"] = s[S["count_24h"]]
+        out[f"{p}_count_24h"] = s[F_COUNT_24H]
         out[f"{p}_customers_24h"] = float(distinct)
-        out[f"{p}_fraud_30d"] = s[S["fraud_30d"]]
+        out[f"{p}_fraud_30d"] = s[F_FRAUD_30D]
         return s
 
 
@@ -199,11 +197,10 @@ class EmployeeStep:
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
-        S = self._S
-        if s[S["first_t"]] <= NEVER:
-            s[S["first_t"]] = t
-        tenure_days = max((t - s[S["first_t"]]) / DAY, 0.0)
-        daily_mean = s[S["count_30d"]] / min(max(tenure_days, 1.0), 30.0)
+        if s[E_FIRST_T] <= NEVER:
+            s[E_FIRST_T] = t
+        tenure_days = max((t - s[E_FIRST_T]) / DAY, 0.0)
+        daily_mean = s[E_COUNT_30D] / min(max(tenure_days, 1.0), 30.0)
         age = _advance(s, self._DECAY, t)
         hour = out.get("hour", 12.0)
         off_hours = hour < 7.0 or hour >= 20.0 or out.get("weekend", 0.0) > 0
@@ -214,22 +211,52 @@ class EmployeeStep:
             ("outbranch_24h", DAY, 1.0 if event.customer_branch_id not in (None, event.branch_id) else 0.0),
             ("offhours_24h", DAY, 1.0 if off_hours else 0.0),
         ):
-            decay_add(s, S[slot], tau, value, age)
+            decay_add(s, self._S[slot], tau, value, age)
         digits = "".join(ch for ch in event.customer_id[-12:] if ch.isdigit())
         num = float(digits) if digits else -10.0
-        s[S["seq_run"]] = s[S["seq_run"]] + 1 if num >= 0 and abs(num - s[S["last_num"]]) <= 2 else 0.0
-        s[S["last_num"]] = num
+        s[E_SEQ_RUN] = s[E_SEQ_RUN] + 1 if num >= 0 and abs(num - s[E_LAST_NUM]) <= 2 else 0.0
+        s[E_LAST_NUM] = num
         start, size = self.layout.sets["customers"]
         h = value_hash(event.customer_id)
         out["emp_new_customer"] = 1.0 if recent_seen(s, start, size, h) < 0 else 0.0
         recent_add(s, start, size, h, t)
-        s[S["n"]] += 1
-        out["emp_count_1h"], out["emp_count_24h"] = s[S["count_1h"]], s[S["count_24h"]]
+        s[E_N] += 1
+        out["emp_count_1h"], out["emp_count_24h"] = s[E_COUNT_1H], s[E_COUNT_24H]
         out["emp_daily_mean_30d"] = daily_mean
-        out["emp_volume_ratio"] = s[S["count_24h"]] / daily_mean if daily_mean > 0 and tenure_days >= 3 else 0.0
-        out["emp_no_business_24h"] = s[S["nobiz_24h"]]
-        out["emp_out_of_branch_24h"] = s[S["outbranch_24h"]]
-        out["emp_off_hours_24h"] = s[S["offhours_24h"]]
-        out["emp_seq_run"] = s[S["seq_run"]]
+        out["emp_volume_ratio"] = s[E_COUNT_24H] / daily_mean if daily_mean > 0 and tenure_days >= 3 else 0.0
+        out["emp_no_business_24h"] = s[E_NOBIZ_24H]
+        out["emp_out_of_branch_24h"] = s[E_OUTBRANCH_24H]
+        out["emp_off_hours_24h"] = s[E_OFFHOURS_24H]
+        out["emp_seq_run"] = s[E_SEQ_RUN]
         out["emp_tenure_days"] = tenure_days
         return s
+
+
+# Slot numbers as module constants: the hot path indexes arrays without dict look-ups.
+_A_SLOTS = AccountStep.layout.slot
+A_DEP_AMOUNT = _A_SLOTS["dep_amount"]
+A_DEP_T = _A_SLOTS["dep_t"]
+A_OUT_1H = _A_SLOTS["out_1h"]
+A_OUT_24H = _A_SLOTS["out_24h"]
+_T_SLOTS = TerminalStep.layout.slot
+T_COUNT_24H = _T_SLOTS["count_24h"]
+T_COUNT_30D = _T_SLOTS["count_30d"]
+T_COUNT_7D = _T_SLOTS["count_7d"]
+T_FRAUD_30D = _T_SLOTS["fraud_30d"]
+T_FRAUD_7D = _T_SLOTS["fraud_7d"]
+T_STRIPE_24H = _T_SLOTS["stripe_24h"]
+_F_SLOTS = _FanInStep.layout.slot
+F_COUNT_24H = _F_SLOTS["count_24h"]
+F_FIRST_T = _F_SLOTS["first_t"]
+F_FRAUD_30D = _F_SLOTS["fraud_30d"]
+_E_SLOTS = EmployeeStep.layout.slot
+E_COUNT_1H = _E_SLOTS["count_1h"]
+E_COUNT_24H = _E_SLOTS["count_24h"]
+E_COUNT_30D = _E_SLOTS["count_30d"]
+E_FIRST_T = _E_SLOTS["first_t"]
+E_LAST_NUM = _E_SLOTS["last_num"]
+E_N = _E_SLOTS["n"]
+E_NOBIZ_24H = _E_SLOTS["nobiz_24h"]
+E_OFFHOURS_24H = _E_SLOTS["offhours_24h"]
+E_OUTBRANCH_24H = _E_SLOTS["outbranch_24h"]
+E_SEQ_RUN = _E_SLOTS["seq_run"]

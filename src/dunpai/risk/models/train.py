@@ -75,6 +75,17 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: 
     return Fitted(scorer, best, {k: v for k, v in p.items()}, metrics)
 
 
+def refit(fitted: Fitted, x: np.ndarray, y: np.ndarray) -> Fitted:
+    """The same model re-trained on ``x`` (train plus validation rows) for the number of trees early
+    stopping chose. The Platt calibration fitted on held-out data is kept (the margin's scale is
+    that of a model with the same trees and parameters)."""
+    p = {k: v for k, v in fitted.params.items() if k != "metric"}
+    booster = lgb.train(p, lgb.Dataset(x, label=y, feature_name=list(fitted.scorer.features)),
+                        num_boost_round=fitted.best_iteration)
+    scorer = LightGBMScorer(booster, fitted.scorer.features, fitted.scorer.calibration, fitted.scorer.version)
+    return Fitted(scorer, fitted.best_iteration, fitted.params, {**fitted.metrics, "refit_rows": float(len(y))})
+
+
 def _trimmed(booster: lgb.Booster, rounds: int) -> lgb.Booster:
     """A booster holding only the first ``rounds`` trees (what the artefact stores)."""
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))

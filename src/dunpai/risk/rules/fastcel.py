@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -160,12 +161,12 @@ class _Parser:
         kind, text = self.take()
         if kind == "double":
             c = float(text)
-            return (lambda v: c), "double"
+            return _constant(c), "double"
         if kind == "int":
             n = int(text)
             if n > INT_MAX:
                 raise Unsupported("int literal range")
-            return (lambda v: n), "int"
+            return _constant(n), "int"
         if kind == "str":
             s = text[1:-1]
             return (lambda v: s), "string"
@@ -196,7 +197,12 @@ class _Parser:
             if self.peek()[1] in (".", "["):
                 raise Unsupported("member access")
             name = text
-            return (lambda v: v[name]), "double"
+
+            def variable(v: Mapping[str, float]) -> Value:
+                return v[name]
+
+            _VARIABLES[variable] = name
+            return variable, "double"
         raise Unsupported(f"unexpected {text!r}")
 
     def call(self, name: str) -> tuple[Fn, str]:
@@ -217,6 +223,19 @@ class _Parser:
         if name == "size" and ty in ("list", "string"):
             return (lambda v: len(arg(v))), "int"
         raise Unsupported(f"function {name}")
+
+
+# Leaves the comparison compiler can fuse: a variable compared with a number becomes one closure.
+_VARIABLES: weakref.WeakKeyDictionary[Fn, str] = weakref.WeakKeyDictionary()
+_CONSTANTS: weakref.WeakKeyDictionary[Fn, float] = weakref.WeakKeyDictionary()
+
+
+def _constant(c: float) -> Fn:
+    def constant(v: Mapping[str, float]) -> Value:
+        return c
+
+    _CONSTANTS[constant] = c
+    return constant
 
 
 def _checked(n: int) -> int:
@@ -265,6 +284,12 @@ def _relation(op: str, left: Fn, lty: str, right: Fn, rty: str) -> Fn:
             raise Unsupported("equality on dyn")
         neg = op == "!="
         if lty in NUM and rty in NUM:
+            name, const = _VARIABLES.get(left), _CONSTANTS.get(right)
+            if name is not None and const is not None:
+                key, c = name, const
+                if op == "==":
+                    return lambda v: v[key] == c
+                return lambda v: v[key] != c
             if op == "==":
                 return lambda v: left(v) == right(v)
             return lambda v: left(v) != right(v)
@@ -281,6 +306,17 @@ def _relation(op: str, left: Fn, lty: str, right: Fn, rty: str) -> Fn:
     if not comparable:
         raise Unsupported(f"{op} on {lty}, {rty}")
     cmp = _CMP[op]
+    name, const = _VARIABLES.get(left), _CONSTANTS.get(right)
+    if name is not None and const is not None:
+        c = const
+
+        def var_vs_const(v: Mapping[str, float]) -> bool:  # the common ``feature >= 8.0``
+            x = v[name]
+            if x != x:
+                raise CelEvalError("comparison with NaN")
+            return cmp(x, c)
+
+        return var_vs_const
 
     def ordered(v: Mapping[str, float]) -> bool:
         a, b = left(v), right(v)

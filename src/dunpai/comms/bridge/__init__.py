@@ -1,0 +1,1 @@
+"""The private/public bridge: relays ciphertext envelopes between two deployments under a policy."""

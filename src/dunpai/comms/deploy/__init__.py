@@ -1,0 +1,1 @@
+"""One-command private deployments: configuration, service keys, administrator, invites, process."""

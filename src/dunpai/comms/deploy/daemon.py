@@ -1,0 +1,65 @@
+"""The deployment's service process: ``python -m dunpai.comms.deploy.daemon --dir DIR``.
+
+Started in the background by ``dunpai comms deploy``; writes ``run/ready.json`` (pid, url, ports)
+once listening and stops cleanly on SIGTERM. With ``bridge_port`` set it also listens for the
+bridge on a second port that demands one of the pinned bridge certificates (mutual TLS); both
+listeners share one service and one delivery hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+from dunpai.comms.bridge.certs import server_context
+from dunpai.comms.deploy.config import DeployError, load_config
+from dunpai.comms.deploy.paths import Paths
+from dunpai.comms.local import attach_log, start_service
+from dunpai.comms.server.ws import CommsServer
+
+
+async def serve(directory: Path) -> None:
+    cfg = load_config(directory)
+    if cfg is None:
+        raise DeployError(f"no deployment in {directory}")
+    p = Paths(directory)
+    attach_log(p.service_log)
+    ctx = None if cfg.loopback else server_context(p.tls_cert, p.tls_key, [])
+    svc = await start_service(cfg.db, host=cfg.host, port=cfg.port, ssl_context=ctx)
+    bridge: CommsServer | None = None
+    bridge_port = 0
+    pinned = sorted(p.bridge_clients.glob("*.pem")) if p.bridge_clients.exists() else []
+    if cfg.bridge_port and pinned:
+        bridge = CommsServer(svc.service)
+        bridge.hub = svc.server.hub  # one hub: a send on either listener reaches devices on both
+        bridge_port = await bridge.start(cfg.host, cfg.bridge_port, server_context(p.tls_cert, p.tls_key, pinned))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ready = {"pid": os.getpid(), "url": svc.url, "port": svc.port, "bridge_port": bridge_port}
+    tmp = p.ready.with_suffix(".tmp")
+    tmp.write_text(json.dumps(ready), encoding="utf-8")
+    tmp.replace(p.ready)
+    try:
+        await stop.wait()
+    finally:
+        if bridge is not None:
+            await bridge.stop()
+        await svc.stop()
+        p.ready.unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Dunpai comms deployment service")
+    parser.add_argument("--dir", required=True, type=Path)
+    args = parser.parse_args()
+    asyncio.run(serve(args.dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""P2SC media: push-to-talk floor control, per-frame media encryption, CBR Opus, relay."""

@@ -1,0 +1,110 @@
+"""`dunpai comms deploy` / `stop`: one command to a running private deployment; safe to repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dunpai.comms.client.client import CommsClient
+from dunpai.comms.client.state import LocalState
+from dunpai.comms.deploy import process
+from dunpai.comms.deploy.config import DeployError, parse_config
+from dunpai.comms.deploy.manage import deploy
+from dunpai.comms.errors import InviteInvalid
+from dunpai.comms.keys_port import MemoryKeys
+from dunpai.comms.local import new_user
+
+
+@pytest.fixture
+def deploy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE", raising=False)
+    d = tmp_path / "deploy"
+    yield d
+    process.stop(d)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_deploy_is_idempotent_and_a_user_enrols(deploy_dir: Path) -> None:
+    first = deploy(deploy_dir, port=0, invites=3)
+    assert first.started and first.admin_enrolled_now and len(first.invites) == 3
+    assert first.url.startswith("ws://127.0.0.1:")
+    assert oct((deploy_dir / "secrets" / "keystore.pass").stat().st_mode & 0o777) == "0o600"
+    again = deploy(deploy_dir, port=0, invites=3)
+    assert (again.pid, again.url, again.invites) == (first.pid, first.url, first.invites)
+    assert not again.started and not again.admin_enrolled_now
+
+    async def enrol() -> None:
+        user = await new_user(first.url, "wang", first.invites[0])
+        await user.close()
+        li = CommsClient(first.url, MemoryKeys(), LocalState.new("li", "d1"))
+        await li.connect()
+        try:
+            with pytest.raises(InviteInvalid):  # single use
+                await li.register(first.invites[0])
+        finally:
+            await li.close()
+
+    asyncio.run(enrol())
+    assert process.stop(deploy_dir)
+    assert not _pid_alive(first.pid)
+    assert not (deploy_dir / "run" / "service.pid").exists()
+    assert not process.stop(deploy_dir)
+    restarted = deploy(deploy_dir, port=0, invites=3)  # after a stop: restarts, keeps its data
+    assert restarted.started and not restarted.admin_enrolled_now and restarted.invites == first.invites
+
+
+def test_service_keys_are_in_the_key_store(deploy_dir: Path) -> None:
+    deploy(deploy_dir, port=0, invites=1)
+    from dunpai.keys import open_keystore
+
+    secret = (deploy_dir / "secrets" / "keystore.pass").read_text().strip()
+    store = open_keystore("software", path=deploy_dir / "secrets" / "keys.dks", passphrase=secret)
+    try:
+        labels = {k.label for k in store.list()}
+    finally:
+        store.close()
+    assert {"comms.deploy-audit", "comms.deploy-wrap"} <= labels
+
+
+def test_config_rejects_unknown_keys_and_bad_values() -> None:
+    with pytest.raises(DeployError, match="unknown key 'colour'"):
+        parse_config({"name": "x", "db": "sqlite:///x.db", "colour": "red"})
+    with pytest.raises(DeployError, match="db"):
+        parse_config({"name": "x", "db": "mysql://x"})
+    with pytest.raises(DeployError, match="name"):
+        parse_config({"name": "Bad Name", "db": "sqlite:///x.db"})
+
+
+def test_stale_pid_file_is_not_trusted(deploy_dir: Path) -> None:
+    (deploy_dir / "run").mkdir(parents=True)
+    (deploy_dir / "run" / "service.pid").write_text(str(os.getpid()))  # alive, but not our daemon
+    assert process.running(deploy_dir) is None
+    assert not process.stop(deploy_dir)
+
+
+def test_cli_deploy_and_stop(deploy_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dunpai.comms.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["deploy", "--dir", str(deploy_dir), "--port", "0", "--invites", "2"])
+    assert out.exit_code == 0, out.output
+    assert "started" in out.output and "administrator enrolled" in out.output
+    ready = json.loads((deploy_dir / "run" / "ready.json").read_text())
+    out = runner.invoke(app, ["stop", "--dir", str(deploy_dir)])
+    assert out.exit_code == 0 and "stopped" in out.output
+    assert process.running(deploy_dir) is None and ready["pid"] > 0
