@@ -2,24 +2,24 @@
 
 Run: ``.venv/bin/python -m bench.constant_rate_bench`` (writes ``bench/results/constant_rate.json``).
 Loopback UDP only. A sender emits frames on the constant-rate schedule (``location.constant_rate``)
-for ``seconds`` while someone talks (voice frames arrive from a simulated talker with jitter) and
-for ``seconds`` of silence; the observer records, at the receiving socket, each packet's size and
-arrival time. A two-sample Kolmogorov-Smirnov test compares talking and silence for sizes and
-inter-arrival times (indistinguishable at 1 % if p > 0.01). For contrast the same talker is sent
-without constant rate (a packet only when there is voice, variable-size frames), which the test
-does tell apart. Bandwidth: bytes per second of both modes.
+for ``seconds`` while a simulated talker alternates spurts of talk and silence (0.5-2 s each, seeded);
+the observer records, at the receiving socket, each packet's size and arrival time. Talking and
+silent periods are interleaved in one run so that machine load affects both alike. A two-sample
+Kolmogorov-Smirnov test compares the talking and silent packets' sizes and inter-arrival times
+(indistinguishable at 1 % if p > 0.01). For contrast the same talker is sent without constant rate
+(a packet only when there is voice, variable sizes). Bandwidth: bytes per second of both modes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import os
 import platform
 import random
 import socket
+import statistics
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,22 +51,28 @@ async def _observe(rx: socket.socket, stop: asyncio.Event, seen: list[tuple[floa
         seen.append((time.perf_counter(), len(data)))
 
 
-def _talker(rng: random.Random, talking: bool, frames: int) -> list[bytes | None]:
-    """Per 20 ms slot: a voice frame (VBR-like size 45-60 bytes) while talking, else nothing."""
-    return [rng.randbytes(rng.randint(45, 60)) if talking else None for _ in range(frames)]
+def _talk_plan(rng: random.Random, frames: int, interval_s: float) -> list[bool]:
+    """Per 20 ms slot, whether someone talks: alternating spurts of talk and silence of 0.5-2 s."""
+    plan: list[bool] = []
+    talking = True
+    while len(plan) < frames:
+        plan += [talking] * int(rng.uniform(0.5, 2.0) / interval_s)
+        talking = not talking
+    return plan[:frames]
 
 
-async def _run_mode(constant: bool, talking: bool, seconds: float, rng: random.Random, key: bytes,
-                    cfg: CbrConfig) -> list[tuple[float, int]]:
+async def _run_mode(constant: bool, plan: list[bool], rng: random.Random, key: bytes,
+                    cfg: CbrConfig) -> list[tuple[float, int, bool]]:
+    """Send ``plan`` and return what the observer saw: (arrival time, size, slot was talking)."""
     tx, rx = _socket_pair()
     stop, seen = asyncio.Event(), list[tuple[float, int]]()
     observer = asyncio.create_task(_observe(rx, stop, seen))
     sender, receiver = CbrSender(key, cfg), CbrReceiver(key, cfg)
-    frames = int(seconds / cfg.interval_s)
-    voice = _talker(rng, talking, frames)
+    voice = [rng.randbytes(rng.randint(45, 60)) if talk else None for talk in plan]  # VBR-like sizes
+    slots: list[bool] = []
     t0 = time.perf_counter() + 0.05
     try:
-        for k in range(frames):
+        for k, talk in enumerate(plan):
             delay = t0 + k * cfg.interval_s - time.perf_counter()  # the fixed schedule
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -75,21 +81,29 @@ async def _run_mode(constant: bool, talking: bool, seconds: float, rng: random.R
                 if receiver.open(wire) != voice[k]:
                     raise RuntimeError("constant-rate frame did not round-trip")
                 tx.send(wire)
+                slots.append(talk)
             elif voice[k] is not None:
                 tx.send(voice[k] or b"")
+                slots.append(talk)
         await asyncio.sleep(0.1)
     finally:
         stop.set()
         await observer
         tx.close()
         rx.close()
-    return seen
+    if len(seen) != len(slots):
+        raise RuntimeError("loopback lost packets; rerun")
+    return [(t, size, talk) for (t, size), talk in zip(seen, slots, strict=True)]
 
 
-def _features(seen: list[tuple[float, int]]) -> tuple[list[int], list[float]]:
-    sizes = [s for _, s in seen]
-    gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen)]
-    return sizes, gaps
+def _split(seen: list[tuple[float, int, bool]]) -> dict[bool, tuple[list[int], list[float]]]:
+    """Sizes and inter-arrival gaps, by whether the packet's slot was talking."""
+    out: dict[bool, tuple[list[int], list[float]]] = {True: ([], []), False: ([], [])}
+    for i, (t, size, talk) in enumerate(seen):
+        out[talk][0].append(size)
+        if i and seen[i - 1][2] == talk:  # gaps inside one spurt only
+            out[talk][1].append(t - seen[i - 1][0])
+    return out
 
 
 def _ks(a: list[float] | list[int], b: list[float] | list[int]) -> float | None:
@@ -100,22 +114,21 @@ def _ks(a: list[float] | list[int], b: list[float] | list[int]) -> float | None:
 
 async def run(seconds: float, seed: int) -> dict[str, object]:
     rng, cfg, key = random.Random(seed), CbrConfig(), os.urandom(32)
-    talk = await _run_mode(True, True, seconds, rng, key, cfg)
-    silent = await _run_mode(True, False, seconds, rng, key, cfg)
-    naive_talk = await _run_mode(False, True, seconds, rng, key, cfg)
-    naive_silent = await _run_mode(False, False, seconds, rng, key, cfg)
-    ts, tg = _features(talk)
-    ss, sg = _features(silent)
-    ns, _ = _features(naive_talk)
+    plan = _talk_plan(rng, int(seconds / cfg.interval_s), cfg.interval_s)
+    cbr = _split(await _run_mode(True, plan, rng, key, cfg))
+    naive = _split(await _run_mode(False, plan, rng, key, cfg))
+    (ts, tg), (ss, sg) = cbr[True], cbr[False]
     size_p, gap_p = _ks(ts, ss), _ks(tg, sg)
-    cbr_bps = sum(ts) / seconds
-    naive_bps = sum(ns) / seconds
+    talk_s = sum(plan) * cfg.interval_s
+    cbr_bps = (sum(ts) + sum(ss)) / seconds
+    naive_bps = sum(naive[True][0]) / talk_s
     return {
         "benchmark": "constant_rate",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "transport": "UDP on 127.0.0.1, observer at the receiving socket",
-        "seconds_per_condition": seconds,
+        "seconds": seconds,
+        "talking_share": round(sum(plan) / len(plan), 3),
         "interval_ms": cfg.interval_s * 1000,
         "wire_bytes": cfg.wire_bytes,
         "constant_rate": {
@@ -123,18 +136,20 @@ async def run(seconds: float, seed: int) -> dict[str, object]:
             "distinct_sizes": sorted(set(ts) | set(ss)),
             "ks_size_p": size_p, "ks_interarrival_p": gap_p,
             "indistinguishable_at_1pct": (size_p is None or size_p > 0.01) and gap_p is not None and gap_p > 0.01,
-            "bytes_per_s": round(cbr_bps, 1),
+            "interarrival_ms_mean_talking": round(statistics.fmean(tg) * 1000, 3),
+            "interarrival_ms_mean_silent": round(statistics.fmean(sg) * 1000, 3),
         },
         "without_constant_rate": {
-            "packets_talking": len(ns), "packets_silent": len(naive_silent),
-            "ks_size_p_talking_vs_constant": _ks(ns, ts),
-            "bytes_per_s_while_talking": round(naive_bps, 1),
-            "bytes_per_s_silent": 0.0,
+            "packets_talking": len(naive[True][0]), "packets_silent": len(naive[False][0]),
+            "distinct_sizes": len(set(naive[True][0])),
+            "note": "silence sends nothing: an observer sees every talk spurt",
         },
         "bandwidth_cost": {
             "constant_bytes_per_s": round(cbr_bps, 1),
             "kbit_per_s": round(cbr_bps * 8 / 1000, 2),
-            "vs_talking_without_constant_rate": round(cbr_bps / naive_bps, 3) if naive_bps else None,
+            "without_constant_rate_bytes_per_s_while_talking": round(naive_bps, 1),
+            "without_constant_rate_bytes_per_s_average": round(sum(naive[True][0]) / seconds, 1),
+            "overhead_vs_average": round(cbr_bps / (sum(naive[True][0]) / seconds), 3),
             "note": "payload only (UDP/IP headers excluded); paid all the time the channel is open",
         },
     }
@@ -143,7 +158,7 @@ async def run(seconds: float, seed: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.seconds, args.seed))

@@ -14,7 +14,7 @@ from dunpai.risk.backtest.replay import build_engine, replay
 def _book_reference(tx: pd.DataFrame) -> pd.DataFrame:
     """The book's own transformation (ch. 3), as an independent oracle."""
     out = tx[["TRANSACTION_ID"]].copy()
-    out["book_weekend"] = (tx.TX_DATETIME.dt.weekday >= 5).astype(float)
+    out["book_weekend"] = (tx.TX_DATETIME.dt.day_of_week >= 5).astype(float)
     out["book_night"] = (tx.TX_DATETIME.dt.hour <= 6).astype(float)
     parts = []
     for _, g in tx.groupby("CUSTOMER_ID"):

@@ -25,7 +25,9 @@ def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:
     rows = json.loads(out.read_text(encoding="utf-8"))
     assert {"event_id", "scenario", "fraud", "action", "score", "reasons", "customer_message"} <= set(rows[0])
     assert all(r["action"] != "allow" for r in rows if r["fraud"])
-    assert {r["scenario"] for r in rows} >= {"S1", "S2", "normal"}
+    assert {r["scenario"] for r in rows} >= {"S1", "S2", "S3", "S4", "normal"}
+    assert sum(r["action"] == "allow" for r in rows if r["scenario"] == "normal") >= 0.97 * sum(
+        r["scenario"] == "normal" for r in rows)
 
     pans = {body["pan"] for body, _, _ in demo_events(SEED, CUSTOMERS) if "pan" in body}
     assert len(pans) >= CUSTOMERS // 2
@@ -36,7 +38,7 @@ def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:
         assert not {p.encode() for p in pans} & found
 
     bundles = [d for d in (data / "evidence").iterdir() if d.is_dir()]
-    assert len(bundles) >= 2  # one per case (S1, S2)
+    assert len(bundles) >= 4  # one per case: S1, S2, the S3 employee, the S4 terminal
     assert list((data / "evidence").rglob("police-report.zh.pdf"))
     for bundle in bundles:
         checked = runner.invoke(app, ["evidence", "verify", str(bundle)])

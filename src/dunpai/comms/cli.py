@@ -333,6 +333,140 @@ def stop(directory: Annotated[Path, typer.Option("--dir", help="部署目录 / d
         console.print("未在运行 / not running")
 
 
+ptt_app = typer.Typer(help="对讲 / push-to-talk", no_args_is_help=True)
+app.add_typer(ptt_app, name="ptt")
+RelayUrl = Annotated[str, typer.Option("--relay", help="媒体中继地址 / media relay URL, e.g. ws://127.0.0.1:8766")]
+RelayTicket = Annotated[str, typer.Option("--ticket", envvar="DUNPAI_RELAY_TICKET",
+                                          help="中继入场券 / relay ticket (dunpai comms ptt ticket)")]
+
+
+def _relay_key(key_env: str) -> bytes:
+    import os
+
+    try:
+        secret = bytes.fromhex(os.environ.get(key_env, ""))
+    except ValueError:
+        secret = b""
+    if len(secret) < 32:
+        console.print(f"[red]错误 / error[/red] {key_env}: 需要至少 32 字节的十六进制密钥 / "
+                      "needs a hex secret of at least 32 bytes")
+        raise typer.Exit(2)
+    return secret
+
+
+@ptt_app.command("ticket")
+def ptt_ticket(group_id: str, user: str, priority: int = typer.Option(1, help="优先级 0–255 / priority"),
+               ttl_hours: float = typer.Option(12.0, help="有效小时数 / valid for hours"),
+               key_env: str = typer.Option("DUNPAI_RELAY_SECRET", help="中继密钥环境变量 / relay secret variable"),
+               ) -> None:
+    """签发中继入场券（运维） / issue a relay ticket for a talk-group member (operator)."""
+    from dunpai.comms.media.tickets import Ticket, issue_ticket
+
+    if not 0 <= priority <= 255:
+        console.print("[red]错误 / error[/red] priority 0–255")
+        raise typer.Exit(2)
+    expires = int(time.time() * 1000 + ttl_hours * 3_600_000)
+    typer.echo(issue_ticket(_relay_key(key_env), Ticket(group_id, user, priority, expires)))
+
+
+@ptt_app.command("talk")
+def ptt_talk(group_id: str, wav: Path, relay: RelayUrl, ticket: RelayTicket,
+             new_key: bool = typer.Option(False, "--new-key", help="总是生成并端到端分发新媒体密钥（成员变化时自动） / "
+                                                                   "always make and send a new media key (automatic "
+                                                                   "when members changed)"),
+             emergency: bool = typer.Option(False, help="紧急呼叫（抢占） / emergency (pre-empts)"),
+             wait: float = typer.Option(2.0, help="等待已有媒体密钥秒数 / seconds to wait for an existing media key"),
+             home: Home = DEFAULT_HOME) -> None:
+    """按下通话：把 WAV 文件讲给对讲组 / push to talk: speak a WAV file to the talk-group."""
+    import os
+
+    from dunpai.comms.media import sessions
+
+    async def action(c: CommsClient) -> sessions.TalkReport:
+        key = await sessions.key_for_talking(c, group_id, wait_s=wait, random_bytes=os.urandom, now_s=time.time(),
+                                             force_new=new_key, on_other=_show)
+        return await sessions.talk_wav(c, key, relay, ticket, wav, emergency=emergency)
+
+    r = _run(lambda: _with_client(home, action))
+    cut = "，被抢占 / revoked" if r.revoked else ""
+    console.print(f"已发送 / sent {r.frames} frames ({r.seconds:.2f} s), epoch {r.epoch}{cut}")
+
+
+@ptt_app.command("listen")
+def ptt_listen(group_id: str, relay: RelayUrl, ticket: RelayTicket,
+               out_dir: Annotated[Path, typer.Option(help="WAV 输出目录 / WAV output directory")] = Path("ptt-heard"),
+               seconds: float = typer.Option(30.0, help="收听秒数 / seconds to listen"),
+               wait: float = typer.Option(10.0, help="等待媒体密钥秒数 / seconds to wait for the media key"),
+               home: Home = DEFAULT_HOME) -> None:
+    """收听对讲组，每段讲话写成 WAV / listen to the talk-group, one WAV per talk-burst."""
+    from dunpai.comms.media import sessions
+
+    async def action(c: CommsClient) -> list[Path]:
+        key = await sessions.wait_media_key(c, group_id, wait, _show)
+        return await sessions.listen_wav(c, key, relay, ticket, out_dir, seconds)
+
+    for p in _run(lambda: _with_client(home, action)):
+        console.print(f"收到 / heard: {p}")
+
+
+@app.command("bridge")
+def bridge(config: Annotated[Path, typer.Option("--config", help="网桥配置 bridge.yaml / bridge configuration")],
+           ) -> None:
+    """运行私网⇄公网安全网桥（只转发密文） / run the private⇄public bridge (relays ciphertext only)."""
+    from dunpai.comms.bridge.run import load_bridge_config, run_bridge
+
+    cfg = load_bridge_config(config)
+    (cfg.root / "state").mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        names = ", ".join(link.name for link in cfg.links)
+        console.print(f"网桥运行中 / bridge running: {names} (Ctrl-C 停止 / to stop)")
+        await run_bridge(cfg, stop)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(main)
+
+
+@app.command("relay")
+def relay(host: str = "127.0.0.1", port: int = 8766,
+          key_env: Annotated[str, typer.Option(help="存放中继密钥（十六进制）的环境变量 / environment variable "
+                                                      "holding the relay secret (hex, 32+ bytes)")]
+          = "DUNPAI_RELAY_SECRET") -> None:
+    """运行媒体中继（对讲、通话） / run the media relay (push-to-talk, calls)."""
+    from dunpai.comms.media.local import start_relay
+
+    secret = _relay_key(key_env)
+
+    async def main() -> None:
+        running = await start_relay(secret, host=host, port=port)
+        console.print(f"媒体中继 / media relay: ws://{host}:{running.port}")
+        await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+@app.command("demo-ptt")
+def demo_ptt(workdir: Annotated[Path, typer.Option(help="输出目录（WAV 与 JSON） / output directory (WAV and JSON)")]
+             = Path(".dunpai/ptt-demo"),
+             pace: Annotated[float, typer.Option(help="语音节奏，1 = 实时 / speech pacing, 1 = real time")] = 1.0,
+             ) -> None:
+    """演示：对讲组、话权请求、紧急抢占、端到端加密语音 / push-to-talk talk-group demo on loopback."""
+    from dunpai.comms.media.demo_ptt import main as ptt_main
+
+    r = ptt_main(workdir, pace=pace, say=console.print)
+    console.print("\n[bold]各听众收到的语音 / what each listener heard:[/bold]")
+    for h in r.heard:
+        console.print(f"  {h['listener']:>9} ← {h['talker']:<9} {h['frames']:>4} frames "
+                      f"{h['packet_sizes']} B  相似度 / similarity {h['similarity']}  {workdir / h['wav']}")
+    rl = r.relay
+    console.print(f"中继处理 / relay handled {rl['media_frames_handled']} frames of {rl['frame_sizes']} B; "
+                  f"含地址的消息 / messages with an address: {rl['messages_with_an_address']}; "
+                  f"解码尝试相似度 / decode-attempt similarity {rl['decode_attempt_similarity']}")
+    console.print(f"结果 / result: {workdir / 'ptt-demo.json'}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

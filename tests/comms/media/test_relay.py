@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from tests.comms.helpers import run
 
 from dunpai.comms.errors import AuthFailed, MalformedFrame, NotAuthenticated
 from dunpai.comms.media import codec
@@ -17,7 +18,6 @@ from dunpai.comms.media.local import start_relay
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay import RelayCore
 from dunpai.comms.media.tickets import Ticket, issue_ticket, verify_ticket
-from tests.comms.helpers import run
 
 SECRET = b"s" * 32
 ADDRESS = re.compile(rb"127\.0\.0\.1|localhost|::1|\b\d{1,3}(\.\d{1,3}){3}\b")

@@ -122,7 +122,7 @@ def test_group_call_join_leave_rekey() -> None:
     assert rekey[0].roster == ("a", "b") and sg.is_key_maker(ra.phone, rekey[0])
     rb = deliver(ra, "a", b.phone, 3, group=g)
     assert rb.phone.call is not None and rb.phone.call.participants == {"a", "b"}
-    assert not sg.is_key_maker(rb.phone, [e for e in rb.events if e.kind == "rekey"][0])
+    assert not sg.is_key_maker(rb.phone, next(e for e in rb.events if e.kind == "rekey"))
     # a repeated join is idempotent
     assert deliver(ra, "a", rb.phone, 4, group=g).phone == rb.phone
     # b mutes, then leaves: a rekeys for itself alone

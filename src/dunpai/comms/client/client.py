@@ -32,7 +32,7 @@ from dunpai.comms.protocol.safety import qr_payload, safety_number
 ONE_TIME_KEY_TARGET = 50
 # E2E content types handed to the application as they are (validated by their own modules:
 # dunpai.comms.media.frames.MediaKey, dunpai.comms.calls.signalling).
-EXTENSION_CONTENT_TYPES = frozenset({"media_key", "call"})
+EXTENSION_CONTENT_TYPES = frozenset({"media_key", "call", "location"})  # location: comms.location.share
 
 
 @dataclass(frozen=True)

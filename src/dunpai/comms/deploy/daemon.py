@@ -16,6 +16,7 @@ import signal
 from pathlib import Path
 
 from dunpai.comms.bridge.certs import server_context
+from dunpai.comms.bridge.listener import start_bridge_listener
 from dunpai.comms.deploy.config import DeployError, load_config
 from dunpai.comms.deploy.paths import Paths
 from dunpai.comms.local import attach_log, start_service
@@ -27,6 +28,8 @@ async def serve(directory: Path) -> None:
     if cfg is None:
         raise DeployError(f"no deployment in {directory}")
     p = Paths(directory)
+    p.logs.mkdir(parents=True, exist_ok=True)
+    p.run.mkdir(parents=True, exist_ok=True)
     attach_log(p.service_log)
     ctx = None if cfg.loopback else server_context(p.tls_cert, p.tls_key, [])
     svc = await start_service(cfg.db, host=cfg.host, port=cfg.port, ssl_context=ctx)
@@ -34,9 +37,8 @@ async def serve(directory: Path) -> None:
     bridge_port = 0
     pinned = sorted(p.bridge_clients.glob("*.pem")) if p.bridge_clients.exists() else []
     if cfg.bridge_port and pinned:
-        bridge = CommsServer(svc.service)
-        bridge.hub = svc.server.hub  # one hub: a send on either listener reaches devices on both
-        bridge_port = await bridge.start(cfg.host, cfg.bridge_port, server_context(p.tls_cert, p.tls_key, pinned))
+        bridge, bridge_port = await start_bridge_listener(svc, p.tls_cert, p.tls_key, pinned, host=cfg.host,
+                                                          port=cfg.bridge_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

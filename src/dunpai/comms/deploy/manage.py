@@ -116,11 +116,12 @@ async def _enrol_admin(cfg: DeploymentConfig, p: Paths, url: str, secret: str) -
     return True
 
 
-def deploy(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
-           port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
-           clock: Callable[[], float] = time.time) -> DeployResult:
-    import asyncio
-
+def prepare(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
+            port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
+            bridge_certs: tuple[Path, ...] = (), clock: Callable[[], float] = time.time,
+            ) -> tuple[DeploymentConfig, list[str]]:
+    """Everything but starting: configuration, key store, TLS certificate, pinned bridge
+    certificates, schema and invites. Each step is skipped when already done."""
     directory = directory.resolve()
     p = Paths(directory)
     cfg = load_config(directory)
@@ -134,7 +135,23 @@ def deploy(directory: Path, *, name: str = "private", db: str | None = None, hos
         hosts = (cfg.host,) if cfg.host != "localhost" else ("localhost", "127.0.0.1")
         write_pair(new_cert(f"dunpai-comms-{cfg.name}", dt.datetime.fromtimestamp(clock(), dt.UTC), hosts=hosts),
                    p.tls_cert, p.tls_key)
-    codes = _ensure_invites(cfg, p, invites, clock)
+    for cert in bridge_certs:
+        p.bridge_clients.mkdir(parents=True, exist_ok=True)
+        (p.bridge_clients / cert.name).write_bytes(cert.read_bytes())
+    return cfg, _ensure_invites(cfg, p, invites, clock)
+
+
+def deploy(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
+           port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
+           bridge_certs: tuple[Path, ...] = (), clock: Callable[[], float] = time.time) -> DeployResult:
+    """Prepare, start (unless running) and enrol the administrator (unless enrolled)."""
+    import asyncio
+
+    directory = directory.resolve()
+    cfg, codes = prepare(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
+                         bridge_port=bridge_port, bridge_certs=bridge_certs, clock=clock)
     run, started = process.start(directory)
-    enrolled = asyncio.run(_enrol_admin(cfg, p, run.url, secret))
+    enrolled = False
+    if cfg.loopback:  # elsewhere the administrator enrols from their own machine, with the admin invite
+        enrolled = asyncio.run(_enrol_admin(cfg, Paths(directory), run.url, passphrase(Paths(directory))))
     return DeployResult(cfg, run.url, run.pid, started, enrolled, codes)

@@ -28,9 +28,9 @@ class OpusEncoder:
         import av
 
         self._ctx = av.CodecContext.create("libopus", "w")
-        self._ctx.sample_rate = SAMPLE_RATE  # type: ignore[attr-defined]
-        self._ctx.layout = "mono"  # type: ignore[attr-defined]
-        self._ctx.format = "s16"  # type: ignore[attr-defined]
+        self._ctx.sample_rate = SAMPLE_RATE
+        self._ctx.layout = "mono"
+        self._ctx.format = "s16"
         self._ctx.bit_rate = bitrate
         self._ctx.options = {"vbr": "off", "application": "voip", "frame_duration": str(FRAME_MS)}
         self._ctx.open()
@@ -46,10 +46,10 @@ class OpusEncoder:
         af.sample_rate = SAMPLE_RATE
         af.pts = self._pts
         self._pts += FRAME_SAMPLES
-        return [bytes(p) for p in self._ctx.encode(af)]  # type: ignore[attr-defined]
+        return [bytes(p) for p in self._ctx.encode(af)]
 
     def flush(self) -> list[bytes]:
-        return [bytes(p) for p in self._ctx.encode(None)]  # type: ignore[attr-defined]
+        return [bytes(p) for p in self._ctx.encode(None)]
 
 
 class OpusDecoder:
@@ -57,15 +57,15 @@ class OpusDecoder:
         import av
 
         self._ctx = av.CodecContext.create("opus", "r")
-        self._ctx.sample_rate = SAMPLE_RATE  # type: ignore[attr-defined]
-        self._ctx.layout = "mono"  # type: ignore[attr-defined]
+        self._ctx.sample_rate = SAMPLE_RATE
+        self._ctx.layout = "mono"
         self.invalid = 0
 
     def decode(self, packet: bytes) -> PCM:
         import av
 
         try:
-            out = [f.to_ndarray() for f in self._ctx.decode(av.Packet(packet))]  # type: ignore[attr-defined]
+            out = [f.to_ndarray() for f in self._ctx.decode(av.Packet(packet))]
         except av.error.FFmpegError:  # not an Opus packet: conceal with one frame of silence
             self.invalid += 1
             return np.zeros(FRAME_SAMPLES, dtype=np.int16)

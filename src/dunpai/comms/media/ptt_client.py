@@ -32,6 +32,7 @@ class Burst:
     """What a listener heard from one talker in one talk-burst."""
 
     talker: str
+    burst: int | None = None
     packets: list[bytes] = field(default_factory=list)
     arrival_s: list[float] = field(default_factory=list)
 
@@ -56,7 +57,10 @@ class PttClient:
         self.bursts: list[Burst] = []
         self.rejected = 0
         self.talker: str | None = None
-        self.on_frame: Callable[[str, int, float], None] | None = None  # (sender, counter, time) for benchmarks
+        self.burst: int | None = None
+        self.revoked = asyncio.Event()  # set by Floor Revoke: the talker must stop
+        # (sender, frame counter, Opus packet), called on arrival (benchmarks decode and time it)
+        self.on_frame: Callable[[str, int, bytes], None] | None = None
 
     def rekey(self, key: MediaKey) -> None:
         """A new media key arrived over E2E (someone joined or left): seal with it from now on."""
@@ -81,18 +85,25 @@ class PttClient:
                 await self._reader
 
     async def _read(self) -> None:
-        assert self._ws is not None  # set before the task starts
+        ws = self._ws
+        if ws is None:
+            return
         with contextlib.suppress(ConnectionClosed):
-            async for raw in self._ws:
+            async for raw in ws:
                 if isinstance(raw, bytes):
                     self._on_media(raw)
                     continue
                 msg = json.loads(raw)
                 self.log.append(msg)
-                if msg.get("type") in ("floor_taken", "floor_status", "floor_granted"):
-                    self.talker = msg.get("talker")
-                elif msg.get("type") == "floor_idle":
-                    self.talker = None
+                kind = msg.get("type")
+                if kind in ("floor_taken", "floor_status", "floor_granted"):
+                    self.talker, self.burst = msg.get("talker"), msg.get("burst")
+                    if kind == "floor_granted":
+                        self.revoked.clear()
+                elif kind == "floor_idle":
+                    self.talker = self.burst = None
+                elif kind == "floor_revoke":
+                    self.revoked.set()
                 self.events.put_nowait(msg)
 
     def _on_media(self, frame: bytes) -> None:
@@ -102,12 +113,13 @@ class PttClient:
             self.rejected += 1
             return
         now = self.clock()
-        if not self.bursts or self.bursts[-1].talker != sender:
-            self.bursts.append(Burst(sender))
+        last = self.bursts[-1] if self.bursts else None
+        if last is None or last.talker != sender or last.burst != self.burst:
+            self.bursts.append(Burst(sender, self.burst))
         self.bursts[-1].packets.append(packet)
         self.bursts[-1].arrival_s.append(now)
         if self.on_frame is not None:
-            self.on_frame(sender, int.from_bytes(frame[7:15], "big"), now)
+            self.on_frame(sender, int.from_bytes(frame[7:15], "big"), packet)
 
     async def expect(self, *types: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait for the next control frame of one of ``types`` (others are skipped)."""

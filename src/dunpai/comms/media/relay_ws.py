@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from dunpai.comms.errors import CommsError
@@ -69,14 +69,16 @@ class MediaRelay:
             await self._server.wait_closed()
 
     async def _send(self, outs: list[Out]) -> None:
+        # broadcast() writes at once without waiting on slow readers: real-time media is not held
+        # back for one congested listener (its socket buffers or it disconnects), and the order of
+        # messages to each connection is kept.
         for o in outs:
             ws = self._ws.get(o.conn)
             if ws is None:
                 continue
             if self.record is not None:
                 self.record("out", o.conn, o.data)
-            with contextlib.suppress(ConnectionClosed):
-                await ws.send(o.data)
+            broadcast([ws], o.data)
 
     async def _tick(self) -> None:
         while True:

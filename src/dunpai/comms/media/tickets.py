@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from dunpai.comms.errors import AuthFailed
 
 TICKET_FORMAT = "dunpai-relay-ticket-v1"
+MODES = frozenset({"ptt", "call"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Ticket:
     user: str
     priority: int
     expires_ms: int
+    mode: str = "ptt"   # "ptt": talk-group with floor control; "call": full-duplex call
 
 
 def _b64(b: bytes) -> str:
@@ -46,8 +48,10 @@ def _mac(secret: bytes, body: bytes) -> bytes:
 def issue_ticket(secret: bytes, ticket: Ticket) -> str:
     if len(secret) < 32:
         raise ValueError("relay secret must be at least 32 bytes")
+    if ticket.mode not in MODES:
+        raise ValueError(f"ticket mode must be one of {sorted(MODES)}")
     body = json.dumps({"expires_ms": ticket.expires_ms, "format": TICKET_FORMAT, "group_id": ticket.group_id,
-                       "priority": ticket.priority, "user": ticket.user},
+                       "mode": ticket.mode, "priority": ticket.priority, "user": ticket.user},
                       sort_keys=True, separators=(",", ":")).encode()
     return f"{_b64(body)}.{_b64(_mac(secret, body))}"
 
@@ -61,8 +65,8 @@ def verify_ticket(secret: bytes, token: str, now_ms: int) -> Ticket:
         h.update(body)
         h.verify(_unb64(mac_s))
         d = json.loads(body)
-        t = Ticket(str(d["group_id"]), str(d["user"]), int(d["priority"]), int(d["expires_ms"]))
-        if d["format"] != TICKET_FORMAT:
+        t = Ticket(str(d["group_id"]), str(d["user"]), int(d["priority"]), int(d["expires_ms"]), str(d["mode"]))
+        if d["format"] != TICKET_FORMAT or t.mode not in MODES:
             raise ValueError("format")
     except (ValueError, KeyError, TypeError, InvalidSignature):
         raise AuthFailed("relay ticket refused") from None

@@ -1,0 +1,169 @@
+"""The bridge process: one device on each deployment, relaying federation envelopes.
+
+The bridge is an ordinary enrolled user (``bridge``) on every deployment it joins, connected over
+mutual TLS with pinned certificates. Users send it ``fed1`` envelopes; it checks the policy, audits
+the crossing (metadata only) and forwards, on the other deployment, the end-to-end ciphertext to the
+recipient's device together with the sender's public device keys. It copies encrypted file blobs
+chunk by chunk. It never holds a content key: Olm sessions run between the users' devices.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dunpai.comms.bridge import wire
+from dunpai.comms.bridge.audit import CrossingLog
+from dunpai.comms.bridge.policy import BridgePolicy, split_address
+from dunpai.comms.client.client import CommsClient
+from dunpai.comms.client.state import LocalState, load_state
+from dunpai.comms.errors import CommsError, Forbidden, NotFound
+from dunpai.comms.keys_port import DeviceKeys, MemoryKeys
+from dunpai.comms.protocol import frames as f
+
+BRIDGE_USER = "bridge"
+BRIDGE_DEVICE = "b1"
+
+
+def _mid() -> str:
+    return "b" + os.urandom(12).hex()
+
+
+class BridgeSide(CommsClient):
+    """The bridge's device on one deployment: deliveries go to the bridge, never to Olm."""
+
+    def __init__(self, deployment: str, url: str, relay: Bridge, keys: DeviceKeys,
+                 ssl_context: ssl.SSLContext | None, state: LocalState | None = None,
+                 state_path: Path | None = None) -> None:
+        super().__init__(url, keys, state or LocalState.new(BRIDGE_USER, BRIDGE_DEVICE), ssl_context=ssl_context,
+                         state_path=state_path)
+        self.deployment = deployment
+        self.relay = relay
+
+    async def _handle(self, d: f.Deliver) -> None:
+        await self.relay.handle(self.deployment, d)
+
+    async def raw_send(self, user: str, device_id: str, payload: str) -> dict[str, Any]:
+        return await self._c().request(f.Send, msg_id=_mid(), messages=[
+            f.ToDevice(user=user, device_id=device_id, payload=payload)])
+
+    async def request(self, frame_type: type[Any], **fields: Any) -> dict[str, Any]:
+        return await self._c().request(frame_type, **fields)
+
+
+@dataclass
+class Bridge:
+    policy: BridgePolicy
+    log: CrossingLog
+    clock: Callable[[], float] = time.time
+    sides: dict[str, BridgeSide] = field(default_factory=dict)
+
+    async def join(self, deployment: str, url: str, invite: str | None, *,
+                   ssl_context: ssl.SSLContext | None = None, keys: DeviceKeys | None = None,
+                   state_path: Path | None = None) -> BridgeSide:
+        """Connect to ``deployment``: log in with the saved device state, or enrol with ``invite``."""
+        if deployment not in self.policy.deployments:
+            raise Forbidden(f"deployment {deployment!r} is not in the bridge policy")
+        keys = keys or MemoryKeys()
+        known = state_path is not None and state_path.exists()
+        state = load_state(state_path, keys) if known and state_path is not None else None
+        side = BridgeSide(deployment, url, self, keys, ssl_context, state, state_path)
+        await side.connect()
+        if known:
+            await side.login()
+        else:
+            await side.register(invite)
+        self.sides[deployment] = side
+        return side
+
+    async def close(self) -> None:
+        for side in self.sides.values():
+            await side.close()
+        self.sides.clear()
+
+    def _side(self, deployment: str) -> BridgeSide:
+        side = self.sides.get(deployment)
+        if side is None:
+            raise Forbidden(f"deployment {deployment!r} is not connected to this bridge")
+        return side
+
+    async def handle(self, origin: str, d: f.Deliver) -> None:
+        side = self._side(origin)
+        sender = f"{d.sender_user}@{origin}"
+        if d.group_id is not None or not wire.is_federation(d.payload):
+            self.log.record(self.clock(), "unknown", sender, "", "", len(d.payload), "dropped")
+            return
+        env = wire.decode(d.payload)
+        rid = str(env.get("rid", ""))[:64]
+        op, target, service, size = str(env["op"]), str(env.get("to", "")), str(env.get("service", "message")), 0
+        try:
+            if op == "query":
+                result = await self._query(sender, wire.text(env, "to"))
+            elif op == "send":
+                size = len(wire.text(env, "payload", f.MAX_PAYLOAD_CHARS))
+                result = await self._send(side, d, sender, env, size)
+            elif op == "file":
+                service = "file"
+                result, size = await self._file(side, sender, env)
+            else:
+                raise Forbidden(f"the bridge does not accept {op!r} from users")
+        except CommsError as exc:
+            self.log.record(self.clock(), op, sender, target, service, size, "refused", exc.code)
+            await side.raw_send(d.sender_user, d.sender_device,
+                                wire.encode("refused", rid=rid, code=exc.code, reason=exc.message))
+            return
+        self.log.record(self.clock(), op, sender, target, service, size, "allowed")
+        await side.raw_send(d.sender_user, d.sender_device, wire.encode(
+            "query_result" if op == "query" else "result", rid=rid, **result))
+
+    async def _query(self, sender: str, target: str) -> dict[str, Any]:
+        self.policy.check(sender, target)
+        user, dep = split_address(target)
+        remote = self._side(dep)
+        devices = (await remote.request(f.KeysQuery, users=[user]))["devices"]
+        if not devices:
+            raise NotFound(f"{target} has no active device")
+        claims = (await remote.request(f.KeysClaim, devices=[
+            f.DeviceRef(user=user, device_id=x["device_id"]) for x in devices]))["claims"]
+        by_device = {c["device_id"]: c for c in claims}
+        return {"to": target, "devices": [{**x, "claim": by_device.get(x["device_id"])} for x in devices]}
+
+    async def _send(self, side: BridgeSide, d: f.Deliver, sender: str, env: dict[str, Any],
+                    size: int) -> dict[str, Any]:
+        target, service = wire.text(env, "to"), wire.text(env, "service")
+        if service not in ("message", "file"):
+            raise Forbidden(f"{service!r} is not relayed as a message")
+        self.policy.check(sender, target, "message", size)
+        if service == "file":
+            self.policy.check(sender, target, "file")
+        user, dep = split_address(target)
+        mine = [x for x in (await side.request(f.KeysQuery, users=[d.sender_user]))["devices"]
+                if x["device_id"] == d.sender_device]
+        if not mine:
+            raise NotFound("the sending device is not active")
+        keys = {k: mine[0][k] for k in ("curve25519", "ed25519", "device_sig", "user_key")}
+        out = wire.encode("deliver", **{"from": sender}, device=d.sender_device, msg_id=wire.text(env, "msg_id", 64),
+                          payload=wire.text(env, "payload", f.MAX_PAYLOAD_CHARS), sender_keys=keys)
+        result = await self._side(dep).raw_send(user, wire.text(env, "device", 64), out)
+        if result["refused"]:
+            raise NotFound(f"{target} device is not active")
+        return {"msg_id": env["msg_id"], "queued": result["queued"]}
+
+    async def _file(self, side: BridgeSide, sender: str, env: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        target, blob_id, chunks = wire.text(env, "to"), wire.text(env, "blob_id", 64), env.get("chunks")
+        if not isinstance(chunks, int) or not 1 <= chunks <= 4096:
+            raise Forbidden("file chunk count out of range")
+        self.policy.check(sender, target, "file")  # before copying anything
+        _, dep = split_address(target)
+        remote, total = self._side(dep), 0
+        for i in range(chunks):
+            got = await side.request(f.BlobGet, blob_id=blob_id, index=i)
+            total += len(got["data"]) * 3 // 4
+            self.policy.check(sender, target, "file", total)  # stops copying as soon as it is over
+            await remote.request(f.BlobPut, blob_id=blob_id, index=i, total=chunks, data=got["data"])
+        return {"blob_id": blob_id}, total
