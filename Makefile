@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NATIVE := build/.native
+NATIVE_SOURCES := $(wildcard src/dunpai/risk/features/*.py) scripts/build_native.py
 
 .PHONY: demo test lint bench system-deps clean
 
@@ -17,18 +19,27 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash scripts/system-deps.sh
 
-demo: $(STAMP)
+# The risk engine's hot path compiled with mypyc (pure Python runs when no compiler is present).
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	mkdir -p build
+	$(BIN)/python scripts/build_native.py > build/native.log 2>&1 || \
+	  (echo "native build failed (see build/native.log): running the pure-Python engine"; \
+	   $(BIN)/python scripts/build_native.py --clean)
+	touch $(NATIVE)
+
+demo: $(NATIVE)
 	$(BIN)/dunpai demo --data-dir .dunpai-demo --json .dunpai-demo/demo.json
 
-test: $(STAMP)
+test: $(NATIVE)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(NATIVE)
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .dunpai-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .dunpai-demo .pytest_cache .mypy_cache .ruff_cache
+	find src -name "*.cpython-*.so" -delete

@@ -94,7 +94,8 @@ def write_doc() -> None:
         lines += ["## 1. The harness reproduces the book (baseline split)", "",
                   "The book's 15 features computed by engine keyed steps (exact windows, terminal risk from",
                   "arrived labels), the book's split and metrics, its default models:", "",
-                  "| model | AUC ROC | AP | CP@100 | book AUC | book AP | book CP@100 |", "|---|---|---|---|---|---|---|"]
+                  "| model | AUC ROC | AP | CP@100 | book AUC | book AP | book CP@100 |",
+                  "|---|---|---|---|---|---|---|"]
         pub = baseline["published"]
         for name, key in (("logistic_regression", "logistic_regression (ch. 3, baseline split)"),
                           ("random_forest", "random_forest (ch. 3, baseline split)")):
@@ -126,7 +127,8 @@ def write_doc() -> None:
             lines.append(f"| {f['train']} | {f['test']} | {_f(f['auc_roc'])} | {_f(f['average_precision'])} | "
                          f"{_f(f['card_precision_at_100'])} | {f['best_iteration']} |")
         lines += ["", "Recall per fraud scenario (mean over folds; the scenario column is read only here):", "",
-                  "| scenario | frauds (mean per fold) | card in the day's top 100 | transaction above the 1 % FPR threshold |",
+                  "| scenario | frauds (mean per fold) | card in the day's top 100 "
+                  "| transaction above the 1 % FPR threshold |",
                   "|---|---|---|---|"]
         for name, r in preq["per_scenario_recall"].items():
             lines.append(f"| {name} | {r['frauds']:.0f} | {_f(r['recall_top100_cards'])} | "

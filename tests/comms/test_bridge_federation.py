@@ -103,6 +103,11 @@ def test_private_and_public_users_message_and_send_files_through_the_bridge(tmp_
                 back = await wang.receive(10)
                 assert (back.sender, back.text) == ("li@public", SECRET_TEXTS[1])
 
+                await wang.send_remote_text("li@public", "second")
+                assert (await li.receive(10)).text == "second"
+                # one one-time key was claimed for the one new session; later look-ups claim none
+                assert pub.svc.store.count_keys("li", "d1") == 49
+                assert priv.svc.store.count_keys("wang", "d1") == 50
                 await wang.send_remote_file("li@public", FILE_BYTES, "plan.txt", "text/plain")
                 file_msg = await li.receive(10)
                 assert file_msg.kind == "file" and file_msg.file is not None

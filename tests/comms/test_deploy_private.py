@@ -108,3 +108,32 @@ def test_cli_deploy_and_stop(deploy_dir: Path) -> None:
     out = runner.invoke(app, ["stop", "--dir", str(deploy_dir)])
     assert out.exit_code == 0 and "stopped" in out.output
     assert process.running(deploy_dir) is None and ready["pid"] > 0
+
+
+@pytest.mark.services
+def test_deploy_on_postgresql(deploy_dir: Path) -> None:
+    from dunpai.core.services import port_open, services_required
+
+    if not port_open("127.0.0.1", 5432):
+        if services_required():
+            pytest.fail("PostgreSQL at 127.0.0.1:5432 is required (DUNPAI_REQUIRE_SERVICES=1) but unreachable")
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (set DUNPAI_REQUIRE_SERVICES=1 to fail)")
+    pg, schema = "postgresql://postgres@127.0.0.1:5432/test", f"comms_deploy_{os.getpid()}_{os.urandom(3).hex()}"
+    try:
+        first = deploy(deploy_dir, db=pg, schema=schema, port=0, invites=2)
+        assert first.admin_enrolled_now and deploy(deploy_dir, port=0).pid == first.pid
+
+        async def enrol() -> None:
+            await (await new_user(first.url, "wang", first.invites[0])).close()
+
+        asyncio.run(enrol())
+    finally:
+        process.stop(deploy_dir)
+        from sqlalchemy import text
+
+        from dunpai.core.db import make_engine
+
+        engine = make_engine(pg)
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()

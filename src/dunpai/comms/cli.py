@@ -305,13 +305,14 @@ def deploy(directory: Annotated[Path, typer.Option("--dir", help="部署目录 /
            host: str = typer.Option("127.0.0.1", help="监听地址（默认仅本机） / listen address (loopback)"),
            port: int = 8765, admin: str = typer.Option("admin", help="管理员用户名 / administrator"),
            invites: int = typer.Option(10, help="邀请码数量 / invite codes"),
-           bridge_port: int = typer.Option(0, help="网桥双向 TLS 端口 / mutual-TLS port for the bridge")) -> None:
+           bridge_port: int = typer.Option(0, help="网桥双向 TLS 端口 / mutual-TLS port for the bridge"),
+           schema: str | None = typer.Option(None, help="PostgreSQL schema")) -> None:
     """一条命令部署并启动私有通信服务（可重复运行） / deploy and start a private service (idempotent)."""
     from dunpai.comms.deploy.manage import deploy as do_deploy
 
     try:
         r = do_deploy(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
-                      bridge_port=bridge_port)
+                      bridge_port=bridge_port, schema=schema)
     except CommsError as exc:
         console.print(f"[red]错误 / error[/red] [{exc.code}] {exc.message}")
         raise typer.Exit(2) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -133,7 +134,7 @@ def test_ptt_over_relay_floor_media_preemption_and_privacy() -> None:
         assert not ADDRESS.search(raw), m
     for m in out:
         if isinstance(m, str):
-            assert set(json.loads(m)) <= {"v", "type", "group_id", "user", "talker", "burst", "position",
+            assert set(json.loads(m)) <= {"v", "type", "group_id", "user", "mode", "talker", "burst", "position",
                                           "cause", "emergency", "code", "message"}
     # the relay handled media, and none of it decodes to the audio that was sent
     media = [m for m in inbound if isinstance(m, bytes)]
@@ -144,3 +145,44 @@ def test_ptt_over_relay_floor_media_preemption_and_privacy() -> None:
         assert codec.similarity(tone(0.6), heard) < 0.2
     plain = codec.encode_pcm(tone(0.6))
     assert not any(p in m for p in plain[5:25] for m in media)
+
+
+def test_full_duplex_call_through_relay_with_e2e_key_from_ring() -> None:
+    from dunpai.comms.calls import signalling as sg
+    from dunpai.comms.errors import CommsError, Conflict
+    from dunpai.comms.media.frames import MediaKey
+
+    handled: list[tuple[str, int, str | bytes]] = []
+
+    async def scenario() -> None:
+        relay = await start_relay(SECRET, record=lambda d, c, m: handled.append((d, c, m)))
+        # signalling (would travel over Olm): the ring carries the call's media key
+        key = new_media_key("call-7", 1, ("alice", "bob"), os.urandom)
+        ring = sg.place_call(sg.Phone("alice"), "call-7", "bob", 0, key=key.to_content())
+        incoming = sg.receive(sg.Phone("bob"), "alice", ring.send[0].message, 1)
+        assert incoming.phone.call is not None and incoming.phone.call.key is not None
+        bob_key = MediaKey.from_content(incoming.phone.call.key)
+        alice = PttClient(relay.url, relay.ticket("call-7", "alice", 1, mode="call"), key, "alice")
+        bob = PttClient(relay.url, relay.ticket("call-7", "bob", 1, mode="call"), bob_key, "bob")
+        try:
+            assert (await alice.connect())["mode"] == "call"
+            await bob.connect()
+            # a talk-group ticket for the same id is refused; floor control does not exist in a call
+            with pytest.raises(Conflict):
+                relay.relay.core.hello(999, relay.ticket("call-7", "carol", 1), 0)
+            await alice.request_floor()
+            with pytest.raises(CommsError, match="no floor control"):
+                await alice.expect("floor_granted", timeout=2)
+            said_a, said_b = tone(0.6), tone(0.5)[::-1].copy()
+            await asyncio.gather(alice.talk(said_a, pace=0.25), bob.talk(said_b, pace=0.25))
+            await asyncio.sleep(0.2)
+            assert [b.talker for b in bob.bursts] == ["alice"] and [b.talker for b in alice.bursts] == ["bob"]
+            assert codec.similarity(said_a, bob.bursts[0].pcm()) > 0.8
+            assert codec.similarity(said_b, alice.bursts[0].pcm()) > 0.8
+        finally:
+            await alice.close()
+            await bob.close()
+            await relay.stop()
+
+    run(scenario())
+    assert not any(ADDRESS.search(m if isinstance(m, bytes) else m.encode()) for d, _, m in handled if d == "out")

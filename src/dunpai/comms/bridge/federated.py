@@ -73,14 +73,15 @@ class FederatedClient(CommsClient):
         """The remote user's devices, with Olm sessions ready."""
         user, _ = split_address(address)
         answer = await self._bridge("query", to=address)
-        out = []
-        for d in answer["devices"]:
-            device = self._verified_device(address, user, d)
-            if not self.state.olm.has_session(device):
-                if d.get("claim") is None:
-                    continue
-                self.state.olm.start_session(device, d["claim"])
-            out.append(device)
+        devices = [self._verified_device(address, user, d) for d in answer["devices"]]
+        missing = [d.device_id for d in devices if not self.state.olm.has_session(d)]
+        if missing:  # a second round trip only when a new session is needed
+            answer = await self._bridge("query", to=address, claim=missing)
+            devices = [self._verified_device(address, user, d) for d in answer["devices"]]
+            for d, raw in zip(devices, answer["devices"], strict=True):
+                if not self.state.olm.has_session(d) and raw.get("claim") is not None:
+                    self.state.olm.start_session(d, raw["claim"])
+        out = [d for d in devices if self.state.olm.has_session(d)]
         if not out:
             raise UntrustedDevice(f"{address} has no verified active device")
         return out

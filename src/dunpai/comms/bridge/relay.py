@@ -103,7 +103,10 @@ class Bridge:
         op, target, service, size = str(env["op"]), str(env.get("to", "")), str(env.get("service", "message")), 0
         try:
             if op == "query":
-                result = await self._query(sender, wire.text(env, "to"))
+                claim = env.get("claim", [])
+                if not isinstance(claim, list) or len(claim) > 100 or not all(isinstance(c, str) for c in claim):
+                    raise Forbidden("claim must be a list of at most 100 device ids")
+                result = await self._query(sender, wire.text(env, "to"), set(claim))
             elif op == "send":
                 size = len(wire.text(env, "payload", f.MAX_PAYLOAD_CHARS))
                 result = await self._send(side, d, sender, env, size)
@@ -121,15 +124,17 @@ class Bridge:
         await side.raw_send(d.sender_user, d.sender_device, wire.encode(
             "query_result" if op == "query" else "result", rid=rid, **result))
 
-    async def _query(self, sender: str, target: str) -> dict[str, Any]:
+    async def _query(self, sender: str, target: str, claim: set[str]) -> dict[str, Any]:
+        """The target's active devices; a one-time key is claimed only for the devices in ``claim``
+        (those the sender has no session with), so plain look-ups never drain one-time keys."""
         self.policy.check(sender, target)
         user, dep = split_address(target)
         remote = self._side(dep)
         devices = (await remote.request(f.KeysQuery, users=[user]))["devices"]
         if not devices:
             raise NotFound(f"{target} has no active device")
-        claims = (await remote.request(f.KeysClaim, devices=[
-            f.DeviceRef(user=user, device_id=x["device_id"]) for x in devices]))["claims"]
+        wanted = [f.DeviceRef(user=user, device_id=x["device_id"]) for x in devices if x["device_id"] in claim]
+        claims = (await remote.request(f.KeysClaim, devices=wanted))["claims"] if wanted else []
         by_device = {c["device_id"]: c for c in claims}
         return {"to": target, "devices": [{**x, "claim": by_device.get(x["device_id"])} for x in devices]}
 

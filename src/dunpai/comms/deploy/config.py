@@ -32,6 +32,7 @@ class DeploymentConfig:
     port: int = 8765
     admin: str = "admin"
     bridge_port: int = 0  # 0: no bridge listener; else mutual-TLS listener for the bridge only
+    schema: str | None = None  # PostgreSQL schema (default: the database's default)
     format: int = FORMAT
 
     def __post_init__(self) -> None:
@@ -41,6 +42,8 @@ class DeploymentConfig:
             raise DeployError("db: only sqlite:/// and postgresql:// URLs are supported")
         if not 0 <= self.port < 65536 or not 0 <= self.bridge_port < 65536:
             raise DeployError("port: out of range")
+        if self.schema is not None and not re.match(r"^[a-z_][a-z0-9_]{0,62}$", self.schema):
+            raise DeployError("schema: lower-case letters, digits and '_' only")
         if self.format != FORMAT:
             raise DeployError(f"format: unsupported deployment format {self.format}")
 

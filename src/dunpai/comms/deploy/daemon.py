@@ -32,7 +32,7 @@ async def serve(directory: Path) -> None:
     p.run.mkdir(parents=True, exist_ok=True)
     attach_log(p.service_log)
     ctx = None if cfg.loopback else server_context(p.tls_cert, p.tls_key, [])
-    svc = await start_service(cfg.db, host=cfg.host, port=cfg.port, ssl_context=ctx)
+    svc = await start_service(cfg.db, host=cfg.host, port=cfg.port, ssl_context=ctx, schema=cfg.schema)
     bridge: CommsServer | None = None
     bridge_port = 0
     pinned = sorted(p.bridge_clients.glob("*.pem")) if p.bridge_clients.exists() else []

@@ -81,7 +81,7 @@ def _ensure_invites(cfg: DeploymentConfig, p: Paths, count: int, clock: Callable
         Path(cfg.db[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if p.invites.exists() and p.admin_invite.exists():
         return [line for line in p.invites.read_text(encoding="utf-8").split() if line]
-    store = SqlStore.open(cfg.db, clock(), None)  # creates or upgrades the schema
+    store = SqlStore.open(cfg.db, clock(), cfg.schema)  # creates or upgrades the schema
     try:
         service = CommsService(store, clock)
         _secret_file(p.admin_invite, service.create_invite)
@@ -118,8 +118,8 @@ async def _enrol_admin(cfg: DeploymentConfig, p: Paths, url: str, secret: str) -
 
 def prepare(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
             port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
-            bridge_certs: tuple[Path, ...] = (), clock: Callable[[], float] = time.time,
-            ) -> tuple[DeploymentConfig, list[str]]:
+            bridge_certs: tuple[Path, ...] = (), schema: str | None = None,
+            clock: Callable[[], float] = time.time) -> tuple[DeploymentConfig, list[str]]:
     """Everything but starting: configuration, key store, TLS certificate, pinned bridge
     certificates, schema and invites. Each step is skipped when already done."""
     directory = directory.resolve()
@@ -127,7 +127,7 @@ def prepare(directory: Path, *, name: str = "private", db: str | None = None, ho
     cfg = load_config(directory)
     if cfg is None:
         cfg = DeploymentConfig(name=name, db=db or f"sqlite:///{directory / 'comms.db'}", host=host, port=port,
-                               admin=admin, bridge_port=bridge_port)
+                               admin=admin, bridge_port=bridge_port, schema=schema)
         save_config(directory, cfg)
     secret = passphrase(p)
     _ensure_keystore(p, secret)
@@ -143,13 +143,14 @@ def prepare(directory: Path, *, name: str = "private", db: str | None = None, ho
 
 def deploy(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
            port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
-           bridge_certs: tuple[Path, ...] = (), clock: Callable[[], float] = time.time) -> DeployResult:
+           bridge_certs: tuple[Path, ...] = (), schema: str | None = None,
+           clock: Callable[[], float] = time.time) -> DeployResult:
     """Prepare, start (unless running) and enrol the administrator (unless enrolled)."""
     import asyncio
 
     directory = directory.resolve()
     cfg, codes = prepare(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
-                         bridge_port=bridge_port, bridge_certs=bridge_certs, clock=clock)
+                         bridge_port=bridge_port, bridge_certs=bridge_certs, schema=schema, clock=clock)
     run, started = process.start(directory)
     enrolled = False
     if cfg.loopback:  # elsewhere the administrator enrols from their own machine, with the admin invite

@@ -186,6 +186,7 @@ class FrameOpener:
         for e in [e for e in self._keys if e < epoch]:
             del self._keys[e]
         self._aeads = {k: v for k, v in self._aeads.items() if k[0] >= epoch}
+        self._windows = {k: v for k, v in self._windows.items() if k[0] >= epoch}
 
     def open(self, frame: bytes) -> tuple[str, bytes]:
         """(sender, payload). Raises :class:`DecryptionFailed` (opaque) or :class:`ReplayDetected`."""

@@ -26,10 +26,11 @@ class RunningRelay:
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
 
-    def ticket(self, group_id: str, user: str, priority: int, now_ms: int | None = None) -> str:
-        """What the comms service would issue to an authenticated member of ``group_id``."""
+    def ticket(self, group_id: str, user: str, priority: int, now_ms: int | None = None, *,
+               mode: str = "ptt") -> str:
+        """What the comms service would issue to an authenticated member of ``group_id`` (or call)."""
         now = self.relay.clock_ms() if now_ms is None else now_ms
-        return issue_ticket(self.relay.secret, Ticket(group_id, user, priority, now + TICKET_TTL_MS))
+        return issue_ticket(self.relay.secret, Ticket(group_id, user, priority, now + TICKET_TTL_MS, mode))
 
     async def stop(self) -> None:
         await self.relay.stop()

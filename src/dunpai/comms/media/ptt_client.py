@@ -73,7 +73,8 @@ class PttClient:
         self._reader = asyncio.create_task(self._read())
         await self._ws.send(json.dumps({"v": 1, "type": "hello", "ticket": self._ticket}))
         welcome = await self.expect("welcome")
-        await self.expect("floor_status")
+        if welcome.get("mode") != "call":
+            await self.expect("floor_status")
         return welcome
 
     async def close(self) -> None:

@@ -1,11 +1,13 @@
 """The media relay's core, without I/O: admission, floor control per talk-group, media fan-out.
 
 Participants never connect to each other: every frame goes through the relay, which forwards the
-sealed frame unchanged to the other connected members of the talk-group. The relay acts as the
-MCPTT floor control server (:mod:`dunpai.comms.media.floor`): it forwards media only from the
-floor holder. It sees ticket claims (group, user, priority), the 15-byte frame header and
-ciphertext; never keys, never plaintext. Its outputs name connections by an opaque integer and
-contain no network address — the transport (:mod:`dunpai.comms.media.relay_ws`) never reads one.
+sealed frame unchanged to the other connected members of the talk-group or call. For a talk-group
+(ticket mode ``ptt``) the relay acts as the MCPTT floor control server
+(:mod:`dunpai.comms.media.floor`) and forwards media only from the floor holder; a call (mode
+``call``) is full duplex: media from every participant goes to the others. It sees ticket claims
+(group, user, priority), the 15-byte frame header and ciphertext; never keys, never plaintext. Its
+outputs name connections by an opaque integer and contain no network address — the transport
+(:mod:`dunpai.comms.media.relay_ws`) never reads one.
 
 Control frames (JSON text, version 1): client → relay ``hello {ticket}``, ``floor_request
 {emergency?}``, ``floor_release``; relay → client ``welcome {group_id, user}``, the floor messages
@@ -47,6 +49,7 @@ class RelayCore:
     config: fl.FloorConfig = field(default_factory=fl.FloorConfig)
     floors: dict[str, fl.FloorState] = field(default_factory=dict)
     stats: RelayStats = field(default_factory=RelayStats)
+    modes: dict[str, str] = field(default_factory=dict)   # group -> "ptt" | "call", fixed by the first hello
     _who: dict[int, tuple[str, str]] = field(default_factory=dict)
     _conn_of: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -67,13 +70,19 @@ class RelayCore:
             raise Conflict("this connection already joined")
         if (t.group_id, t.user) in self._conn_of:
             raise Conflict("already connected to this talk-group")
+        if self.modes.setdefault(t.group_id, t.mode) != t.mode:
+            raise Conflict("ticket mode does not match the session's mode")
         state = self.floors.get(t.group_id) or fl.new_talk_group(t.group_id, {}, self.config)
         state = fl.add_member(state, t.user, min(t.priority, fl.MAX_PRIORITY))
         self._who[conn] = (t.group_id, t.user)
         self._conn_of[(t.group_id, t.user)] = conn
-        welcome = json.dumps({"v": 1, "type": "welcome", "group_id": t.group_id, "user": t.user},
+        welcome = json.dumps({"v": 1, "type": "welcome", "group_id": t.group_id, "user": t.user, "mode": t.mode},
                              separators=(",", ":"))
-        return [Out(conn, welcome), *self._emit(t.group_id, fl.join(state, t.user, now_ms))]
+        joined = fl.join(state, t.user, now_ms)
+        if t.mode == "call":  # full duplex: no floor control, so no floor status either
+            self.floors[t.group_id] = joined.state
+            return [Out(conn, welcome)]
+        return [Out(conn, welcome), *self._emit(t.group_id, joined)]
 
     def control(self, conn: int, text: str, now_ms: int) -> list[Out]:
         if len(text) > MAX_CONTROL_FRAME:
@@ -94,6 +103,8 @@ class RelayCore:
         if who is None:
             raise NotAuthenticated("send hello with a ticket first")
         group_id, user = who
+        if self.modes.get(group_id) == "call" and kind in ("floor_request", "floor_release"):
+            raise UnknownType("a call has no floor control")
         if kind == "floor_request":
             emergency = frame.get("emergency", False)
             if not isinstance(emergency, bool):
@@ -113,11 +124,12 @@ class RelayCore:
         parse_header(frame)
         group_id, user = who
         self.stats.frames_in += 1
-        try:
-            self.floors[group_id] = fl.media(self.floors[group_id], user, now_ms)
-        except fl.FloorError:
-            self.stats.dropped_not_talker += 1
-            raise
+        if self.modes.get(group_id) != "call":  # talk-group: only the floor holder is forwarded
+            try:
+                self.floors[group_id] = fl.media(self.floors[group_id], user, now_ms)
+            except fl.FloorError:
+                self.stats.dropped_not_talker += 1
+                raise
         state = self.floors[group_id]
         out = [Out(self._conn_of[(group_id, u)], frame) for u in sorted(state.present)
                if u != user and (group_id, u) in self._conn_of]
@@ -130,11 +142,17 @@ class RelayCore:
             return []
         group_id, user = who
         del self._conn_of[who]
-        return self._emit(group_id, fl.leave(self.floors[group_id], user, now_ms))
+        left = fl.leave(self.floors[group_id], user, now_ms)
+        if self.modes.get(group_id) == "call":
+            self.floors[group_id] = left.state
+            return []
+        return self._emit(group_id, left)
 
     def tick(self, now_ms: int) -> list[Out]:
         out: list[Out] = []
         for group_id, state in list(self.floors.items()):
+            if self.modes.get(group_id) == "call":
+                continue
             tr = fl.tick(state, now_ms)
             if tr.state is not state:
                 out += self._emit(group_id, tr)

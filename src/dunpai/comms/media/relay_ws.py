@@ -31,6 +31,10 @@ _silent.setLevel(logging.CRITICAL + 1)
 Recorder = Callable[[str, int, str | bytes], None]
 
 
+class RelayInternal(CommsError):
+    code = "internal"
+
+
 def _error(exc: CommsError) -> str:
     import json
 
@@ -101,6 +105,10 @@ class MediaRelay:
                     continue  # media from someone without the floor: dropped (counted in stats)
                 except CommsError as exc:
                     await self._send([Out(conn, _error(exc))])
+                    continue
+                except Exception as exc:  # a bug must not take the relay down; log the type only
+                    log.error("relay internal error (%s)", type(exc).__name__)
+                    await self._send([Out(conn, _error(RelayInternal("internal error")))])
                     continue
                 await self._send(outs)
         except ConnectionClosed:

@@ -1,8 +1,9 @@
 """Relay admission tickets: the comms service vouches that a user may join a talk-group or call.
 
 A ticket is ``base64url(body).base64url(HMAC-SHA256(relay secret, body))`` where body is the
-canonical JSON ``{"expires_ms","format":"dunpai-relay-ticket-v1","group_id","priority","user"}``.
-The service (which knows group membership and authenticated the user) issues it over the user's
+canonical JSON ``{"expires_ms","format":"dunpai-relay-ticket-v1","group_id","mode","priority",
+"user"}`` (``mode``: ``ptt`` for a talk-group under floor control, ``call`` for a full-duplex call).
+The issuer (which knows group membership and authenticated the user) hands it over the user's
 authenticated connection; the relay only checks the MAC and the expiry. A ticket names no network
 address. Verification failures raise :class:`AuthFailed` with one opaque message.
 """

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from array import array
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from dunpai.risk.backtest import exact
 from dunpai.risk.events.schemas import CardPresent, Label
@@ -38,9 +38,9 @@ class BookCustomerStep:
     State: header ``[n]`` then ``(t, amount)`` entries of the last 30 days.
     """
 
-    name = "book_customer"
+    name: ClassVar[str] = "book_customer"
     applies_to = (CardPresent,)
-    layout = Layout(["n"])
+    layout: ClassVar[Layout] = Layout(["n"])
     _HEADER, _WIDTH = 1, 2
     _NAMES = tuple((w * DAY, f"book_cust_nb_tx_{w}d", f"book_cust_avg_amount_{w}d") for w in WINDOWS)
 
@@ -90,9 +90,9 @@ class BookTerminalStep:
     marks its target's entry when it *arrives*; the windows end ``7d`` before the event.
     """
 
-    name = "book_terminal"
+    name: ClassVar[str] = "book_terminal"
     applies_to = (CardPresent, Label)
-    layout = Layout(["n"])
+    layout: ClassVar[Layout] = Layout(["n"])
     _HEADER, _WIDTH = 1, 2
 
     def key(self, event: Any) -> str | None:

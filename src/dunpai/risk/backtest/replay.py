@@ -5,8 +5,8 @@ feature steps, detectors and rules that score live traffic — and its new state
 :class:`MemoryStore` exactly as the service writes them. For each transaction the replay keeps the
 decision's feature and signal values, each rule's hit and the action. Those matrices are what
 training, evaluation and rule backtests read; they are cached as Parquet under a cache directory,
-keyed by the engine's behaviour (a fingerprint of what it computes on a fixed probe), this
-package's replay code, the ruleset and the data, so a change to any of them replays again.
+keyed by the engine's behaviour (a fingerprint of what it computes on a fixed probe) and the
+data, so a change to either replays again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import dunpai.risk
 from dunpai.risk.backtest.book_steps import BookCustomerStep, BookTerminalStep
 from dunpai.risk.backtest.handbook import LABEL_DELAY, HandbookData, iter_events
 from dunpai.risk.decisions.engine import Engine, known_variables
@@ -42,8 +41,6 @@ ENGINE_STEPS: tuple[KeyedStep, ...] = (*DEFAULT_STEPS, BookCustomerStep(), BookT
 
 CACHE_ENV = "DUNPAI_CACHE"
 DEFAULT_CACHE = Path(".dunpai-cache")
-_CODE_FILES = ("backtest/book_steps.py", "backtest/exact.py", "backtest/handbook.py", "backtest/replay.py",
-               "models/steps.py")
 
 Progress = Callable[[int], None]
 
@@ -63,26 +60,16 @@ def build_engine(ruleset_text: str | None = None) -> Engine:
     return Engine(ruleset, pipeline=pipeline, detectors=DEFAULT_DETECTORS)
 
 
-def code_hash(ruleset_text: str) -> str:
-    """A hash of this package's own replay code (import, book and model steps) and the ruleset."""
-    root = Path(dunpai.risk.__file__).parent
-    h = hashlib.sha256()
-    for name in _CODE_FILES:
-        h.update(name.encode())
-        h.update((root / name).read_bytes())
-    h.update(ruleset_text.encode())
-    return h.hexdigest()[:12]
-
-
 _PROBE_END = datetime(2018, 4, 13)
 
 
 @functools.lru_cache(maxsize=4)
 def behaviour_fingerprint(data_dir: Path, ruleset_text: str) -> str:
-    """What the engine *does*, not what its files say: the hash of every feature, signal and rule
-    hit the current engine computes on a fixed probe (12 days of one customer in ten, with their
-    label events). Edits elsewhere in the code base leave it — and the cache — alone; any change
-    to the card-present or label path shows on the probe and replays again."""
+    """What the engine *does*, not what its files say: the hash of every feature and signal the
+    current engine computes on a fixed probe (12 days of one customer in ten, with their label
+    events). Edits elsewhere in the code base leave it — and the cache — alone; any change to the
+    card-present or label path shows on the probe and replays again. Rules feed no feature, so a
+    ruleset edit does not invalidate features (rule backtests evaluate rules on them afresh)."""
     probe = HandbookData.load(data_dir, end=_PROBE_END)
     tx = probe.transactions
     probe = HandbookData(tx[tx.CUSTOMER_ID % 10 == 0].reset_index(drop=True), probe.customers, probe.terminals)
@@ -90,19 +77,17 @@ def behaviour_fingerprint(data_dir: Path, ruleset_text: str) -> str:
     h = hashlib.sha256()
     h.update("\x1f".join(result.feature_names).encode())
     h.update(np.ascontiguousarray(result.features.to_numpy()).tobytes())
-    h.update(np.ascontiguousarray(result.rule_hits.to_numpy()).tobytes())
-    h.update("\x1f".join(result.rule_hits.columns).encode())
-    h.update(result.action_rank.tobytes())
     return h.hexdigest()[:12]
 
 
 @dataclass
 class Replayed:
-    """Per transaction (rows of ``data.transactions``): features, rule hits, action rank."""
+    """Per transaction (rows of ``data.transactions``): the decision's features and signals; the rule
+    hits and action of the replay's ruleset when freshly replayed (``None`` from the cache)."""
 
     features: pd.DataFrame
-    rule_hits: pd.DataFrame
-    action_rank: np.ndarray
+    rule_hits: pd.DataFrame | None
+    action_rank: np.ndarray | None
     feature_names: list[str]
 
 
@@ -156,24 +141,21 @@ def data_fingerprint(paths: Iterable[Path]) -> str:
 
 def cached_replay(data: HandbookData, data_dir: Path, ruleset_text: str | None = None,
                   progress: Progress | None = None, cache: Path | None = None) -> tuple[Replayed, str]:
-    """The replay of ``data``, from the cache when the engine code, ruleset and data are unchanged."""
+    """The replay's features of ``data``, from the cache when the engine's behaviour (including this
+    package's import and steps, which the probe runs) and the data are unchanged."""
     text = ruleset_text or default_ruleset_text()
     first, last = data.transactions.TRANSACTION_ID.iloc[[0, -1]]
-    key = (f"{behaviour_fingerprint(data_dir, text)}-{code_hash(text)}-{data_fingerprint(data_dir.glob('*.parquet'))}"
+    key = (f"{behaviour_fingerprint(data_dir, text)}-{data_fingerprint(data_dir.glob('*.parquet'))}"
            f"-{first}-{last}-{len(data.transactions)}")
     folder = (cache or cache_dir()) / f"replay-{key}"
-    feats, rules, meta = folder / "features.parquet", folder / "rules.parquet", folder / "meta.json"
+    feats, meta = folder / "features.parquet", folder / "meta.json"
     if meta.exists():
         f = pd.read_parquet(feats)
-        r = pd.read_parquet(rules)
-        actions = np.load(folder / json.loads(meta.read_text())["actions_file"])
-        return Replayed(f.drop(columns=["_row"]), r, actions, [c for c in f.columns if c != "_row"]), key
+        return Replayed(f.drop(columns=["_row"]), None, None, [c for c in f.columns if c != "_row"]), key
     result = replay(data, build_engine(text), progress=progress)
     folder.mkdir(parents=True, exist_ok=True)
     out = result.features.copy()
     out.insert(0, "_row", np.arange(len(out)))
     out.to_parquet(feats, compression="zstd")
-    result.rule_hits.to_parquet(rules, compression="zstd")
-    np.save(folder / "actions.npy", result.action_rank)
-    meta.write_text(json.dumps({"key": key, "rows": len(out), "actions_file": "actions.npy"}))
+    meta.write_text(json.dumps({"key": key, "rows": len(out)}))
     return result, key

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
+from typing import Any, ClassVar
 
 from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label
 from dunpai.risk.features.geo import haversine_km, speed_kmh
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
 from dunpai.risk.features.windows import (
+    DecayGroups,
     decay_add,
     decay_groups,
     decay_to,
@@ -38,18 +39,18 @@ def _window_slots(slot: dict[str, int]) -> tuple[tuple[int, int, float, str], ..
 
 
 class CardStep:
-    name = "card"
-    applies_to = (CardPresent, CardNotPresent, Label)
-    layout = Layout(
+    name: ClassVar[str] = "card"
+    applies_to: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent, Label)
+    layout: ClassVar[Layout] = Layout(
         ["ref", "n", *(f"count_{w}" for w, _ in TAUS), *(f"sum_{w}" for w, _ in TAUS), "sumsq_30d",
          "cp_t", "cp_lat", "cp_lon", "atc", "dep_t", "dep_amount", "dep_lat", "dep_lon", "fraud_t"],
         sets={"terminals": 16, "cities": 6},
         defaults={"ref": NEVER, "cp_t": NEVER, "atc": -1.0, "dep_t": NEVER, "fraud_t": NEVER},
     )
-    _S = layout.slot
-    _DECAY = decay_groups(_decay_slots(layout.slot))
-    _WINDOWS = _window_slots(layout.slot)
-    _FEATURES = (
+    _S: ClassVar[dict[str, int]] = layout.slot
+    _DECAY: ClassVar[DecayGroups] = decay_groups(_decay_slots(layout.slot))
+    _WINDOWS: ClassVar[tuple[tuple[int, int, float, str], ...]] = _window_slots(layout.slot)
+    _FEATURES: ClassVar[tuple[str, ...]] = (
         "card_count_1h", "card_count_24h", "card_count_7d", "card_count_30d", "card_sum_24h", "card_sum_7d",
         "card_history_n", "card_mean_30d", "card_amount_ratio", "card_amount_z", "card_secs_since_last",
         "card_km_from_last_cp", "card_secs_since_last_cp", "card_speed_kmh", "card_new_terminal",

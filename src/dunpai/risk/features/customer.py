@@ -8,7 +8,7 @@ pocket" signal of a counterfeit card (case S1).
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from typing import Any, ClassVar
 
 from dunpai.risk.events.schemas import (
     CardNotPresent,
@@ -21,33 +21,97 @@ from dunpai.risk.events.schemas import (
 )
 from dunpai.risk.features.geo import haversine_km
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
-from dunpai.risk.features.windows import decay_add, decay_groups, decay_to, recent_add, recent_seen, value_hash
+from dunpai.risk.features.windows import (
+    DecayGroups,
+    decay_add,
+    decay_groups,
+    decay_to,
+    recent_add,
+    recent_seen,
+    value_hash,
+)
 
 DAY = 86400.0
-_DEVICE_ACTIONS = {"sim_change": "sim_t", "remote_access_app": "remote_t", "overlay_app": "overlay_t",
-                   "malware": "malware_t", "rooted": "malware_t"}
+_DEVICE_ACTIONS = {
+    "sim_change": "sim_t",
+    "remote_access_app": "remote_t",
+    "overlay_app": "overlay_t",
+    "malware": "malware_t",
+    "rooted": "malware_t",
+}
 
 
 class CustomerStep:
-    name = "customer"
-    applies_to = (CardPresent, CardNotPresent, MobileTransfer, Login, DeviceEvent, Label)
-    layout = Layout(
-        ["ref", "home_lat", "home_lon", "home_w", "home_given", "app_t", "app_lat", "app_lon",
-         "login_t", "login_dev", "login_new_dev", "sim_t", "remote_t", "overlay_t", "malware_t",
-         "xfer_count_24h", "xfer_sum_24h", "xfer_count_30d", "xfer_sum_30d", "night_30d", "all_30d",
-         "n_xfer", "fraud_t"],
+    name: ClassVar[str] = "customer"
+    applies_to: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent, MobileTransfer, Login, DeviceEvent, Label)
+    layout: ClassVar[Layout] = Layout(
+        [
+            "ref",
+            "home_lat",
+            "home_lon",
+            "home_w",
+            "home_given",
+            "app_t",
+            "app_lat",
+            "app_lon",
+            "login_t",
+            "login_dev",
+            "login_new_dev",
+            "sim_t",
+            "remote_t",
+            "overlay_t",
+            "malware_t",
+            "xfer_count_24h",
+            "xfer_sum_24h",
+            "xfer_count_30d",
+            "xfer_sum_30d",
+            "night_30d",
+            "all_30d",
+            "n_xfer",
+            "fraud_t",
+        ],
         sets={"devices": 6, "payees": 16},
-        defaults={"ref": NEVER, "app_t": NEVER, "login_t": NEVER, "sim_t": NEVER, "remote_t": NEVER,
-                  "overlay_t": NEVER, "malware_t": NEVER, "fraud_t": NEVER},
+        defaults={
+            "ref": NEVER,
+            "app_t": NEVER,
+            "login_t": NEVER,
+            "sim_t": NEVER,
+            "remote_t": NEVER,
+            "overlay_t": NEVER,
+            "malware_t": NEVER,
+            "fraud_t": NEVER,
+        },
     )
-    _S = layout.slot
-    _DECAY = decay_groups(((_S["xfer_count_24h"], DAY), (_S["xfer_sum_24h"], DAY), (_S["xfer_count_30d"], 30 * DAY),
-              (_S["xfer_sum_30d"], 30 * DAY), (_S["night_30d"], 30 * DAY), (_S["all_30d"], 30 * DAY)))
-    _FEATURES = (
-        "cust_km_from_home", "cust_km_from_app", "cust_app_secs", "cust_new_device", "cust_device_age_secs",
-        "cust_sim_change_secs", "cust_remote_app_secs", "cust_overlay_secs", "cust_malware_secs",
-        "cust_login_secs", "cust_login_new_device", "cust_new_payee", "cust_xfer_count_24h",
-        "cust_xfer_sum_24h", "cust_xfer_mean_30d", "cust_xfer_ratio", "cust_night_share", "cust_fraud_known",
+    _S: ClassVar[dict[str, int]] = layout.slot
+    _DECAY: ClassVar[DecayGroups] = decay_groups(
+        (
+            (_S["xfer_count_24h"], DAY),
+            (_S["xfer_sum_24h"], DAY),
+            (_S["xfer_count_30d"], 30 * DAY),
+            (_S["xfer_sum_30d"], 30 * DAY),
+            (_S["night_30d"], 30 * DAY),
+            (_S["all_30d"], 30 * DAY),
+        )
+    )
+    _FEATURES: ClassVar[tuple[str, ...]] = (
+        "cust_km_from_home",
+        "cust_km_from_app",
+        "cust_app_secs",
+        "cust_new_device",
+        "cust_device_age_secs",
+        "cust_sim_change_secs",
+        "cust_remote_app_secs",
+        "cust_overlay_secs",
+        "cust_malware_secs",
+        "cust_login_secs",
+        "cust_login_new_device",
+        "cust_new_payee",
+        "cust_xfer_count_24h",
+        "cust_xfer_sum_24h",
+        "cust_xfer_mean_30d",
+        "cust_xfer_ratio",
+        "cust_night_share",
+        "cust_fraud_known",
     )
 
     def key(self, event: Any) -> str | None:
@@ -72,8 +136,11 @@ class CustomerStep:
         since = self._since(s, t)
         out.update(since)
         out["cust_fraud_known"] = 1.0 if NEVER < s[U_FRAUD_T] <= t else 0.0
-        loc = event.terminal_location if isinstance(event, CardPresent) else (
-            None if isinstance(event, CardNotPresent) else event.location)
+        loc = (
+            event.terminal_location
+            if isinstance(event, CardPresent)
+            else (None if isinstance(event, CardNotPresent) else event.location)
+        )
         self._location_features(s, event, loc, t, out)
         night = out.get("night", 0.0)
         decay_add(s, U_ALL_30D, 30 * DAY, 1.0, age)
@@ -115,8 +182,10 @@ class CustomerStep:
             return t - v if NEVER < v <= t else BIG
 
         return {
-            "cust_sim_change_secs": ago("sim_t"), "cust_remote_app_secs": ago("remote_t"),
-            "cust_overlay_secs": ago("overlay_t"), "cust_malware_secs": ago("malware_t"),
+            "cust_sim_change_secs": ago("sim_t"),
+            "cust_remote_app_secs": ago("remote_t"),
+            "cust_overlay_secs": ago("overlay_t"),
+            "cust_malware_secs": ago("malware_t"),
             "cust_login_secs": ago("login_t"),
             "cust_login_new_device": s[U_LOGIN_NEW_DEV] if NEVER < s[U_LOGIN_T] <= t else 0.0,
         }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from typing import Any, ClassVar
 
 from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label, Login, MobileTransfer, StaffAccess
 from dunpai.risk.features.event import STRIPE_MODES
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
 from dunpai.risk.features.windows import (
+    DecayGroups,
     decay_add,
     decay_groups,
     decay_to,
@@ -33,11 +34,13 @@ def _advance(s: array[float], decay: tuple[tuple[float, tuple[int, ...]], ...], 
 class AccountStep:
     """Balance drain and outflow velocity per account (cash or transfers leaving it)."""
 
-    name = "account"
-    applies_to = (CardPresent, CardNotPresent, MobileTransfer)
-    layout = Layout(["ref", "out_1h", "out_24h", "dep_t", "dep_amount"], defaults={"ref": NEVER, "dep_t": NEVER})
-    _S = layout.slot
-    _DECAY = decay_groups(((_S["out_1h"], HOUR), (_S["out_24h"], DAY)))
+    name: ClassVar[str] = "account"
+    applies_to: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent, MobileTransfer)
+    layout: ClassVar[Layout] = Layout(
+        ["ref", "out_1h", "out_24h", "dep_t", "dep_amount"], defaults={"ref": NEVER, "dep_t": NEVER}
+    )
+    _S: ClassVar[dict[str, int]] = layout.slot
+    _DECAY: ClassVar[DecayGroups] = decay_groups(((_S["out_1h"], HOUR), (_S["out_24h"], DAY)))
 
     def key(self, event: Any) -> str | None:
         return event.account_id if isinstance(event, CardPresent | CardNotPresent | MobileTransfer) else None
@@ -67,13 +70,24 @@ class TerminalStep:
     terminal's fraud rate never sees labels from the future.
     """
 
-    name = "terminal"
-    applies_to = (CardPresent, Label)
-    layout = Layout(["ref", "count_24h", "count_7d", "count_30d", "stripe_24h", "fraud_7d", "fraud_30d"],
-                    sets={"cards": 12}, defaults={"ref": NEVER})
-    _S = layout.slot
-    _DECAY = decay_groups(((_S["count_24h"], DAY), (_S["count_7d"], 7 * DAY), (_S["count_30d"], 30 * DAY),
-              (_S["stripe_24h"], DAY), (_S["fraud_7d"], 7 * DAY), (_S["fraud_30d"], 30 * DAY)))
+    name: ClassVar[str] = "terminal"
+    applies_to: ClassVar[tuple[type, ...]] = (CardPresent, Label)
+    layout: ClassVar[Layout] = Layout(
+        ["ref", "count_24h", "count_7d", "count_30d", "stripe_24h", "fraud_7d", "fraud_30d"],
+        sets={"cards": 12},
+        defaults={"ref": NEVER},
+    )
+    _S: ClassVar[dict[str, int]] = layout.slot
+    _DECAY: ClassVar[DecayGroups] = decay_groups(
+        (
+            (_S["count_24h"], DAY),
+            (_S["count_7d"], 7 * DAY),
+            (_S["count_30d"], 30 * DAY),
+            (_S["stripe_24h"], DAY),
+            (_S["fraud_7d"], 7 * DAY),
+            (_S["fraud_30d"], 30 * DAY),
+        )
+    )
 
     def key(self, event: Any) -> str | None:
         if isinstance(event, CardPresent | Label):
@@ -81,8 +95,15 @@ class TerminalStep:
         return None
 
     def feature_names(self) -> tuple[str, ...]:
-        return ("term_count_24h", "term_count_7d", "term_cards_24h", "term_stripe_share_24h", "term_fraud_7d",
-                "term_fraud_30d", "term_fraud_rate_30d")
+        return (
+            "term_count_24h",
+            "term_count_7d",
+            "term_cards_24h",
+            "term_stripe_share_24h",
+            "term_fraud_7d",
+            "term_fraud_30d",
+            "term_fraud_rate_30d",
+        )
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
@@ -96,8 +117,11 @@ class TerminalStep:
             decay_add(s, self._S[slot], tau, 1.0, age)
         decay_add(s, T_STRIPE_24H, DAY, 1.0 if event.pos_entry_mode in STRIPE_MODES else 0.0, age)
         start, size = self.layout.sets["cards"]
-        distinct = recent_touch(s, start, size, value_hash(event.card_id), t, t - DAY)[1] if event.card_id else (
-            recent_distinct(s, start, size, t - DAY))
+        distinct = (
+            recent_touch(s, start, size, value_hash(event.card_id), t, t - DAY)[1]
+            if event.card_id
+            else (recent_distinct(s, start, size, t - DAY))
+        )
         out["term_count_24h"], out["term_count_7d"] = s[T_COUNT_24H], s[T_COUNT_7D]
         out["term_cards_24h"] = float(distinct)
         out["term_stripe_share_24h"] = s[T_STRIPE_24H] / s[T_COUNT_24H]
@@ -110,14 +134,15 @@ class _FanInStep:
     """An entity many customers meet (device, payee, IP, merchant): volume, distinct customers,
     age, known frauds. Subclasses name the key field and the feature prefix."""
 
-    name = ""
-    prefix = ""
-    event_types: tuple[type, ...] = ()
-    field = ""
-    layout = Layout(["ref", "first_t", "count_24h", "fraud_30d"], sets={"customers": 8},
-                    defaults={"ref": NEVER, "first_t": NEVER})
-    _S = layout.slot
-    _DECAY = decay_groups(((_S["count_24h"], DAY), (_S["fraud_30d"], 30 * DAY)))
+    name: ClassVar[str] = ""
+    prefix: ClassVar[str] = ""
+    event_types: ClassVar[tuple[type, ...]] = ()
+    field: ClassVar[str] = ""
+    layout: ClassVar[Layout] = Layout(
+        ["ref", "first_t", "count_24h", "fraud_30d"], sets={"customers": 8}, defaults={"ref": NEVER, "first_t": NEVER}
+    )
+    _S: ClassVar[dict[str, int]] = layout.slot
+    _DECAY: ClassVar[DecayGroups] = decay_groups(((_S["count_24h"], DAY), (_S["fraud_30d"], 30 * DAY)))
 
     def key(self, event: Any) -> str | None:
         if isinstance(event, (*self.event_types, Label)):
@@ -151,49 +176,88 @@ class _FanInStep:
 
 
 class DeviceStep(_FanInStep):
-    name, prefix, field = "device", "dev", "device_id"
-    event_types = (MobileTransfer, Login, CardNotPresent)
-    applies_to = (*event_types, Label)
+    name = "device"
+    prefix = "dev"
+    field = "device_id"
+    event_types: ClassVar[tuple[type, ...]] = (MobileTransfer, Login, CardNotPresent)
+    applies_to: ClassVar[tuple[type, ...]] = (*event_types, Label)
 
 
 class PayeeStep(_FanInStep):
-    name, prefix, field = "payee", "payee", "payee_id"
-    event_types = (MobileTransfer,)
-    applies_to = (*event_types, Label)
+    name = "payee"
+    prefix = "payee"
+    field = "payee_id"
+    event_types: ClassVar[tuple[type, ...]] = (MobileTransfer,)
+    applies_to: ClassVar[tuple[type, ...]] = (*event_types, Label)
 
 
 class IpStep(_FanInStep):
-    name, prefix, field = "ip", "ip", "ip"
-    event_types = (MobileTransfer, Login, CardNotPresent)
-    applies_to = event_types
+    name = "ip"
+    prefix = "ip"
+    field = "ip"
+    event_types: ClassVar[tuple[type, ...]] = (MobileTransfer, Login, CardNotPresent)
+    applies_to: ClassVar[tuple[type, ...]] = event_types
 
 
 class MerchantStep(_FanInStep):
-    name, prefix, field = "merchant", "merch", "merchant_id"
-    event_types = (CardPresent, CardNotPresent)
-    applies_to = (*event_types, Label)
+    name = "merchant"
+    prefix = "merch"
+    field = "merchant_id"
+    event_types: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent)
+    applies_to: ClassVar[tuple[type, ...]] = (*event_types, Label)
 
 
 class EmployeeStep:
     """Staff access to customer data: volume against the employee's own habit, queries without
     business, customers outside the branch, off-hours work, sequential scanning (case S3)."""
 
-    name = "employee"
-    applies_to = (StaffAccess,)
-    layout = Layout(["ref", "n", "first_t", "count_1h", "count_24h", "count_30d", "nobiz_24h", "outbranch_24h",
-                     "offhours_24h", "last_num", "seq_run"], sets={"customers": 8},
-                    defaults={"ref": NEVER, "first_t": NEVER, "last_num": -10.0})
-    _S = layout.slot
-    _DECAY = decay_groups(((_S["count_1h"], HOUR), (_S["count_24h"], DAY), (_S["count_30d"], 30 * DAY),
-              (_S["nobiz_24h"], DAY), (_S["outbranch_24h"], DAY), (_S["offhours_24h"], DAY)))
+    name: ClassVar[str] = "employee"
+    applies_to: ClassVar[tuple[type, ...]] = (StaffAccess,)
+    layout: ClassVar[Layout] = Layout(
+        [
+            "ref",
+            "n",
+            "first_t",
+            "count_1h",
+            "count_24h",
+            "count_30d",
+            "nobiz_24h",
+            "outbranch_24h",
+            "offhours_24h",
+            "last_num",
+            "seq_run",
+        ],
+        sets={"customers": 8},
+        defaults={"ref": NEVER, "first_t": NEVER, "last_num": -10.0},
+    )
+    _S: ClassVar[dict[str, int]] = layout.slot
+    _DECAY: ClassVar[DecayGroups] = decay_groups(
+        (
+            (_S["count_1h"], HOUR),
+            (_S["count_24h"], DAY),
+            (_S["count_30d"], 30 * DAY),
+            (_S["nobiz_24h"], DAY),
+            (_S["outbranch_24h"], DAY),
+            (_S["offhours_24h"], DAY),
+        )
+    )
 
     def key(self, event: Any) -> str | None:
         return event.employee_id if isinstance(event, StaffAccess) else None
 
     def feature_names(self) -> tuple[str, ...]:
-        return ("emp_count_1h", "emp_count_24h", "emp_daily_mean_30d", "emp_volume_ratio", "emp_no_business_24h",
-                "emp_out_of_branch_24h", "emp_off_hours_24h", "emp_seq_run", "emp_new_customer",
-                "emp_tenure_days")
+        return (
+            "emp_count_1h",
+            "emp_count_24h",
+            "emp_daily_mean_30d",
+            "emp_volume_ratio",
+            "emp_no_business_24h",
+            "emp_out_of_branch_24h",
+            "emp_off_hours_24h",
+            "emp_seq_run",
+            "emp_new_customer",
+            "emp_tenure_days",
+        )
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
@@ -205,7 +269,8 @@ class EmployeeStep:
         hour = out.get("hour", 12.0)
         off_hours = hour < 7.0 or hour >= 20.0 or out.get("weekend", 0.0) > 0
         for slot, tau, value in (
-            ("count_1h", HOUR, float(event.records)), ("count_24h", DAY, float(event.records)),
+            ("count_1h", HOUR, float(event.records)),
+            ("count_24h", DAY, float(event.records)),
             ("count_30d", 30 * DAY, float(event.records)),
             ("nobiz_24h", DAY, 1.0 if event.business_ref is None else 0.0),
             ("outbranch_24h", DAY, 1.0 if event.customer_branch_id not in (None, event.branch_id) else 0.0),

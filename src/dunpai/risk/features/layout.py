@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 NEVER = -1.0e18
 """Slot value for "no such time yet"."""
@@ -54,8 +54,8 @@ class KeyedStep(Protocol):
     mutates its input state: it returns a fresh array (so a rejected event leaves no trace).
     """
 
-    name: str
-    layout: Layout
+    name: ClassVar[str]
+    layout: ClassVar[Layout]
 
     def key(self, event: Any) -> str | None: ...
 

@@ -124,6 +124,10 @@ class TimeRolling:
 # Both give sum_i value_i * exp(-(ref - t_i) / tau): independent of arrival order.
 
 
+DecayGroups = tuple[tuple[float, tuple[int, ...]], ...]
+"""``(tau, slots)`` groups: the slots that decay with time constant ``tau``."""
+
+
 def decay_factor(dt: float, tau: float) -> float:
     return math.exp(-dt / tau) if dt > 0 else 1.0
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
+from typing import Any, ClassVar
 
 from dunpai.risk.backtest import exact
 from dunpai.risk.backtest.book_steps import mark_fraud
@@ -28,9 +28,9 @@ HIGH_RATIO = 3.0
 class CustomerHabitStep:
     """State: header ``[n, sum, sumsq, last_t]`` then ``(t, amount, high)`` entries of 30 days."""
 
-    name = "habit"
+    name: ClassVar[str] = "habit"
     applies_to = (CardPresent, CardNotPresent)
-    layout = Layout(["n", "sum", "sumsq", "last_t"])
+    layout: ClassVar[Layout] = Layout(["n", "sum", "sumsq", "last_t"])
     _HEADER, _WIDTH = 4, 3
     _FEATURES = ("hab_ratio_median_30d", "hab_ratio_mean_life", "hab_z_life", "hab_high_14d",
                  "hab_count_24h", "hab_secs_since_last", "hab_history_n")
@@ -77,9 +77,9 @@ class CustomerHabitStep:
 class TerminalLabelStep:
     """State: header ``[n]`` then ``(t, fraud_known)`` entries of the last 45 days."""
 
-    name = "terminal_labels"
+    name: ClassVar[str] = "terminal_labels"
     applies_to = (CardPresent, Label)
-    layout = Layout(["n"])
+    layout: ClassVar[Layout] = Layout(["n"])
     _HEADER, _WIDTH = 1, 2
     _KEEP = 45 * DAY
     _FEATURES = ("tl_known_frauds_14d", "tl_last_fraud_age", "tl_run_len", "tl_run_start_age",

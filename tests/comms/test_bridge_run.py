@@ -1,0 +1,68 @@
+"""The bridge process's configuration and restart: a restarted bridge logs in with its sealed state."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dunpai.comms.bridge.policy import PolicyError
+from dunpai.comms.bridge.run import load_bridge_config, run_bridge
+from tests.comms.helpers import run
+from tests.comms.test_bridge_federation import POLICY, two_deployments
+
+
+def _write_config(bdir: Path, ports: dict[str, int]) -> Path:
+    (bdir / "policy.yaml").write_text(yaml.safe_dump(POLICY))
+    cfg = bdir / "bridge.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "version": 1, "policy": "policy.yaml", "cert": "bridge.pem", "key": "bridge.key", "log": "logs/c.jsonl",
+        "deployments": {n: {"url": f"wss://127.0.0.1:{port}", "service_cert": f"{n}.pem",
+                            "invite_file": f"{n}-invite.txt"} for n, port in ports.items()}}))
+    return cfg
+
+
+def test_bridge_restarts_with_its_sealed_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE", raising=False)
+    bdir = tmp_path / "b"
+    bdir.mkdir()
+
+    async def scenario() -> None:
+        async with two_deployments(tmp_path) as (priv, pub, bcert, bkey):
+            shutil.copy(bcert, bdir / "bridge.pem")
+            shutil.copy(bkey, bdir / "bridge.key")
+            for name, side in (("private", priv), ("public", pub)):
+                shutil.copy(side.cert, bdir / f"{name}.pem")
+                (bdir / f"{name}-invite.txt").write_text(side.svc.service.create_invite())
+            cfg = load_bridge_config(_write_config(bdir, {"private": priv.bridge_port, "public": pub.bridge_port}))
+            for _ in range(2):  # the second run must log in: the invites are used up
+                stop = asyncio.Event()
+                task = asyncio.create_task(run_bridge(cfg, stop, bdir / "ready"))
+                for _ in range(200):
+                    if (bdir / "ready").exists() or task.done():
+                        break
+                    await asyncio.sleep(0.05)
+                assert (bdir / "ready").exists(), task.exception() if task.done() else "not ready"
+                (bdir / "ready").unlink()
+                stop.set()
+                await task
+            assert oct((bdir / "secrets" / "keystore.pass").stat().st_mode & 0o777) == "0o600"
+            assert sorted(p.name for p in (bdir / "state").iterdir()) == ["private.sealed", "public.sealed"]
+
+    (bdir / "state").mkdir()
+    run(scenario(), timeout=60)
+
+
+def test_bridge_config_is_checked(tmp_path: Path) -> None:
+    path = _write_config(tmp_path, {"private": 1, "public": 2})
+    data = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**data, "extra": 1}))
+    with pytest.raises(PolicyError, match="extra: unknown key"):
+        load_bridge_config(path)
+    path.write_text(yaml.safe_dump({**data, "deployments": {"private": data["deployments"]["private"]}}))
+    with pytest.raises(PolicyError, match="at least two"):
+        load_bridge_config(path)
