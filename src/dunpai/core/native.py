@@ -13,10 +13,15 @@ from pathlib import Path
 
 
 def drop_stale_extensions(package_file: str) -> None:
+    """Compiled modules call each other natively, so a mix of compiled and source modules is not
+    safe: if any extension is older than its source (or lacks one), all of them are removed."""
     here = Path(package_file).resolve().parent
-    for ext in here.glob("*.cpython-*"):
+    extensions = list(here.glob("*.cpython-*"))
+    for ext in extensions:
         stem = ext.name.split(".", 1)[0].removesuffix("__mypyc")
         source = here / f"{stem}.py"
-        if source.exists() and source.stat().st_mtime > ext.stat().st_mtime:
-            logging.getLogger(__name__).info("removing stale compiled module %s", ext.name)
-            ext.unlink(missing_ok=True)
+        if not source.exists() or source.stat().st_mtime > ext.stat().st_mtime:
+            logging.getLogger(__name__).info("compiled module %s is stale: running the sources", ext.name)
+            for each in extensions:
+                each.unlink(missing_ok=True)
+            return

@@ -88,7 +88,7 @@ def load(path: Path) -> pd.DataFrame:
 
 def split(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """FDB: time-ordered, first 80 % train, last 20 % test (row positions)."""
-    cut = round(len(df) * TRAIN_SHARE)
+    cut = int(len(df) * TRAIN_SHARE)
     return np.arange(cut), np.arange(cut, len(df))
 
 
