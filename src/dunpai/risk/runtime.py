@@ -10,12 +10,22 @@ from pathlib import Path
 from dunpai.audit import AuditLog
 from dunpai.core.config import Settings
 from dunpai.core.db import init_schema, make_engine
-from dunpai.keys import KeyStore, PanTokenizer, ensure_standard_keys, open_keystore
+from dunpai.keys import (
+    DATA_KEK,
+    ID_TOKEN,
+    Envelope,
+    KeyedTokenizer,
+    KeyStore,
+    PanTokenizer,
+    ensure_standard_keys,
+    open_keystore,
+)
 from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.compromise.enricher import ExposureEnricher
 from dunpai.risk.compromise.sql import CachedExposureRepository, SqlExposureRepository
 from dunpai.risk.features.store import MemoryStore, RedisStore, StateStore
+from dunpai.risk.pii import PiiVault, RevealService, StaffDataAccess
 from dunpai.risk.service import RiskService
 from dunpai.risk.shield import ShieldEnricher, ShieldService
 from dunpai.risk.shield.sql import SqlShieldRepository
@@ -76,3 +86,17 @@ def open_incidents(service: RiskService) -> Incidents:
 
     keys = service.keys
     return Incidents.for_risk(service, AuditLogSink(AuditLog(service.db, keys)), signer=KeyStoreSigner(keys))
+
+
+def open_pii(service: RiskService, tenant: str = "default") -> tuple[PiiVault, RevealService]:
+    """The customer personal-data vault and its one reveal service. Every reveal (granted or not)
+    is audited and decided as a ``staff_access`` event, so the insider detector (S3) sees it."""
+    keys = service.keys
+    audit = AuditLog(service.db, keys)
+    envelope = Envelope(keys, DATA_KEK)
+    vault = PiiVault(service.db, envelope, KeyedTokenizer(keys, ID_TOKEN, "idn"), audit)
+
+    def to_risk(access: StaffDataAccess) -> None:
+        service.submit(tenant, access.as_event())
+
+    return vault, RevealService(vault, envelope, audit, to_risk)
