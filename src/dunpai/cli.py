@@ -142,6 +142,8 @@ def _mount() -> None:
     from dunpai.audit.cli import app as audit_app
     from dunpai.comms.cli import app as comms_app
     from dunpai.keys.cli import app as keys_app
+    from dunpai.risk.backtest.cli import backtest, eval_app, models_app, train
+    from dunpai.risk.compromise.cli import compromise
     from dunpai.risk.cases.cli import app as evidence_app
     from dunpai.risk.cases.cli import cases_app, staff_app
 
@@ -151,6 +153,11 @@ def _mount() -> None:
     app.add_typer(cases_app, name="cases", help="Fraud cases: the queue and one case.")
     app.add_typer(staff_app, name="staff", help="Console staff users.")
     app.add_typer(comms_app, name="comms", help="P2SC end-to-end encrypted communication.")
+    eval_app.command("compromise")(compromise)
+    app.add_typer(eval_app, name="eval", help="Detection quality under published protocols.")
+    app.add_typer(models_app, name="models", help="The model registry: list, promote.")
+    app.command("train")(train)
+    app.command("backtest")(backtest)
 
 
 _mount()

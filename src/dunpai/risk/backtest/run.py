@@ -100,7 +100,7 @@ def handbook_eval(protocol: str, directory: Path, out_json: Path | None, say: Sa
     for fold in folds(protocol):
         say(f"fold {fold.describe()}")
         result, fitted = engine_fold(tx, feats, fold, names)
-        figures = {**fold.describe(), **result.figures}
+        figures = {**fold.describe(), **result.figures, **label_reach(tx, feats, result.test_rows)}
         fold_results.append(figures)
         for sname, vals in figures["per_scenario_recall"].items():
             for k, v in vals.items():
@@ -153,6 +153,17 @@ def handbook_eval(protocol: str, directory: Path, out_json: Path | None, say: Sa
                                                         for g in groups],
             }, folder, f"{stem}-scenario-recall", f"Handbook {protocol}: recall per fraud scenario", "recall")
     return out
+
+
+def label_reach(tx: pd.DataFrame, feats: pd.DataFrame, rows: np.ndarray) -> dict[str, float]:
+    """How much of a skimmed terminal's fraud any label could reveal when it was scored: the share of
+    compromised-terminal frauds in the test rows whose terminal had no known fraud run yet (its
+    first frauds' labels had not arrived). Reporting only — the scenario column is read here."""
+    scen = tx.TX_FRAUD_SCENARIO.to_numpy()[rows]
+    no_run = feats.tl_run_len.to_numpy()[rows] == 0
+    skimmed = scen == 2
+    share = float(no_run[skimmed].mean()) if skimmed.any() else 0.0
+    return {"compromised_terminal_frauds_without_known_run": share}
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
