@@ -143,9 +143,9 @@ def _mount() -> None:
     from dunpai.comms.cli import app as comms_app
     from dunpai.keys.cli import app as keys_app
     from dunpai.risk.backtest.cli import backtest, eval_app, models_app, train
-    from dunpai.risk.compromise.cli import compromise
     from dunpai.risk.cases.cli import app as evidence_app
     from dunpai.risk.cases.cli import cases_app, staff_app
+    from dunpai.risk.compromise.cli import compromise
 
     app.add_typer(keys_app, name="keys", help="Key custody: init, list, rotate.")
     app.add_typer(audit_app, name="audit", help="The audit chain: verify, checkpoint.")
