@@ -77,6 +77,9 @@ SECTIONS = [
     ("Rule backtest", "backtest.json"),
     ("Point of compromise (skimmers)", "compromise.json"),
     ("Insider data theft", "insider.json"),
+    ("Push-to-talk", "ptt.json"),
+    ("Private deployment", "deploy.json"),
+    ("Constant-rate mode", "constant_rate.json"),
 ]
 
 
