@@ -44,6 +44,7 @@ def engine_section(r: dict[str, Any]) -> list[str]:
         ("online state per tracked card, bytes (serialised)", r["state_serialised_bytes_per_card"], "—"),
     ])
     lines += ["", f"Replayed {r['inprocess_events']:,} Handbook transactions × {r['inprocess_runs']} runs; "
+              f"HTTP figures are medians of {r.get('http_runs', 1)} runs; "
               f"{r['cards_tracked']:,} cards tracked. Machine: {r['machine']['cpus']} CPUs, Python "
               f"{r['machine']['python']}. HTTP: {r['http_requests_full_speed']:,} requests at full speed, then "
               f"{r['http_requests_paced']:,} paced; server and load generator share the machine.", ""]
