@@ -3,44 +3,26 @@ the standard keys, the audit log, the vault and the one reveal service with a re
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
+from tests.pg import temporary_schema
 
 from dunpai.audit import AuditLog
 from dunpai.core.db import make_engine
 from dunpai.core.migrate import upgrade
-from dunpai.core.services import port_open, services_required
 from dunpai.keys import Argon2Params, Envelope, KeyedTokenizer, KeyStore, ensure_standard_keys, open_keystore
 from dunpai.risk.pii import PiiVault, RevealService, StaffDataAccess
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    if not port_open("127.0.0.1", 5432):
-        if services_required():
-            pytest.fail("PostgreSQL at 127.0.0.1:5432 is required (DUNPAI_REQUIRE_SERVICES=1) "
-                        "but unreachable")
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
-    schema = f"t_pii_{secrets.token_hex(6)}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
+    with temporary_schema("t_pii") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal, get_args
 
 from dunpai.core.errors import FieldProblem, InvalidInput
+from dunpai.keys.errors import KeyNotFound
 
 KeyKind = Literal["ed25519", "ec-p256", "aes-256", "hmac-sha256", "sm4-128", "hmac-sm3"]
 KEY_KINDS: tuple[KeyKind, ...] = get_args(KeyKind)
@@ -133,3 +134,19 @@ def next_version(records: list[KeyRecord], label: str) -> int:
 def active_info(rec: KeyRecord, backend: Backend) -> KeyInfo:
     """The ``KeyInfo`` of a version just added (the newest, so the active one)."""
     return KeyInfo(rec.key_id, rec.label, rec.kind, rec.version, "active", rec.created_at, backend)
+
+
+def info_by_id(infos: list[KeyInfo], key_id: str) -> KeyInfo:
+    """The key with this id (any state); ``KeyNotFound`` otherwise."""
+    for info in infos:
+        if info.key_id == key_id:
+            return info
+    raise KeyNotFound("no such key")
+
+
+def active_by_label(infos: list[KeyInfo], label: str) -> KeyInfo:
+    """The active version of the key named ``label``; ``KeyNotFound`` otherwise."""
+    for info in infos:
+        if info.label == label and info.state == "active":
+            return info
+    raise KeyNotFound("no such key")

@@ -34,9 +34,11 @@ from dunpai.keys.model import (
     KeyInfo,
     KeyKind,
     KeyRecord,
+    active_by_label,
     active_info,
     check_kind,
     check_label,
+    info_by_id,
     infos_from_records,
     next_version,
 )
@@ -130,16 +132,10 @@ class Pkcs11KeyStore:
             return infos_from_records(self._records, "pkcs11")
 
     def get(self, key_id: str) -> KeyInfo:
-        for info in self.list():
-            if info.key_id == key_id:
-                return info
-        raise KeyNotFound("no such key")
+        return info_by_id(self.list(), key_id)
 
     def find(self, label: str) -> KeyInfo:
-        for info in self.list():
-            if info.label == label and info.state == "active":
-                return info
-        raise KeyNotFound("no such key")
+        return active_by_label(self.list(), label)
 
     def _object(self, key_id: str, object_class: ObjectClass) -> Any:
         cached = self._objects.get((key_id, object_class))

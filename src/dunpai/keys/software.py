@@ -27,9 +27,11 @@ from dunpai.keys.model import (
     KeyInfo,
     KeyKind,
     KeyRecord,
+    active_by_label,
     active_info,
     check_kind,
     check_label,
+    info_by_id,
     infos_from_records,
     next_version,
 )
@@ -169,16 +171,10 @@ class SoftwareKeyStore:
             return infos_from_records(self._records, "software")
 
     def get(self, key_id: str) -> KeyInfo:
-        for info in self.list():
-            if info.key_id == key_id:
-                return info
-        raise KeyNotFound("no such key")
+        return info_by_id(self.list(), key_id)
 
     def find(self, label: str) -> KeyInfo:
-        for info in self.list():
-            if info.label == label and info.state == "active":
-                return info
-        raise KeyNotFound("no such key")
+        return active_by_label(self.list(), label)
 
     def _key(self, key_id: str) -> tuple[KeyKind, bytes]:
         with self._lock:
