@@ -38,6 +38,7 @@ def engine_section(r: dict[str, Any]) -> list[str]:
         ("baseline: plain keyed count+sum loop, events/s (same run)", r["baseline_events_per_s"], "—"),
         ("engine / baseline", r["engine_to_baseline_ratio"], "—"),
         ("HTTP decisions/s, full speed (loopback, group commit)", r["http_decisions_per_s"], "≥ 2,000"),
+        ("HTTP server CPU per request at full speed, µs", r.get("http_server_cpu_us_per_request", "—"), "—"),
         (f"HTTP p50 ms at {r['http_paced_rate_per_s']:.0f} req/s", r["http_p50_ms"], "—"),
         (f"HTTP p99 ms at {r['http_paced_rate_per_s']:.0f} req/s", r["http_p99_ms"], "≤ 20"),
         ("online state per tracked card, bytes (heap)", r["state_bytes_per_card"], "≤ 1,024"),

@@ -41,19 +41,23 @@ def serve(
     from dunpai.api.app import create_app
     from dunpai.api.auth import Authenticator
     from dunpai.api.cases import install_cases
+    from dunpai.core.db import WalCheckpointer
     from dunpai.risk.runtime import open_incidents, open_service
     from dunpai.web import create_console
 
     settings = settings_from(config, data_dir)
     service = open_service(settings)
+    checkpointer = WalCheckpointer(service.db)
     api = create_app(service, Authenticator(service.db, settings.api_keys))
     incidents = open_incidents(service)
     install_cases(api, incidents)
     api.mount("/console", create_console(incidents, service, secure_cookies=not insecure_cookies))
     gc.freeze()  # start-up objects live forever: keep the cyclic collector off them
     try:
-        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+        # No proxy-header rewriting: Dunpai never uses a client's address (nor stores one).
+        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False)
     finally:
+        checkpointer.stop()
         service.close()
 
 

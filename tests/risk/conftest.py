@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from dunpai.api.app import create_app
 from dunpai.api.auth import Authenticator, create_api_key
@@ -60,6 +61,12 @@ class Api:
 
     def h(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def counts(self) -> tuple[int, int]:
+        """Rows in the event log and in the decisions table."""
+        with self.service.db.connect() as conn:
+            return (int(conn.execute(text("SELECT count(*) FROM risk_events")).scalar_one()),
+                    int(conn.execute(text("SELECT count(*) FROM risk_decisions")).scalar_one()))
 
     def post_event(self, body: dict[str, Any], role: str = "integrator") -> Any:
         return self.client.post("/v1/events", json=body, headers=self.h(role))

@@ -44,7 +44,19 @@ def test_every_endpoint_needs_a_key(api: Api) -> None:
         r = getattr(api.client, method)(path)
         assert r.status_code == 401, path
         assert r.json()["code"] == "unauthenticated"
+        assert r.headers["www-authenticate"] == "Bearer", path
     assert api.client.get("/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert api.client.post("/v1/events", json=card_event(1), headers={"X-API-Key": "nope"}).status_code == 401
+
+
+def test_event_body_is_bounded_and_nothing_is_stored(api: Api) -> None:
+    big = card_event(1, merchant_name="x" * (70 * 1024))
+    r = api.post_event(big)
+    assert r.status_code == 422
+    assert r.json()["problems"] == [{"field": "$", "problem": "over 65536 bytes"}]
+    assert api.counts() == (0, 0)
+    ok = api.client.post("/v1/events", json=card_event(2), headers={"X-API-Key": api.keys["integrator"]})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "application/json"
 
 
 def test_roles(api: Api) -> None:

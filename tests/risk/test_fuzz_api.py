@@ -7,7 +7,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from tests.risk.conftest import Api, card_event
 
@@ -36,16 +35,10 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
-def counts(api: Api) -> tuple[int, int]:
-    with api.service.db.connect() as conn:
-        return (int(conn.execute(text("SELECT count(*) FROM risk_events")).scalar_one()),
-                int(conn.execute(text("SELECT count(*) FROM risk_decisions")).scalar_one()))
-
-
 def check(api: Api, payload: bytes) -> None:
-    before = counts(api)
+    before = api.counts()
     r = api.client.post("/v1/events", content=payload, headers=api.h("integrator"))
-    after = counts(api)
+    after = api.counts()
     assert r.status_code < 500, r.text
     if r.status_code == 200:
         assert after[0] in (before[0], before[0] + 1) and after[0] == after[1]

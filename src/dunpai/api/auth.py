@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fastapi import Request
 from sqlalchemy import Engine
 
 from dunpai.core.config import ApiKeyConfig
@@ -48,9 +48,10 @@ class Authenticator:
         self.configured = {k.key_sha256: Principal(k.name, k.role, k.tenant) for k in configured}
         self._cache: dict[str, tuple[Principal, float]] = {}
 
-    def principal(self, request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        key = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    def principal(self, headers: Mapping[str, str]) -> Principal:
+        """The caller named by the request's ``Authorization: Bearer`` or ``X-API-Key`` header."""
+        header = headers.get("authorization", "")
+        key = header[7:].strip() if header.lower().startswith("bearer ") else headers.get("x-api-key", "")
         if not key:
             raise Unauthenticated("an API key is required (Authorization: Bearer <key>)")
         d = digest(key)

@@ -62,6 +62,7 @@ class SoftwareKeyStore:
         self._clock = clock
         self._lock = threading.RLock()
         self._records: list[KeyRecord] = []
+        self._infos: tuple[KeyInfo, ...] | None = None  # ``list()`` until the records change
         self._material: dict[str, bytes] = {}
         self._public: dict[str, bytes] = {}  # derived public keys, cached (they are not secret)
         self._closed = False
@@ -120,6 +121,7 @@ class SoftwareKeyStore:
         except (KeyError, TypeError, ValueError) as exc:
             raise KeyStoreError("damaged key store payload") from exc
         self._records, self._material = records, material
+        self._infos = None
 
     def _save(self) -> None:
         keys: list[dict[str, Any]] = []
@@ -148,6 +150,7 @@ class SoftwareKeyStore:
                 _, payload = open_payload(self._path.read_bytes(), self._passphrase)
                 self._load(payload)
                 yield
+                self._infos = None
                 self._save()
             finally:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
@@ -165,10 +168,16 @@ class SoftwareKeyStore:
 
     # -- lookup --------------------------------------------------------------------------------
 
+    def _live(self) -> tuple[KeyInfo, ...]:
+        """The cached ``list()`` (call with the lock held)."""
+        self._check_open()
+        if self._infos is None:
+            self._infos = tuple(infos_from_records(self._records, "software"))
+        return self._infos
+
     def list(self) -> list[KeyInfo]:
         with self._lock:
-            self._check_open()
-            return infos_from_records(self._records, "software")
+            return [*self._live()]
 
     def get(self, key_id: str) -> KeyInfo:
         return info_by_id(self.list(), key_id)
@@ -182,8 +191,7 @@ class SoftwareKeyStore:
             material = self._material.get(key_id)
             if material is None:
                 raise KeyNotFound("no such key")
-            kind = next(r.kind for r in self._records if r.key_id == key_id and not r.destroyed)
-            return kind, material
+            return next(i.kind for i in self._live() if i.key_id == key_id), material
 
     # -- life cycle ----------------------------------------------------------------------------
 

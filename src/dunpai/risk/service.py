@@ -193,7 +193,7 @@ class RiskService:
             parsed.append((i, tenant, event, masked, body, hashlib.sha256(body.encode()).hexdigest()))
         overlay = _Overlay(self.store)
         accepted: list[tuple[int, Decision, str | None]] = []
-        in_batch: dict[tuple[str, str], tuple[str, Decision, dict[str, Any]]] = {}
+        in_batch: dict[tuple[str, str], tuple[str, Decision, str]] = {}
         rows = []
         try:
             with self.db.begin() as conn:
@@ -221,7 +221,7 @@ class RiskService:
                     view = TenantStore(overlay, tenant)
                     decision, new_states = self.engine(tenant).decide(event, view)
                     view.put_many(new_states, 0)
-                    in_batch[key] = (digest, decision, json.loads(body))
+                    in_batch[key] = (digest, decision, body)
                     rows.append(repo.EventRow(tenant, event.type, event.event_time.timestamp(), body, digest, masked,
                                               self.clock(), decision))
                     accepted.append((i, decision, masked))
@@ -258,10 +258,11 @@ class RiskService:
         return Submitted(decision, duplicate=True)
 
     def _fill_label(self, conn: Any, tenant: str, label: Label,
-                    in_batch: Mapping[tuple[str, str], tuple[str, Decision, dict[str, Any]]]) -> Label:
+                    in_batch: Mapping[tuple[str, str], tuple[str, Decision, str]]) -> Label:
         """Complete a label's entity keys from the event it labels, so label features can key it."""
         pending = in_batch.get((tenant, label.target_event_id))
-        target = pending[2] if pending is not None else repo.event_body_txn(conn, tenant, label.target_event_id)
+        target = json.loads(pending[2]) if pending is not None else repo.event_body_txn(
+            conn, tenant, label.target_event_id)
         if target is None:
             return label
         updates: dict[str, Any] = {k: target[k] for k in _LABEL_FILL if getattr(label, k) is None and k in target}

@@ -107,7 +107,7 @@ class CardStep:
                          "card_atc_backwards", "card_atc_jump", "card_deposit_km"):
                 out[name] = 0.0
             out["card_secs_since_last_cp"] = out["card_deposit_secs"] = BIG
-            start, size = self.layout.sets["terminals"]
+            start, size = C_TERMINALS
             out["card_terminals_24h"] = float(recent_distinct(s, start, size, t - DAY))
         return s
 
@@ -123,12 +123,12 @@ class CardStep:
         out["card_speed_kmh"] = speed_kmh(km, secs) if km > 0 else 0.0
         if loc is not None and t >= cp_t:
             s[C_CP_T], s[C_CP_LAT], s[C_CP_LON] = t, loc.lat, loc.lon
-        start, size = self.layout.sets["terminals"]
+        start, size = C_TERMINALS
         h = value_hash(event.terminal_id)
         seen, distinct = recent_touch(s, start, size, h, t, t - DAY)
         out["card_new_terminal"] = 1.0 if s[C_N] > 1 and seen < 0 else 0.0
         out["card_terminals_24h"] = float(distinct)
-        cstart, csize = self.layout.sets["cities"]
+        cstart, csize = C_CITIES
         if loc is not None and loc.city:
             ch = value_hash(loc.city)
             out["card_new_city"] = 1.0 if s[C_N] > 1 and recent_seen(s, cstart, csize, ch) < 0 else 0.0
@@ -157,6 +157,8 @@ class CardStep:
 
 # Slot numbers as module constants: the hot path indexes arrays without dict look-ups.
 _C_SLOTS = CardStep.layout.slot
+C_TERMINALS = CardStep.layout.sets["terminals"]
+C_CITIES = CardStep.layout.sets["cities"]
 C_ATC = _C_SLOTS["atc"]
 C_COUNT_30D = _C_SLOTS["count_30d"]
 C_CP_LAT = _C_SLOTS["cp_lat"]

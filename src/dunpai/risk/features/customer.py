@@ -133,8 +133,12 @@ class CustomerStep:
         decay_to(s, self._DECAY, t - ref if ref > NEVER else 0.0)
         age = max(ref - t, 0.0)
         s[U_REF] = max(ref, t)
-        since = self._since(s, t)
-        out.update(since)
+        out["cust_sim_change_secs"] = _ago(s[U_SIM_T], t)
+        out["cust_remote_app_secs"] = _ago(s[U_REMOTE_T], t)
+        out["cust_overlay_secs"] = _ago(s[U_OVERLAY_T], t)
+        out["cust_malware_secs"] = _ago(s[U_MALWARE_T], t)
+        out["cust_login_secs"] = _ago(s[U_LOGIN_T], t)
+        out["cust_login_new_device"] = s[U_LOGIN_NEW_DEV] if NEVER < s[U_LOGIN_T] <= t else 0.0
         out["cust_fraud_known"] = 1.0 if NEVER < s[U_FRAUD_T] <= t else 0.0
         loc = (
             event.terminal_location
@@ -147,7 +151,7 @@ class CustomerStep:
         decay_add(s, U_NIGHT_30D, 30 * DAY, night, age)
         all30 = s[U_ALL_30D]
         out["cust_night_share"] = s[U_NIGHT_30D] / all30 if all30 > 1e-9 else 0.0
-        dstart, dsize = self.layout.sets["devices"]
+        dstart, dsize = U_DEVICES
         device = None if isinstance(event, CardPresent) else event.device_id
         if device is not None:
             h = value_hash(device)
@@ -175,21 +179,6 @@ class CustomerStep:
             out["cust_xfer_mean_30d"] = s[U_XFER_SUM_30D] / c30 if c30 > 1e-9 else 0.0
         return s
 
-    def _since(self, s: array[float], t: float) -> dict[str, float]:
-
-        def ago(slot: str) -> float:
-            v = s[self._S[slot]]
-            return t - v if NEVER < v <= t else BIG
-
-        return {
-            "cust_sim_change_secs": ago("sim_t"),
-            "cust_remote_app_secs": ago("remote_t"),
-            "cust_overlay_secs": ago("overlay_t"),
-            "cust_malware_secs": ago("malware_t"),
-            "cust_login_secs": ago("login_t"),
-            "cust_login_new_device": s[U_LOGIN_NEW_DEV] if NEVER < s[U_LOGIN_T] <= t else 0.0,
-        }
-
     def _location_features(self, s: array[float], event: Any, loc: Any, t: float, out: Features) -> None:
         home = event.customer_home if isinstance(event, CardPresent) else None
         if home is not None:
@@ -216,7 +205,7 @@ class CustomerStep:
 
     def _transfer(self, s: array[float], event: MobileTransfer, t: float, age: float, out: Features) -> None:
         amount = out["amount"]
-        pstart, psize = self.layout.sets["payees"]
+        pstart, psize = U_PAYEES
         h = value_hash(event.payee_id)
         out["cust_new_payee"] = 1.0 if recent_seen(s, pstart, psize, h) < 0 else 0.0
         recent_add(s, pstart, psize, h, t)
@@ -233,8 +222,19 @@ class CustomerStep:
         out["cust_xfer_sum_24h"] = s[U_XFER_SUM_24H]
 
 
+def _ago(when: float, t: float) -> float:
+    """Seconds since ``when`` (a slot time), or ``BIG`` when never or not yet."""
+    return t - when if NEVER < when <= t else BIG
+
+
 # Slot numbers as module constants: the hot path indexes arrays without dict look-ups.
 _U_SLOTS = CustomerStep.layout.slot
+U_DEVICES = CustomerStep.layout.sets["devices"]
+U_PAYEES = CustomerStep.layout.sets["payees"]
+U_SIM_T = _U_SLOTS["sim_t"]
+U_REMOTE_T = _U_SLOTS["remote_t"]
+U_OVERLAY_T = _U_SLOTS["overlay_t"]
+U_MALWARE_T = _U_SLOTS["malware_t"]
 U_ALL_30D = _U_SLOTS["all_30d"]
 U_APP_LAT = _U_SLOTS["app_lat"]
 U_APP_LON = _U_SLOTS["app_lon"]

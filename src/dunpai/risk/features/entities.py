@@ -113,10 +113,11 @@ class TerminalStep:
                 decay_add(s, T_FRAUD_7D, 7 * DAY, 1.0, age)
                 decay_add(s, T_FRAUD_30D, 30 * DAY, 1.0, age)
             return s
-        for slot, tau in (("count_24h", DAY), ("count_7d", 7 * DAY), ("count_30d", 30 * DAY)):
-            decay_add(s, self._S[slot], tau, 1.0, age)
+        decay_add(s, T_COUNT_24H, DAY, 1.0, age)
+        decay_add(s, T_COUNT_7D, 7 * DAY, 1.0, age)
+        decay_add(s, T_COUNT_30D, 30 * DAY, 1.0, age)
         decay_add(s, T_STRIPE_24H, DAY, 1.0 if event.pos_entry_mode in STRIPE_MODES else 0.0, age)
-        start, size = self.layout.sets["cards"]
+        start, size = T_CARDS
         distinct = (
             recent_touch(s, start, size, value_hash(event.card_id), t, t - DAY)[1]
             if event.card_id
@@ -304,6 +305,7 @@ A_DEP_T = _A_SLOTS["dep_t"]
 A_OUT_1H = _A_SLOTS["out_1h"]
 A_OUT_24H = _A_SLOTS["out_24h"]
 _T_SLOTS = TerminalStep.layout.slot
+T_CARDS = TerminalStep.layout.sets["cards"]
 T_COUNT_24H = _T_SLOTS["count_24h"]
 T_COUNT_30D = _T_SLOTS["count_30d"]
 T_COUNT_7D = _T_SLOTS["count_7d"]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from dunpai.risk.decisions.record import Decision
@@ -84,7 +85,7 @@ def insert_events_and_decisions_txn(conn: Connection, rows: list[EventRow]) -> l
         "decision_id": r.decision.decision_id, "tenant": r.tenant, "event_id": r.decision.event_id, "seq": seq,
         "event_type": r.event_type, "event_time": r.event_time, "action": r.decision.action,
         "score": r.decision.score,
-        "record": json.dumps(r.decision.to_dict(), ensure_ascii=False, separators=(",", ":")),
+        "record": orjson.dumps(r.decision.to_dict()).decode(),  # compact UTF-8 JSON (hot path: orjson)
     } for r, seq in zip(rows, seqs, strict=True)])
     return seqs
 
