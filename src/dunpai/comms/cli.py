@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.client.home import DeviceConfig, new_client, open_client
@@ -34,8 +35,8 @@ DEFAULT_HOME = Path(".dunpai/comms-device")
 def _run(fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(fn())  # type: ignore[arg-type]
-    except CommsError as exc:
-        console.print(f"[red]错误 / error[/red] [{exc.code}] {exc.message}")
+    except CommsError as exc:  # escape: "[code]" is not Rich markup
+        console.print(f"[red]错误 / error[/red] {escape(f'[{exc.code}] {exc.message}')}")
         raise typer.Exit(2) from exc
 
 
@@ -65,11 +66,27 @@ def serve(db: str = typer.Option(DEFAULT_DB, envvar="DUNPAI_COMMS_DB", help="数
           tls_cert: Annotated[Path | None, typer.Option(help="TLS 证书 / certificate (PEM)")] = None,
           tls_key: Annotated[Path | None, typer.Option(help="TLS 私钥 / private key (PEM)")] = None,
           log: Annotated[Path | None, typer.Option(help="日志文件 / log file")] = None,
-          schema: str | None = typer.Option(None, help="PostgreSQL schema")) -> None:
+          schema: str | None = typer.Option(None, help="PostgreSQL schema"),
+          relay_url: Annotated[str | None, typer.Option(help="告知客户端的媒体中继地址 / media relay URL told to "
+                                                              "clients")] = None,
+          relay_key_env: Annotated[str, typer.Option(help="中继密钥环境变量；设置后签发中继入场券 / variable "
+                                                          "holding the relay secret; when set, the service issues "
+                                                          "relay tickets")] = "DUNPAI_RELAY_SECRET",
+          relay_ticket_ttl: Annotated[int, typer.Option(help="入场券有效秒数 / relay ticket lifetime (s)")] = 600,
+          ) -> None:
     """运行通信服务 / run the comms service."""
+    import os
     import ssl
 
     from dunpai.comms.local import attach_log, start_service
+    from dunpai.comms.media.ticketing import RelayPolicy
+    from dunpai.comms.server.service import ServiceConfig
+
+    config = None
+    if os.environ.get(relay_key_env):
+        if not 1 <= relay_ticket_ttl <= 86_400:
+            raise typer.BadParameter("1 … 86400", param_hint="--relay-ticket-ttl")
+        config = ServiceConfig(relay=RelayPolicy(_relay_key(relay_key_env), url=relay_url, ttl_s=relay_ticket_ttl))
 
     ctx = None
     if tls_cert and tls_key:
@@ -82,8 +99,10 @@ def serve(db: str = typer.Option(DEFAULT_DB, envvar="DUNPAI_COMMS_DB", help="数
         Path(db[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
     async def main() -> None:
-        svc = await start_service(db, host=host, port=port, ssl_context=ctx, schema=schema)
+        svc = await start_service(db, host=host, port=port, ssl_context=ctx, schema=schema, config=config)
         console.print(f"服务运行中 / serving on {svc.url} (Ctrl-C 停止 / to stop)")
+        if config is None:
+            console.print(f"未设置 {relay_key_env}：不签发中继入场券 / {relay_key_env} not set: no relay tickets")
         try:
             await asyncio.Event().wait()
         finally:
@@ -336,9 +355,11 @@ def stop(directory: Annotated[Path, typer.Option("--dir", help="部署目录 / d
 
 ptt_app = typer.Typer(help="对讲 / push-to-talk", no_args_is_help=True)
 app.add_typer(ptt_app, name="ptt")
-RelayUrl = Annotated[str, typer.Option("--relay", help="媒体中继地址 / media relay URL, e.g. ws://127.0.0.1:8766")]
-RelayTicket = Annotated[str, typer.Option("--ticket", envvar="DUNPAI_RELAY_TICKET",
-                                          help="中继入场券 / relay ticket (dunpai comms ptt ticket)")]
+RelayUrl = Annotated[str | None, typer.Option("--relay", help="媒体中继地址，默认用服务告知的 / media relay URL "
+                                                           "(default: the one the service names)")]
+RelayTicket = Annotated[str | None, typer.Option("--ticket", envvar="DUNPAI_RELAY_TICKET",
+                                                 help="中继入场券，默认向服务申请 / relay ticket (default: "
+                                                      "asked from the service)")]
 
 
 def _relay_key(key_env: str) -> bytes:
@@ -360,7 +381,8 @@ def ptt_ticket(group_id: str, user: str, priority: int = typer.Option(1, help="�
                ttl_hours: float = typer.Option(12.0, help="有效小时数 / valid for hours"),
                key_env: str = typer.Option("DUNPAI_RELAY_SECRET", help="中继密钥环境变量 / relay secret variable"),
                ) -> None:
-    """签发中继入场券（运维） / issue a relay ticket for a talk-group member (operator)."""
+    """签发中继入场券（运维，无服务时） / issue a relay ticket by hand (operator; the service issues them
+    to members when it has the relay secret)."""
     from dunpai.comms.media.tickets import Ticket, issue_ticket
 
     if not 0 <= priority <= 255:
@@ -371,7 +393,7 @@ def ptt_ticket(group_id: str, user: str, priority: int = typer.Option(1, help="�
 
 
 @ptt_app.command("talk")
-def ptt_talk(group_id: str, wav: Path, relay: RelayUrl, ticket: RelayTicket,
+def ptt_talk(group_id: str, wav: Path, relay: RelayUrl = None, ticket: RelayTicket = None,
              new_key: bool = typer.Option(False, "--new-key", help="总是生成并端到端分发新媒体密钥（成员变化时自动） / "
                                                                    "always make and send a new media key (automatic "
                                                                    "when members changed)"),
@@ -383,10 +405,14 @@ def ptt_talk(group_id: str, wav: Path, relay: RelayUrl, ticket: RelayTicket,
 
     from dunpai.comms.media import sessions
 
+    if not wav.is_file():
+        raise typer.BadParameter(f"{wav} does not exist", param_hint="WAV")
+
     async def action(c: CommsClient) -> sessions.TalkReport:
+        url, tk = await sessions.relay_access(c, group_id, relay, ticket)
         key = await sessions.key_for_talking(c, group_id, wait_s=wait, random_bytes=os.urandom, now_s=time.time(),
                                              force_new=new_key, on_other=_show)
-        return await sessions.talk_wav(c, key, relay, ticket, wav, emergency=emergency)
+        return await sessions.talk_wav(c, key, url, tk, wav, emergency=emergency)
 
     r = _run(lambda: _with_client(home, action))
     cut = "，被抢占 / revoked" if r.revoked else ""
@@ -394,7 +420,7 @@ def ptt_talk(group_id: str, wav: Path, relay: RelayUrl, ticket: RelayTicket,
 
 
 @ptt_app.command("listen")
-def ptt_listen(group_id: str, relay: RelayUrl, ticket: RelayTicket,
+def ptt_listen(group_id: str, relay: RelayUrl = None, ticket: RelayTicket = None,
                out_dir: Annotated[Path, typer.Option(help="WAV 输出目录 / WAV output directory")] = Path("ptt-heard"),
                seconds: float = typer.Option(30.0, help="收听秒数 / seconds to listen"),
                wait: float = typer.Option(10.0, help="等待媒体密钥秒数 / seconds to wait for the media key"),
@@ -403,11 +429,116 @@ def ptt_listen(group_id: str, relay: RelayUrl, ticket: RelayTicket,
     from dunpai.comms.media import sessions
 
     async def action(c: CommsClient) -> list[Path]:
+        url, tk = await sessions.relay_access(c, group_id, relay, ticket)
         key = await sessions.wait_media_key(c, group_id, wait, _show)
-        return await sessions.listen_wav(c, key, relay, ticket, out_dir, seconds)
+        return await sessions.listen_wav(c, key, url, tk, out_dir, seconds)
 
     for p in _run(lambda: _with_client(home, action)):
         console.print(f"收到 / heard: {p}")
+
+
+call_app = typer.Typer(help="语音/视频通话 / voice and video calls", no_args_is_help=True)
+app.add_typer(call_app, name="call")
+CallWav = Annotated[Path | None, typer.Option("--wav", help="要讲的 WAV 文件 / WAV file to say")]
+CallVideo = Annotated[Path | None, typer.Option("--video", help="要发送的视频文件（视频通话） / video file to send "
+                                                                "(makes it a video call)")]
+CallOut = Annotated[Path, typer.Option("--out-dir", help="收到的音视频输出目录 / where to write what was heard "
+                                                         "(<user>.wav, <user>.mkv)")]
+CallSeconds = Annotated[float, typer.Option("--seconds", help="通话最长秒数 / longest call duration (s)")]
+CallPace = Annotated[float, typer.Option("--pace", help="发送节奏，1 = 实时 / send pacing, 1 = real time")]
+CallMuted = Annotated[bool, typer.Option("--muted", help="静音加入（发送静音帧） / start muted (sends silence)")]
+CallMic = Annotated[bool, typer.Option("--mic", help="用麦克风代替 WAV / use the microphone instead of a WAV file")]
+CallSpeaker = Annotated[bool, typer.Option("--speaker", help="用扬声器播放 / play what is heard on the speaker")]
+
+
+def _plan(out_dir: Path, wav: Path | None, video_in: Path | None, mic: bool, speaker: bool, seconds: float,
+          pace: float, muted: bool, expect: tuple[str, ...] = ()) -> Any:
+    from dunpai.comms.calls.run import CallPlan
+    from dunpai.comms.media.sound import NoSoundDevice, require_sound_device
+
+    try:
+        plan = CallPlan(out_dir, wav, video_in, mic, speaker, seconds, pace, muted, expect=expect)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:  # before logging in or ringing anyone
+        for wanted, what in ((mic, "microphone"), (speaker, "speaker")):
+            if wanted:
+                require_sound_device(what)
+    except NoSoundDevice as exc:
+        console.print(f"[red]错误 / error[/red] {escape(f'[{exc.code}]')} 没有声音设备 / {exc.message}")
+        raise typer.Exit(2) from exc
+    return plan
+
+
+def _call_report(r: Any) -> None:
+    from dunpai.comms.calls.run import CallReport
+
+    assert isinstance(r, CallReport)
+    labels = {"connected": "已接通 / connected", "rejected": "被拒绝 / rejected", "busy": "对方忙 / busy",
+              "timeout": "无人接听 / no answer (timeout)", "missed": "未接 / missed", "no_call": "没有来电 / no call"}
+    console.print(f"{labels.get(r.outcome, r.outcome)} {r.call_id or ''}")
+    if r.outcome != "connected":
+        return
+    console.print(f"已发送 / sent {r.sent_audio_frames} audio, {r.sent_video_frames} video frames; "
+                  f"结束 / ended: {r.ended}")
+    for h in r.heard:
+        files = " ".join(str(h[k]) for k in ("wav", "mkv") if k in h)
+        console.print(f"  收到 / heard {h['sender']}: {h['audio_frames']} audio, {h.get('video_frames', 0)} video "
+                      f"frames {files}")
+
+
+@call_app.command("place")
+def call_place(peer: str, wav: CallWav = None, video_in: CallVideo = None,
+               out_dir: CallOut = Path("call-heard"), seconds: CallSeconds = 60.0, pace: CallPace = 1.0,
+               muted: CallMuted = False, mic: CallMic = False, speaker: CallSpeaker = False,
+               ring_timeout: Annotated[float, typer.Option(help="振铃超时秒数 / ring timeout (s)")] = 30.0,
+               relay: RelayUrl = None, home: Home = DEFAULT_HOME) -> None:
+    """拨打一对一通话 / place a 1:1 call (voice; video with --video)."""
+    from dunpai.comms.calls.run import place_call
+
+    plan = _plan(out_dir, wav, video_in, mic, speaker, seconds, pace, muted)
+    if not 1 <= ring_timeout <= 300:
+        raise typer.BadParameter("1 … 300", param_hint="--ring-timeout")
+    _call_report(_run(lambda: _with_client(home, lambda c: place_call(c, peer, plan, ring_timeout_s=ring_timeout,
+                                                                      relay_url=relay, on_other=_show))))
+
+
+@call_app.command("answer")
+def call_answer(wav: CallWav = None, video_in: CallVideo = None, out_dir: CallOut = Path("call-heard"),
+                seconds: CallSeconds = 60.0, pace: CallPace = 1.0, muted: CallMuted = False, mic: CallMic = False,
+                speaker: CallSpeaker = False,
+                wait: Annotated[float, typer.Option(help="等待来电秒数 / seconds to wait for a call")] = 30.0,
+                reject: Annotated[bool, typer.Option(help="拒接 / reject the call")] = False,
+                relay: RelayUrl = None, home: Home = DEFAULT_HOME) -> None:
+    """等待并接听（或拒接）来电 / wait for a call and answer (or reject) it."""
+    from dunpai.comms.calls.run import answer_call
+
+    plan = _plan(out_dir, wav, video_in, mic, speaker, seconds, pace, muted)
+    if not 0 < wait <= 3600:
+        raise typer.BadParameter("(0, 3600]", param_hint="--wait")
+    _call_report(_run(lambda: _with_client(home, lambda c: answer_call(c, plan, wait_s=wait, reject=reject,
+                                                                       relay_url=relay, on_other=_show))))
+
+
+@call_app.command("join")
+def call_join(group_id: str, call_id: Annotated[str, typer.Option(help="群通话标识 / group call id")] = "main",
+              wav: CallWav = None, video_in: CallVideo = None, out_dir: CallOut = Path("call-heard"),
+              seconds: CallSeconds = 60.0, pace: CallPace = 1.0, muted: CallMuted = False, mic: CallMic = False,
+              speaker: CallSpeaker = False, relay: RelayUrl = None,
+              expect: Annotated[list[str] | None, typer.Option(help="先等这些参与者加入再讲（可重复） / wait for "
+                                                                    "these participants before talking "
+                                                                    "(repeatable)")] = None,
+              home: Home = DEFAULT_HOME) -> None:
+    """加入（或发起）群组通话，--seconds 后离开 / join (or start) a group call; leave after --seconds."""
+    import re
+
+    from dunpai.comms.calls.run import join_group_call
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", call_id):
+        raise typer.BadParameter("letters, digits, _ . - (≤ 64)", param_hint="--call-id")
+    plan = _plan(out_dir, wav, video_in, mic, speaker, seconds, pace, muted, tuple(expect or ()))
+    _call_report(_run(lambda: _with_client(home, lambda c: join_group_call(c, group_id, call_id, plan,
+                                                                           relay_url=relay, on_other=_show))))
 
 
 @app.command("bridge")

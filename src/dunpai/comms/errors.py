@@ -57,6 +57,12 @@ class TooLarge(CommsError):
     code = "too_large"
 
 
+class NotConfigured(CommsError):
+    """The service (or this machine) lacks what the request needs: a relay secret, a sound device."""
+
+    code = "not_configured"
+
+
 class DecryptionFailed(CommsError):
     """A ciphertext could not be decrypted or failed its integrity check (opaque on purpose)."""
 

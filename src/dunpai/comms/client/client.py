@@ -274,6 +274,13 @@ class CommsClient:
     async def group_send_text(self, group_id: str, text: str) -> str:
         return await self.group_send_content(group_id, {"type": "text", "body": text})
 
+    # -- media relay --------------------------------------------------------------------------------
+    async def relay_ticket(self, mode: str, *, group_id: str | None = None, call_id: str | None = None,
+                           peer: str | None = None, priority: int | None = None) -> dict[str, Any]:
+        """A relay ticket from the service: ``{ticket, session, mode, priority, expires_ms, relay}``."""
+        return await self._c().request(f.RelayTicket, mode=mode, group_id=group_id, call_id=call_id, peer=peer,
+                                       priority=priority)
+
     # -- files ----------------------------------------------------------------------------------------
     async def upload_file(self, data: bytes, name: str, mime: str, strip: bool = True) -> FileKey:
         if strip and is_media(data):

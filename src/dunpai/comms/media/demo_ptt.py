@@ -1,10 +1,11 @@
 """`dunpai comms demo-ptt`: a push-to-talk talk-group on loopback with spoken (espeak-ng) audio.
 
 A comms service and a media relay start on 127.0.0.1. Four users enrol; the dispatcher creates
-the talk-group and sends its media key over Megolm (E2E). Each member joins the relay with a
-ticket. Then: unit-1 talks while unit-2 waits in the queue; unit-2 gets the floor on release;
-the chief makes an emergency request that pre-empts unit-2; the dispatcher talks last. Every
-listener's decoded audio is written as WAV files, compared with what was said, and what the relay
+the talk-group and sends its media key over Megolm (E2E). Each member asks the comms service for a
+relay ticket (members only; priority capped by the group role) and joins the relay with it.
+Then: unit-1 talks while unit-2 waits in the queue; unit-2 gets the floor on release; the chief
+makes an emergency request that pre-empts unit-2; the dispatcher talks last. Every listener's
+decoded audio is written as WAV files, compared with what was said, and what the relay
 handled is checked for addresses and decodable audio.
 """
 
@@ -29,6 +30,8 @@ from dunpai.comms.media.frames import HEADER_LEN, new_media_key
 from dunpai.comms.media.local import receive_media_key, send_media_key, start_relay
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.speech import speak
+from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.server.service import ServiceConfig
 
 GROUP = "tg-ops"
 MEMBERS = {"dispatch": 5, "unit1": 1, "unit2": 1, "chief": 9}
@@ -54,12 +57,15 @@ class PttDemoResult:
                 "sent": self.sent, "heard": self.heard, "relay": self.relay}
 
 
+ROLES = {"dispatch": "owner", "unit1": "member", "unit2": "member", "chief": "owner"}
+
+
 async def _enrol(url: str, invite: Callable[[], str]) -> dict[str, CommsClient]:
     users = {u: await new_user(url, u, invite()) for u in MEMBERS}
     await users["dispatch"].group_create(GROUP)
     for u in MEMBERS:
         if u != "dispatch":
-            await users["dispatch"].group_add(GROUP, u)
+            await users["dispatch"].group_add(GROUP, u, ROLES[u])
     return users
 
 
@@ -67,10 +73,13 @@ async def run_demo(workdir: Path, *, pace: float = 1.0, say: Callable[[str], Non
     workdir.mkdir(parents=True, exist_ok=True)
     result = PttDemoResult(workdir=str(workdir))
     speech = {u: speak(text) for u, text in LINES.items()}
-    svc = await start_service(f"sqlite:///{workdir / 'comms.db'}")
     handled: list[tuple[str, int, str | bytes]] = []
-    relay = await start_relay(os.urandom(32), config=fl.FloorConfig(revoke_grace_ms=200),
+    secret = os.urandom(32)
+    relay = await start_relay(secret, config=fl.FloorConfig(revoke_grace_ms=200),
                               record=lambda d, c, m: handled.append((d, c, m)))
+    # the comms service issues relay tickets to authenticated members (priority capped by group role)
+    svc = await start_service(f"sqlite:///{workdir / 'comms.db'}",
+                              config=ServiceConfig(relay=RelayPolicy(secret, url=relay.url)))
     users: dict[str, CommsClient] = {}
     ptt: dict[str, PttClient] = {}
     try:
@@ -81,8 +90,10 @@ async def run_demo(workdir: Path, *, pace: float = 1.0, say: Callable[[str], Non
         keys = {u: (key if u == "dispatch" else await receive_media_key(users[u], GROUP)) for u in MEMBERS}
         say("媒体密钥经 Megolm 端到端分发 / media key distributed end to end over Megolm")
         for u, prio in MEMBERS.items():
-            ptt[u] = PttClient(relay.url, relay.ticket(GROUP, u, prio), keys[u], u)
+            ticket = await users[u].relay_ticket("ptt", group_id=GROUP, priority=prio)
+            ptt[u] = PttClient(str(ticket["relay"]), str(ticket["ticket"]), keys[u], u)
             await ptt[u].connect()
+        say("各成员向通信服务申请中继入场券 / each member got its relay ticket from the comms service")
 
         async def talk(u: str) -> None:
             n = await ptt[u].talk(speech[u], pace=pace, stop=ptt[u].revoked)

@@ -29,7 +29,7 @@ class RunningRelay:
     def ticket(self, group_id: str, user: str, priority: int, now_ms: int | None = None, *,
                mode: str = "ptt") -> str:
         """What the comms service would issue to an authenticated member of ``group_id`` (or call)."""
-        now = self.relay.clock_ms() if now_ms is None else now_ms
+        now = self.relay.wall_clock_ms() if now_ms is None else now_ms
         return issue_ticket(self.relay.secret, Ticket(group_id, user, priority, now + TICKET_TTL_MS, mode))
 
     async def stop(self) -> None:

@@ -96,16 +96,20 @@ class PttClient:
                     continue
                 msg = json.loads(raw)
                 self.log.append(msg)
-                kind = msg.get("type")
-                if kind in ("floor_taken", "floor_status", "floor_granted"):
-                    self.talker, self.burst = msg.get("talker"), msg.get("burst")
-                    if kind == "floor_granted":
-                        self.revoked.clear()
-                elif kind == "floor_idle":
-                    self.talker = self.burst = None
-                elif kind == "floor_revoke":
-                    self.revoked.set()
+                self._on_control(msg)
                 self.events.put_nowait(msg)
+
+    def _on_control(self, msg: dict[str, Any]) -> None:
+        """Track floor state from a control frame (before it is queued as an event)."""
+        kind = msg.get("type")
+        if kind in ("floor_taken", "floor_status", "floor_granted"):
+            self.talker, self.burst = msg.get("talker"), msg.get("burst")
+            if kind == "floor_granted":
+                self.revoked.clear()
+        elif kind == "floor_idle":
+            self.talker = self.burst = None
+        elif kind == "floor_revoke":
+            self.revoked.set()
 
     def _on_media(self, frame: bytes) -> None:
         try:

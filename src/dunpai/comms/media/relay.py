@@ -11,7 +11,8 @@ outputs name connections by an opaque integer and contain no network address —
 
 Control frames (JSON text, version 1): client → relay ``hello {ticket}``, ``floor_request
 {emergency?}``, ``floor_release``; relay → client ``welcome {group_id, user}``, the floor messages
-of :class:`~dunpai.comms.media.floor.Kind` and ``error {code, message}``. Media: binary messages,
+of :class:`~dunpai.comms.media.floor.Kind`, in a call ``present {group_id, users}`` whenever someone
+connects or disconnects, and ``error {code, message}``. Media: binary messages,
 one sealed frame each (:mod:`dunpai.comms.media.frames`).
 """
 
@@ -64,8 +65,10 @@ class RelayCore:
             out += [Out(self._conn_of[(group_id, u)], text) for u in m.recipients if (group_id, u) in self._conn_of]
         return out
 
-    def hello(self, conn: int, token: str, now_ms: int) -> list[Out]:
-        t = verify_ticket(self.secret, token, now_ms)
+    def hello(self, conn: int, token: str, now_ms: int, wall_ms: int | None = None) -> list[Out]:
+        """Admit ``conn``. Ticket expiry is checked against ``wall_ms`` (Unix ms, the issuer's clock)
+        when given, else ``now_ms``; floor timers run on ``now_ms``."""
+        t = verify_ticket(self.secret, token, now_ms if wall_ms is None else wall_ms)
         if conn in self._who:
             raise Conflict("this connection already joined")
         if (t.group_id, t.user) in self._conn_of:
@@ -79,12 +82,12 @@ class RelayCore:
         welcome = json.dumps({"v": 1, "type": "welcome", "group_id": t.group_id, "user": t.user, "mode": t.mode},
                              separators=(",", ":"))
         joined = fl.join(state, t.user, now_ms)
-        if t.mode == "call":  # full duplex: no floor control, so no floor status either
+        if t.mode == "call":  # full duplex: no floor control; everyone learns who is connected
             self.floors[t.group_id] = joined.state
-            return [Out(conn, welcome)]
+            return [Out(conn, welcome), *self._present(t.group_id)]
         return [Out(conn, welcome), *self._emit(t.group_id, joined)]
 
-    def control(self, conn: int, text: str, now_ms: int) -> list[Out]:
+    def control(self, conn: int, text: str, now_ms: int, wall_ms: int | None = None) -> list[Out]:
         if len(text) > MAX_CONTROL_FRAME:
             raise TooLarge("control frame too large")
         try:
@@ -98,7 +101,7 @@ class RelayCore:
             token = frame.get("ticket")
             if not isinstance(token, str):
                 raise MalformedFrame("hello needs a ticket")
-            return self.hello(conn, token, now_ms)
+            return self.hello(conn, token, now_ms, wall_ms)
         who = self._who.get(conn)
         if who is None:
             raise NotAuthenticated("send hello with a ticket first")
@@ -145,8 +148,14 @@ class RelayCore:
         left = fl.leave(self.floors[group_id], user, now_ms)
         if self.modes.get(group_id) == "call":
             self.floors[group_id] = left.state
-            return []
+            return self._present(group_id)
         return self._emit(group_id, left)
+
+    def _present(self, group_id: str) -> list[Out]:
+        """Call mode: ``present {users}`` (who is connected to the call now) to everyone connected."""
+        users = sorted(self.floors[group_id].present)
+        text = json.dumps({"v": 1, "type": "present", "group_id": group_id, "users": users}, separators=(",", ":"))
+        return [Out(self._conn_of[(group_id, u)], text) for u in users if (group_id, u) in self._conn_of]
 
     def tick(self, now_ms: int) -> list[Out]:
         out: list[Out] = []

@@ -48,6 +48,8 @@ class MediaRelay:
     clock_ms: Callable[[], int] = field(default=lambda: time.monotonic_ns() // 1_000_000)
     tick_s: float = 0.05
     record: Recorder | None = None
+    # ticket expiry: tickets carry Unix time (the issuing service's clock); floor timers use clock_ms
+    wall_clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     core: RelayCore = field(init=False)
     _ws: dict[int, ServerConnection] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -100,7 +102,7 @@ class MediaRelay:
                     if isinstance(raw, bytes):
                         outs = self.core.media(conn, raw, self.clock_ms())
                     else:
-                        outs = self.core.control(conn, raw, self.clock_ms())
+                        outs = self.core.control(conn, raw, self.clock_ms(), self.wall_clock_ms())
                 except fl.FloorError:
                     continue  # media from someone without the floor: dropped (counted in stats)
                 except CommsError as exc:

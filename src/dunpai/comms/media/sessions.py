@@ -29,6 +29,19 @@ class TalkReport:
     epoch: int
 
 
+async def relay_access(client: CommsClient, group_id: str, relay_url: str | None,
+                       ticket: str | None) -> tuple[str, str]:
+    """(relay URL, ticket): the ones given, else a ticket from the comms service (members only) and
+    the relay URL it names."""
+    if ticket is None:
+        got = await client.relay_ticket("ptt", group_id=group_id)
+        ticket = str(got["ticket"])
+        relay_url = relay_url or got.get("relay")
+    if not relay_url:
+        raise CommsError("no relay URL: the service names none; give --relay")
+    return str(relay_url), ticket
+
+
 async def wait_media_key(client: CommsClient, group_id: str, wait_s: float,
                          on_other: Callable[[Received], None] = lambda m: None) -> MediaKey:
     """The newest media key for ``group_id`` already queued, or the next one within ``wait_s``."""

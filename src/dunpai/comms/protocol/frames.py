@@ -175,11 +175,23 @@ class Ping(_Request):
     type: Literal["ping"] = "ping"
 
 
+class RelayTicket(_Request):
+    """Ask for a media relay ticket: a talk-group (``ptt``) or a call (``call``) — a group call
+    (``group_id`` + ``call_id``) or a 1:1 call (``peer`` + ``call_id``). See docs/comms-protocol.md."""
+
+    type: Literal["relay_ticket"] = "relay_ticket"
+    mode: Literal["ptt", "call"]
+    group_id: Name | None = None
+    call_id: Name | None = None
+    peer: Name | None = None
+    priority: Annotated[int, Field(ge=0, le=255)] | None = None
+
+
 CLIENT_FRAMES: dict[str, type[_Request]] = {
     str(m.model_fields["type"].default): m
     for m in (
         Register, Login, KeysUpload, KeysQuery, KeysClaim, Send, GroupSend, Ack, GroupCreate, GroupAdd,
-        GroupRemove, GroupRole, GroupInfo, GroupList, BlobPut, BlobGet, DeviceRevoke, Ping,
+        GroupRemove, GroupRole, GroupInfo, GroupList, BlobPut, BlobGet, DeviceRevoke, Ping, RelayTicket,
     )
 }
 

@@ -21,12 +21,14 @@ from dunpai.comms.errors import (
     Forbidden,
     InviteInvalid,
     MalformedFrame,
+    NotConfigured,
     NotFound,
     RateLimited,
     TooLarge,
     UntrustedDevice,
 )
 from dunpai.comms.keys_port import verify_user_signature
+from dunpai.comms.media.ticketing import RelayPolicy
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.protocol.canonical import auth_bytes, b64d, b64e, device_keys_bytes, one_time_key_bytes, revoke_bytes
 from dunpai.comms.protocol.olm import verify_device_signature
@@ -45,6 +47,7 @@ class ServiceConfig:
     claims_per_minute: int = 600
     invite_ttl_s: int = 7 * 86400
     active_check_s: float = 1.0
+    relay: RelayPolicy | None = None  # media relay tickets (push-to-talk, calls); None: not offered
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,15 @@ class CommsService:
 
     def group_list(self, who: Principal) -> dict[str, Any]:
         return {"groups": self.store.groups_of(who.user)}
+
+    # -- media relay tickets ------------------------------------------------------------------------
+    def relay_ticket(self, who: Principal, frame: f.RelayTicket) -> dict[str, Any]:
+        """A relay ticket for a talk-group or call of which ``who`` is a member (policy: ticketing.py)."""
+        if self.config.relay is None:
+            raise NotConfigured("this service issues no relay tickets (no relay secret configured)")
+        role = None if frame.group_id is None else self._group_for_member(frame.group_id, who)[1][who.user]
+        peer_exists = frame.peer is not None and self.store.user_key(frame.peer) is not None
+        return self.config.relay.grant(who.user, frame, role, peer_exists, self.clock())
 
     # -- blobs (opaque ciphertext) -----------------------------------------------------------------
     def put_chunk(self, who: Principal, frame: f.BlobPut) -> dict[str, Any]:

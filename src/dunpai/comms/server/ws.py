@@ -258,6 +258,8 @@ class CommsServer:
             revoked = svc.revoke(who, frame)
             self._kick(revoked)
             return {"revoked": revoked.device_id}
+        if isinstance(frame, f.RelayTicket):
+            return svc.relay_ticket(who, frame)
         if isinstance(frame, f.Ping):
             return {"pong": True}
         raise CommsError("unhandled frame type")
