@@ -15,6 +15,7 @@ from dunpai.core.ids import derived_id
 from dunpai.risk.decisions.ladder import ABNORMAL, ACCESS_NEXT_STEP, NEXT_STEP, RANK, Action, stronger
 from dunpai.risk.decisions.record import Contribution, Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS, Detector
+from dunpai.risk.detectors.base import SignalSpec, run_signals
 from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent, MobileTransfer
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import StateKey, StateStore
@@ -80,6 +81,7 @@ class Engine:
         self.enrichers = enrichers
         self.tenant = tenant
         self._available: dict[tuple[str, ...], frozenset[str]] = {}
+        self._signals: dict[str, tuple[SignalSpec, ...]] = {}  # every detector's signals, by event type
 
     def known_variables(self) -> frozenset[str]:
         return known_variables(self.pipeline, self.detectors, self.enrichers)
@@ -90,8 +92,10 @@ class Engine:
         for enricher in self.enrichers:
             f.update(enricher.enrich(event, t))
         fired: list[str] = []
-        for det in self.detectors:
-            det.run(etype, f, fired)
+        signals = self._signals.get(etype)
+        if signals is None:
+            signals = self._signals[etype] = tuple(s for det in self.detectors for s in det.for_type(etype))
+        run_signals(signals, f, fired)
         available = self._available.get(f.shape)
         if available is None:
             available = self._available[f.shape] = frozenset(f)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from dunpai.core.i18n import Text
 from dunpai.risk.decisions.ladder import Action
@@ -17,8 +17,10 @@ class Contribution:
     contribution: float
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """Immutable. A named tuple rather than a frozen dataclass: one is made per event, and a frozen
+    dataclass pays an ``object.__setattr__`` per field."""
+
     decision_id: str
     event_id: str
     event_type: str
@@ -33,7 +35,7 @@ class Decision:
     model_version: str | None
     model_probability: float | None
     contributions: tuple[Contribution, ...]
-    features: dict[str, float] = field(repr=False)
+    features: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
         """The stored and published form (JSON-safe)."""

@@ -42,11 +42,17 @@ class Detector:
     def run(self, event_type: str, features: dict[str, float], fired: list[str]) -> None:
         """Add this detector's signals for the event to ``features`` (every applicable one, 0 or 1)
         and the names of those present to ``fired``."""
-        for spec in self.for_type(event_type):
-            try:
-                present = spec.fn(features)
-            except KeyError:
-                present = False  # an input this event lacks: the signal is absent
-            features[spec.name] = 1.0 if present else 0.0
-            if present:
-                fired.append(spec.name)
+        run_signals(self.for_type(event_type), features, fired)
+
+
+def run_signals(specs: tuple[SignalSpec, ...], features: dict[str, float], fired: list[str]) -> None:
+    """Evaluate ``specs`` on ``features``: each signal's value goes into ``features``, the names of
+    those present into ``fired``."""
+    for spec in specs:
+        try:
+            present = spec.fn(features)
+        except KeyError:
+            present = False  # an input this event lacks: the signal is absent
+        features[spec.name] = 1.0 if present else 0.0
+        if present:
+            fired.append(spec.name)

@@ -51,12 +51,12 @@ COUNTERFEIT = Detector("counterfeit", (
         "sig_exposed_card", "counterfeit.exposed_card",
         Text("该卡曾在疑似被装侧录器的终端使用，尚未换卡",
              "the card was used at a terminal suspected of skimming and has not been reissued"),
-        CARD, lambda f: f["card_exposed"] > 0,
+        CARD, lambda f: f.get("card_exposed", 0.0) > 0,  # absent without the exposure enricher
     ),
     SignalSpec(
         "sig_at_flagged_terminal", "counterfeit.at_flagged_terminal",
         Text("在疑似被装侧录器、待排查的终端上使用",
              "used at a terminal flagged as a suspected skimming point, pending inspection"),
-        CP, lambda f: f["terminal_flagged"] > 0,
+        CP, lambda f: f.get("terminal_flagged", 0.0) > 0,
     ),
 ))

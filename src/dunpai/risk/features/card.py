@@ -59,7 +59,7 @@ class CardStep:
     )
 
     def key(self, event: Any) -> str | None:
-        if isinstance(event, CardPresent | CardNotPresent | Label):
+        if isinstance(event, (CardPresent, CardNotPresent, Label)):
             return event.card_id
         return None
 

@@ -189,7 +189,7 @@ class CustomerStep:
             return
         if s[U_HOME_W] > 0:
             out["cust_km_from_home"] = haversine_km(s[U_HOME_LAT], s[U_HOME_LON], loc.lat, loc.lon)
-        if isinstance(event, CardPresent | CardNotPresent):
+        if isinstance(event, (CardPresent, CardNotPresent)):
             app_t = s[U_APP_T]
             if app_t > NEVER:
                 out["cust_km_from_app"] = haversine_km(s[U_APP_LAT], s[U_APP_LON], loc.lat, loc.lon)

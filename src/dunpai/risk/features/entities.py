@@ -43,7 +43,7 @@ class AccountStep:
     _DECAY: ClassVar[DecayGroups] = decay_groups(((_S["out_1h"], HOUR), (_S["out_24h"], DAY)))
 
     def key(self, event: Any) -> str | None:
-        return event.account_id if isinstance(event, CardPresent | CardNotPresent | MobileTransfer) else None
+        return event.account_id if isinstance(event, (CardPresent, CardNotPresent, MobileTransfer)) else None
 
     def feature_names(self) -> tuple[str, ...]:
         return ("acct_outflow_1h", "acct_outflow_24h", "acct_deposit_secs", "acct_deposit_amount")
@@ -90,7 +90,7 @@ class TerminalStep:
     )
 
     def key(self, event: Any) -> str | None:
-        if isinstance(event, CardPresent | Label):
+        if isinstance(event, (CardPresent, Label)):
             return event.terminal_id
         return None
 

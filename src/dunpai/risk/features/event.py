@@ -45,7 +45,8 @@ def event_features(event: AnyEvent) -> tuple[float, Features]:
     hour = (local % 86400.0) / 3600.0
     weekday = int(local // 86400.0 + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     f = Features(hour=hour, night=1.0 if hour < 6.0 else 0.0, weekend=1.0 if weekday >= 5 else 0.0)
-    if isinstance(event, CardPresent | CardNotPresent | MobileTransfer):
+    # Hot-path isinstance checks take tuples: ``A | B`` would build a union object on every call.
+    if isinstance(event, (CardPresent, CardNotPresent, MobileTransfer)):
         amount = major_units(float(event.amount), event.currency)
         f["amount"] = amount
         balance = event.balance_before
