@@ -133,7 +133,7 @@ def test_private_and_public_hosts_talk_only_through_the_bridge(netns: dict[str, 
                   {"from": ["zhao@private"], "to": ["li@public"], "services": ["message"]}]}))
     (bdir / "bridge.yaml").write_text(yaml.safe_dump({
         "version": 1, "policy": "policy.yaml", "cert": "tls/bridge.pem", "key": "secrets/bridge.key",
-        "log": "logs/crossings.jsonl",
+        "audit": "logs/audit.db",
         "deployments": {n: {"url": f"wss://{ip_}:8766", "service_cert": f"tls/{n}.pem",
                             "invite_file": f"secrets/{n}-invite.txt"}
                         for n, ip_ in (("private", PRIV_IP), ("public", PUB_IP))}}))

@@ -19,7 +19,7 @@ def _write_config(bdir: Path, ports: dict[str, int]) -> Path:
     (bdir / "policy.yaml").write_text(yaml.safe_dump(POLICY))
     cfg = bdir / "bridge.yaml"
     cfg.write_text(yaml.safe_dump({
-        "version": 1, "policy": "policy.yaml", "cert": "bridge.pem", "key": "bridge.key", "log": "logs/c.jsonl",
+        "version": 1, "policy": "policy.yaml", "cert": "bridge.pem", "key": "bridge.key", "audit": "logs/audit.db",
         "deployments": {n: {"url": f"wss://127.0.0.1:{port}", "service_cert": f"{n}.pem",
                             "invite_file": f"{n}-invite.txt"} for n, port in ports.items()}}))
     return cfg

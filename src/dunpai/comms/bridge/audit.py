@@ -1,64 +1,76 @@
-"""The bridge's crossing log: append-only JSON lines, hash-chained, metadata only.
+"""The bridge's crossing audit, kept in the platform's audit log (:mod:`dunpai.audit`).
 
-Each crossing (allowed or refused) records time, operation, sender and recipient addresses,
-service, size in bytes and the decision - never content, keys or network addresses. Each line
-carries the SHA-256 of the previous line, so a removed or edited line breaks the chain
-(:func:`verify_log`).
+Every crossing (allowed or refused) and every media link session is one entry of the
+hash-chained, checkpoint-signed audit chain: actor = the sender's ``user@deployment``, action =
+``bridge.<op>``, subject = the recipient's address or the spanning group / call, details = service,
+size in bytes, decision, reason code (and, for media, frame counts). Never content, keys or network
+addresses: the fields are fixed here and every value is a user address, a group name, a number or a
+fixed word. ``CrossingLog.verify`` (or ``dunpai audit verify`` on the same database) walks the chain
+and every checkpoint signature and names the first edited or removed entry.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
+import re
+from datetime import UTC, datetime
 from typing import Any
 
-from dunpai.comms.errors import CommsError
+from dunpai.audit.log import AuditLog
+from dunpai.audit.verify import VerifyReport
+from dunpai.keys.store import KeyStore
 
-GENESIS = "0" * 64
-
-
-class AuditBroken(CommsError):
-    code = "audit_broken"
-
-
-def _digest(line: str) -> str:
-    return hashlib.sha256(line.encode()).hexdigest()
+AUDIT_KEY = "comms.bridge-audit"  # Ed25519, in the bridge's key store: signs the chain's checkpoints
+ACTION_PREFIX = "bridge."
+# a network address in a field would be a bug: refuse to write it rather than store it
+_NET_ADDRESS = re.compile(r"\b\d{1,3}(\.\d{1,3}){3}\b|::|://|\[[0-9A-Fa-f:.]+\]")
 
 
-@dataclass
 class CrossingLog:
-    path: Path
+    """Crossings and media sessions, appended to a :class:`dunpai.audit.AuditLog`."""
 
-    def __post_init__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._prev = GENESIS
-        if self.path.exists():
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-            if lines:
-                self._prev = _digest(lines[-1])
+    def __init__(self, audit: AuditLog) -> None:
+        self.audit = audit
 
     def record(self, at: float, op: str, sender: str, recipient: str, service: str, size: int,
-               decision: str, reason: str = "") -> None:
-        entry: dict[str, Any] = {"v": 1, "at": round(at, 3), "op": op, "from": sender, "to": recipient,
-                                 "service": service, "bytes": size, "decision": decision, "reason": reason,
-                                 "prev": self._prev}
-        line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-        self._prev = _digest(line)
+               decision: str, reason: str = "", **counts: int) -> int:
+        details: dict[str, Any] = {"service": service or "-", "bytes": int(size), "decision": decision,
+                                   "reason": reason, **{k: int(v) for k, v in counts.items()}}
+        fields = (op, sender, recipient, service, decision, reason)
+        if any(_NET_ADDRESS.search(v) for v in fields if v):
+            raise ValueError("a crossing record must not hold a network address")
+        return self.audit.append(sender or "unknown", ACTION_PREFIX + op, recipient or "-", details,
+                                 at=datetime.fromtimestamp(at, UTC))
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every bridge entry, flattened: ``op``, ``from``, ``to`` and the details."""
+        out: list[dict[str, Any]] = []
+        after = 0
+        while batch := self.audit.entries(after, 1000):
+            for e in batch:
+                if e.action.startswith(ACTION_PREFIX):
+                    out.append({"seq": e.seq, "op": e.action[len(ACTION_PREFIX):], "from": e.actor,
+                                "to": e.subject, **e.details_dict})
+            after = batch[-1].seq
+        return out
+
+    def verify(self) -> VerifyReport:
+        return self.audit.verify()
+
+    def checkpoint(self) -> int | None:
+        return self.audit.checkpoint()
 
 
-def verify_log(path: Path) -> list[dict[str, Any]]:
-    """All entries, after checking the chain; raises ``AuditBroken``."""
-    prev, out = GENESIS, []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        entry = json.loads(line)
-        if entry.get("prev") != prev:
-            raise AuditBroken(f"crossing log broken at line {n}")
-        prev = _digest(line)
-        out.append(entry)
-    return out
+def open_crossing_log(db_url: str, keystore: KeyStore, *, checkpoint_every: int = 1000) -> CrossingLog:
+    """The audit chain in ``db_url`` (SQLite file or PostgreSQL; migrated to the audit schema), its
+    checkpoints signed with ``comms.bridge-audit`` from ``keystore`` (created on first use)."""
+    from dunpai.core.db import make_engine
+    from dunpai.core.migrate import upgrade
+    from dunpai.keys.errors import KeyNotFound
+
+    engine = make_engine(db_url)
+    upgrade(engine, "audit@head")
+    try:
+        keystore.find(AUDIT_KEY)
+    except KeyNotFound:
+        keystore.generate(AUDIT_KEY, "ed25519")
+    return CrossingLog(AuditLog(engine, keystore, AUDIT_KEY, checkpoint_every=checkpoint_every))

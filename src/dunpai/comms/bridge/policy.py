@@ -12,13 +12,23 @@ allow:
     to: [li@public]
     services: [message, file]    # message | file | call | ptt
     both_ways: true
+spanning_groups:                 # talk-groups / messaging groups with members on several deployments
+  convoy:
+    members: [wang@private, zhao@private, li@public]
+    services: [message, ptt]     # message (Megolm group messages) | file | ptt | call (group call);
+                                 # ptt and call need message (the media key is a group message)
+    floor: private               # the deployment whose media relay is the floor server (single authority)
+    priorities: {wang@private: 5}  # floor priority per member (default 1)
 ```
+
+A spanning group's members may reach each other through the bridge for the group's services
+(they need no ``allow`` rule for that); no one else may use the group.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -31,6 +41,7 @@ SERVICES: tuple[Service, ...] = get_args(Service)
 _USER = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
 _DEP = r"[a-z0-9][a-z0-9-]{0,31}"
 _ADDRESS = re.compile(rf"^({_USER})@({_DEP})$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _PATTERN = re.compile(rf"^(?:({_USER}|\*)@({_DEP})|group:([A-Za-z0-9_.\-]{{1,64}}))$")
 
 
@@ -61,11 +72,46 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class SpanningGroup:
+    name: str
+    members: tuple[str, ...]            # sorted user@deployment addresses
+    services: frozenset[str]
+    floor: str                          # deployment whose relay is the floor server / call host
+    priorities: dict[str, int] = field(default_factory=dict)
+
+    def priority(self, address: str) -> int:
+        return self.priorities.get(address, 1)
+
+
+@dataclass(frozen=True)
 class BridgePolicy:
     deployments: frozenset[str]
     groups: dict[str, frozenset[str]]
     rules: tuple[Rule, ...]
     limits: Limits
+    spanning: dict[str, SpanningGroup] = field(default_factory=dict)
+
+    def member_group(self, name: str, member: str) -> SpanningGroup:
+        group = self.spanning.get(name)
+        if group is None:
+            raise Forbidden(f"the bridge has no spanning group {name!r}")
+        if member not in group.members:
+            raise Forbidden(f"{member} is not a member of spanning group {name!r}")
+        return group
+
+    def check_group(self, name: str, sender: str, service: str, size: int = 0,
+                    recipient: str | None = None) -> SpanningGroup:
+        """The spanning group ``name`` if ``sender`` (and ``recipient``) are members and the group
+        allows ``service`` (within the size limit); raises ``Forbidden`` with the reason otherwise."""
+        group = self.member_group(name, sender)
+        if recipient is not None and recipient not in group.members:
+            raise Forbidden(f"{recipient} is not a member of spanning group {name!r}")
+        if service not in group.services:
+            raise Forbidden(f"spanning group {name!r} does not allow {service!r}")
+        limit = self.limits.max_file_bytes if service == "file" else self.limits.max_message_bytes
+        if size > limit:
+            raise Forbidden(f"{service} of {size} bytes is over the bridge's limit of {limit}")
+        return group
 
     def _matches(self, pattern: str, address: str) -> bool:
         if pattern.startswith("group:"):
@@ -124,7 +170,7 @@ def _only(data: dict[str, Any], keys: set[str], path: str) -> None:
 def parse_policy(data: Any) -> BridgePolicy:
     if not isinstance(data, dict):
         raise PolicyError("policy: expected a mapping")
-    _only(data, {"version", "deployments", "groups", "limits", "allow"}, "")
+    _only(data, {"version", "deployments", "groups", "limits", "allow", "spanning_groups"}, "")
     if data.get("version") != 1:
         raise PolicyError("version: must be 1")
     deployments = frozenset(_strings(data.get("deployments"), "deployments"))
@@ -164,7 +210,45 @@ def parse_policy(data: Any) -> BridgePolicy:
         if not isinstance(both, bool):
             raise PolicyError(f"{path}.both_ways: expected true or false")
         rules.append(Rule(tuple(sources), tuple(targets), frozenset(services), both))
-    return BridgePolicy(deployments, groups, tuple(rules), Limits(**raw_limits))
+    spanning = _spanning(data.get("spanning_groups") or {}, deployments)
+    return BridgePolicy(deployments, groups, tuple(rules), Limits(**raw_limits), spanning)
+
+
+def _spanning(raw: Any, deployments: frozenset[str]) -> dict[str, SpanningGroup]:
+    if not isinstance(raw, dict):
+        raise PolicyError("spanning_groups: expected a mapping")
+    out: dict[str, SpanningGroup] = {}
+    for name, g in raw.items():
+        path = f"spanning_groups.{name}"
+        if not isinstance(name, str) or not _GROUP.match(name):
+            raise PolicyError(f"{path}: a group name is 1-64 letters, digits, '_', '.', '-'")
+        if not isinstance(g, dict):
+            raise PolicyError(f"{path}: expected a mapping")
+        _only(g, {"members", "services", "floor", "priorities"}, path + ".")
+        members = _strings(g.get("members"), path + ".members")
+        for m in members:
+            mm = _ADDRESS.match(m)
+            if mm is None or mm.group(2) not in deployments:
+                raise PolicyError(f"{path}.members: {m!r} is not user@deployment of a connected deployment")
+        services = _strings(g.get("services"), path + ".services")
+        for s in services:
+            if s not in SERVICES:
+                raise PolicyError(f"{path}.services: {s!r} is not one of {', '.join(SERVICES)}")
+        if {"ptt", "call"} & set(services) and "message" not in services:
+            raise PolicyError(f"{path}.services: 'ptt' and 'call' need 'message' too (media keys are group messages)")
+        floor = g.get("floor")
+        if floor not in deployments:
+            raise PolicyError(f"{path}.floor: expected one of the deployments {sorted(deployments)}")
+        prios = g.get("priorities") or {}
+        if not isinstance(prios, dict):
+            raise PolicyError(f"{path}.priorities: expected a mapping")
+        for who, p in prios.items():
+            if who not in members:
+                raise PolicyError(f"{path}.priorities: {who!r} is not a member")
+            if not isinstance(p, int) or isinstance(p, bool) or not 0 <= p <= 255:
+                raise PolicyError(f"{path}.priorities.{who}: expected an integer 0..255")
+        out[name] = SpanningGroup(name, tuple(sorted(set(members))), frozenset(services), str(floor), dict(prios))
+    return out
 
 
 def load_policy(path: Path) -> BridgePolicy:

@@ -5,11 +5,19 @@ mutual TLS with pinned certificates. Users send it ``fed1`` envelopes; it checks
 the crossing (metadata only) and forwards, on the other deployment, the end-to-end ciphertext to the
 recipient's device together with the sender's public device keys. It copies encrypted file blobs
 chunk by chunk. It never holds a content key: Olm sessions run between the users' devices.
+
+Spanning groups (members on several deployments, defined in the policy): members fetch the roster
+(``roster``), share their Megolm session key with each member device as an ordinary Olm message
+through the bridge (``send`` with ``group``), and hand the bridge one Megolm ciphertext per message
+(``group``), which it fans out to every member device on every deployment. Calls and push-to-talk:
+``media_ticket`` admits a member to the bridge's media link (:mod:`dunpai.comms.bridge.media_link`),
+which joins them to the host deployment's relay; media keys are E2E content like any other.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -19,15 +27,17 @@ from typing import Any
 
 from dunpai.comms.bridge import wire
 from dunpai.comms.bridge.audit import CrossingLog
+from dunpai.comms.bridge.media_link import LinkTickets
 from dunpai.comms.bridge.policy import BridgePolicy, split_address
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.state import LocalState, load_state
-from dunpai.comms.errors import CommsError, Forbidden, NotFound
+from dunpai.comms.errors import CommsError, Forbidden, NotConfigured, NotFound
 from dunpai.comms.keys_port import DeviceKeys, MemoryKeys
 from dunpai.comms.protocol import frames as f
 
 BRIDGE_USER = "bridge"
 BRIDGE_DEVICE = "b1"
+_CALL_ID = re.compile(r"^[A-Za-z0-9_\-]{16,64}$")
 
 
 def _mid() -> str:
@@ -62,6 +72,7 @@ class Bridge:
     log: CrossingLog
     clock: Callable[[], float] = time.time
     sides: dict[str, BridgeSide] = field(default_factory=dict)
+    links: LinkTickets | None = None  # the media link's tickets (calls and push-to-talk), if it runs
 
     async def join(self, deployment: str, url: str, invite: str | None, *,
                    ssl_context: ssl.SSLContext | None = None, keys: DeviceKeys | None = None,
@@ -100,19 +111,32 @@ class Bridge:
             return
         env = wire.decode(d.payload)
         rid = str(env.get("rid", ""))[:64]
-        op, target, service, size = str(env["op"]), str(env.get("to", "")), str(env.get("service", "message")), 0
+        op, service, size = str(env["op"]), str(env.get("service", "message")), 0
+        group = env.get("group")
+        target = str(env.get("to", "")) or (str(group) if isinstance(group, str) else "")
         try:
+            if group is not None and (not isinstance(group, str) or not 1 <= len(group) <= 64):
+                raise Forbidden("group must be a spanning group name")
             if op == "query":
                 claim = env.get("claim", [])
                 if not isinstance(claim, list) or len(claim) > 100 or not all(isinstance(c, str) for c in claim):
                     raise Forbidden("claim must be a list of at most 100 device ids")
-                result = await self._query(sender, wire.text(env, "to"), set(claim))
+                result = await self._query(sender, wire.text(env, "to"), set(claim), group)
             elif op == "send":
                 size = len(wire.text(env, "payload", f.MAX_PAYLOAD_CHARS))
-                result = await self._send(side, d, sender, env, size)
+                result = await self._send(side, d, sender, env, size, group)
             elif op == "file":
                 service = "file"
-                result, size = await self._file(side, sender, env)
+                result, size = await self._file(side, sender, env, group)
+            elif op == "roster":
+                result = self._roster(sender, wire.text(env, "group", 64))
+            elif op == "group":
+                size = len(wire.text(env, "payload", f.MAX_PAYLOAD_CHARS))
+                result = await self._group(d, sender, wire.text(env, "group", 64), env, size)
+            elif op == "media_ticket":
+                service = str(env.get("mode", ""))
+                result = self._media_ticket(sender, env)
+                target = str(result.get("session", target))
             else:
                 raise Forbidden(f"the bridge does not accept {op!r} from users")
         except CommsError as exc:
@@ -124,10 +148,18 @@ class Bridge:
         await side.raw_send(d.sender_user, d.sender_device, wire.encode(
             "query_result" if op == "query" else "result", rid=rid, **result))
 
-    async def _query(self, sender: str, target: str, claim: set[str]) -> dict[str, Any]:
+    def _authorize(self, sender: str, target: str, service: str | None, size: int, group: str | None) -> None:
+        """Spanning-group traffic is allowed between the group's members (also within one
+        deployment: the bridge distributes the group); anything else by the ``allow`` rules."""
+        if group is None:
+            self.policy.check(sender, target, service, size)
+        else:
+            self.policy.check_group(group, sender, service or "message", size, recipient=target or None)
+
+    async def _query(self, sender: str, target: str, claim: set[str], group: str | None = None) -> dict[str, Any]:
         """The target's active devices; a one-time key is claimed only for the devices in ``claim``
         (those the sender has no session with), so plain look-ups never drain one-time keys."""
-        self.policy.check(sender, target)
+        self._authorize(sender, target, None if group is None else "message", 0, group)
         user, dep = split_address(target)
         remote = self._side(dep)
         devices = (await remote.request(f.KeysQuery, users=[user]))["devices"]
@@ -138,20 +170,23 @@ class Bridge:
         by_device = {c["device_id"]: c for c in claims}
         return {"to": target, "devices": [{**x, "claim": by_device.get(x["device_id"])} for x in devices]}
 
-    async def _send(self, side: BridgeSide, d: f.Deliver, sender: str, env: dict[str, Any],
-                    size: int) -> dict[str, Any]:
-        target, service = wire.text(env, "to"), wire.text(env, "service")
-        if service not in ("message", "file"):
-            raise Forbidden(f"{service!r} is not relayed as a message")
-        self.policy.check(sender, target, "message", size)
-        if service == "file":
-            self.policy.check(sender, target, "file")
-        user, dep = split_address(target)
+    async def _sender_keys(self, side: BridgeSide, d: f.Deliver) -> dict[str, Any]:
         mine = [x for x in (await side.request(f.KeysQuery, users=[d.sender_user]))["devices"]
                 if x["device_id"] == d.sender_device]
         if not mine:
             raise NotFound("the sending device is not active")
-        keys = {k: mine[0][k] for k in ("curve25519", "ed25519", "device_sig", "user_key")}
+        return {k: mine[0][k] for k in ("curve25519", "ed25519", "device_sig", "user_key")}
+
+    async def _send(self, side: BridgeSide, d: f.Deliver, sender: str, env: dict[str, Any],
+                    size: int, group: str | None = None) -> dict[str, Any]:
+        target, service = wire.text(env, "to"), wire.text(env, "service")
+        if service not in ("message", "file"):
+            raise Forbidden(f"{service!r} is not relayed as a message")
+        self._authorize(sender, target, "message", size, group)
+        if service == "file":
+            self._authorize(sender, target, "file", 0, group)
+        user, dep = split_address(target)
+        keys = await self._sender_keys(side, d)
         out = wire.encode("deliver", **{"from": sender}, device=d.sender_device, msg_id=wire.text(env, "msg_id", 64),
                           payload=wire.text(env, "payload", f.MAX_PAYLOAD_CHARS), sender_keys=keys)
         result = await self._side(dep).raw_send(user, wire.text(env, "device", 64), out)
@@ -159,16 +194,83 @@ class Bridge:
             raise NotFound(f"{target} device is not active")
         return {"msg_id": env["msg_id"], "queued": result["queued"]}
 
-    async def _file(self, side: BridgeSide, sender: str, env: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        target, blob_id, chunks = wire.text(env, "to"), wire.text(env, "blob_id", 64), env.get("chunks")
+    def _roster(self, sender: str, group: str) -> dict[str, Any]:
+        g = self.policy.member_group(group, sender)
+        return {"group": g.name, "members": list(g.members), "services": sorted(g.services), "floor": g.floor}
+
+    async def _group(self, d: f.Deliver, sender: str, group: str, env: dict[str, Any],
+                     size: int) -> dict[str, Any]:
+        """Fan one Megolm ciphertext out to every other member device of a spanning group."""
+        g = self.policy.check_group(group, sender, "message", size)
+        mid, payload = wire.text(env, "msg_id", 64), wire.text(env, "payload", f.MAX_PAYLOAD_CHARS)
+        out = wire.encode("deliver", **{"from": sender}, device=d.sender_device, msg_id=mid, payload=payload,
+                          group=g.name)
+        delivered, missing = 0, []
+        for member in g.members:
+            user, dep = split_address(member)
+            remote = self.sides.get(dep)
+            if remote is None:
+                missing.append(member)
+                continue
+            for x in (await remote.request(f.KeysQuery, users=[user]))["devices"]:
+                if member == sender and x["device_id"] == d.sender_device:
+                    continue
+                result = await remote.raw_send(user, x["device_id"], out)
+                delivered += 0 if result["refused"] else 1
+        return {"msg_id": mid, "delivered": delivered, "unreachable": missing}
+
+    def _media_ticket(self, sender: str, env: dict[str, Any]) -> dict[str, Any]:
+        """Admission to the media link for a spanning talk-group / group call, or a 1:1 call hosted
+        by ``peer``'s deployment. The host deployment's relay is the only media and floor server."""
+        mode = env.get("mode")
+        if mode not in ("ptt", "call"):
+            raise Forbidden("mode must be 'ptt' or 'call'")
+        if self.links is None:
+            raise NotConfigured("this bridge has no media link")
+        _, own = split_address(sender)
+        peer = env.get("peer")
+        if peer is None:
+            g = self.policy.check_group(wire.text(env, "group", 64), sender, str(mode))
+            host, session, priority = g.floor, g.name, g.priority(sender)
+        else:
+            if mode != "call":
+                raise Forbidden("a peer is given only for a 1:1 call")
+            session = wire.text(env, "call", 64)
+            if not _CALL_ID.match(session):
+                raise Forbidden("call must be an unguessable id of 16-64 letters, digits, '_' or '-'")
+            self.policy.check(sender, wire.text(env, "peer"), "call")
+            _, host = split_address(str(peer))
+            priority = 1
+        if host == own:
+            raise Forbidden(f"the media of {session!r} is hosted by your own deployment; join its relay directly")
+        answer = {"url": self.links.url_for(own), "ticket": self.links.issue(host, session, sender, priority,
+                                                                             str(mode)),
+                  "session": session, "mode": mode, "host": host}
+        if own in self.links.cbr_keys:  # reach the link through a constant-rate tunnel pinned to this key
+            answer["cbr_key"] = self.links.cbr_keys[own].hex()
+        return answer
+
+    async def _file(self, side: BridgeSide, sender: str, env: dict[str, Any],
+                    group: str | None = None) -> tuple[dict[str, Any], int]:
+        """Copy an encrypted blob to the recipient's deployment (``to``), or for a spanning group to
+        every other deployment with members."""
+        blob_id, chunks = wire.text(env, "blob_id", 64), env.get("chunks")
         if not isinstance(chunks, int) or not 1 <= chunks <= 4096:
             raise Forbidden("file chunk count out of range")
-        self.policy.check(sender, target, "file")  # before copying anything
-        _, dep = split_address(target)
-        remote, total = self._side(dep), 0
+        if group is None:
+            target = wire.text(env, "to")
+            self.policy.check(sender, target, "file")  # before copying anything
+            deployments = [split_address(target)[1]]
+        else:
+            g = self.policy.check_group(group, sender, "file")
+            own = split_address(sender)[1]
+            deployments = sorted({split_address(m)[1] for m in g.members} - {own})
+        remotes, total = [self._side(dep) for dep in deployments], 0
         for i in range(chunks):
             got = await side.request(f.BlobGet, blob_id=blob_id, index=i)
             total += len(got["data"]) * 3 // 4
-            self.policy.check(sender, target, "file", total)  # stops copying as soon as it is over
-            await remote.request(f.BlobPut, blob_id=blob_id, index=i, total=chunks, data=got["data"])
+            # stops copying as soon as it is over the limit
+            self._authorize(sender, str(env.get("to", "")), "file", total, group)
+            for remote in remotes:
+                await remote.request(f.BlobPut, blob_id=blob_id, index=i, total=chunks, data=got["data"])
         return {"blob_id": blob_id}, total

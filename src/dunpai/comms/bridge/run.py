@@ -5,11 +5,24 @@ version: 1
 policy: policy.yaml              # paths are relative to this file
 cert: tls/bridge.pem             # the bridge's certificate (pinned by both services)
 key: secrets/bridge.key
-log: logs/crossings.jsonl        # metadata only, hash-chained
+audit: logs/audit.db             # dunpai.audit chain (SQLite file here, or a postgresql:// URL); metadata only
 deployments:
-  private: {url: "wss://10.0.0.1:8766", service_cert: tls/private.pem, invite_file: secrets/private-invite.txt}
-  public:  {url: "wss://10.0.1.1:8766", service_cert: tls/public.pem, invite_file: secrets/public-invite.txt}
+  private:
+    url: "wss://10.0.0.1:8766"
+    service_cert: tls/private.pem
+    invite_file: secrets/private-invite.txt
+    relay: {url: "ws://10.0.0.1:8767", secret_file: secrets/private-relay.secret}  # optional: its media relay
+    media_link: {host: 10.0.0.2, port: 8770, constant_rate: true}  # optional: where its members reach
+                                               # the bridge's media link (constant_rate: through a tunnel)
+  public:  {url: "wss://10.0.1.1:8766", service_cert: tls/public.pem, invite_file: secrets/public-invite.txt,
+            media_link: {host: 10.0.1.2, port: 8770}}
 ```
+
+``relay``: the deployment's media relay and its relay secret (hex, as ``DUNPAI_RELAY_SECRET``, file
+mode 0600), for talk-groups and calls that deployment hosts; ``media_link``: a listener of the
+bridge's media link for that deployment's members, who are told ``ws://host:port``; with
+``constant_rate`` the listener is a constant-rate tunnel (:mod:`dunpai.comms.location.cbr_tunnel`)
+in front of the link, and members are told its public key to pin.
 
 The bridge's user signing key is in a ``dunpai.keys`` software store (``secrets/keys.dks``; the
 passphrase from ``DUNPAI_KEYSTORE_PASSPHRASE`` or ``secrets/keystore.pass``, 0600); its device state
@@ -28,12 +41,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from dunpai.comms.bridge.audit import CrossingLog
+from dunpai.comms.bridge.audit import open_crossing_log
 from dunpai.comms.bridge.certs import client_context
+from dunpai.comms.bridge.media_link import LinkTickets, MediaLink, Upstream, relay_secret_issuer
 from dunpai.comms.bridge.policy import PolicyError, load_policy
 from dunpai.comms.bridge.relay import Bridge
 from dunpai.comms.keys_port import from_key_store
+from dunpai.comms.location.cbr_tunnel import CbrTunnelServer
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,11 @@ class Link:
     url: str
     service_cert: Path
     invite_file: Path
+    relay_url: str | None = None
+    relay_secret_file: Path | None = None
+    media_host: str | None = None
+    media_port: int = 0
+    media_constant_rate: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,7 +71,7 @@ class BridgeConfig:
     policy: Path
     cert: Path
     key: Path
-    log: Path
+    audit: str   # database URL of the audit chain
     links: tuple[Link, ...]
 
 
@@ -64,19 +85,48 @@ def load_bridge_config(path: Path) -> BridgeConfig:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("version") != 1:
         raise PolicyError("bridge config: expected a mapping with version: 1")
-    _only(data, {"version", "policy", "cert", "key", "log", "deployments"}, "")
+    _only(data, {"version", "policy", "cert", "key", "audit", "deployments"}, "")
     root = path.parent.resolve()
     links = []
     for name, link in (data.get("deployments") or {}).items():
+        where = f"deployments.{name}."
         if not isinstance(link, dict):
             raise PolicyError(f"deployments.{name}: expected a mapping")
-        _only(link, {"url", "service_cert", "invite_file"}, f"deployments.{name}.")
+        _only(link, {"url", "service_cert", "invite_file", "relay", "media_link"}, where)
+        relay, media = link.get("relay") or {}, link.get("media_link") or {}
+        if not isinstance(relay, dict) or not isinstance(media, dict):
+            raise PolicyError(f"{where}relay/media_link: expected a mapping")
+        _only(relay, {"url", "secret_file"}, where + "relay.")
+        _only(media, {"host", "port", "constant_rate"}, where + "media_link.")
+        if not isinstance(media.get("constant_rate", False), bool):
+            raise PolicyError(f"{where}media_link.constant_rate: expected true or false")
+        if relay and not (isinstance(relay.get("url"), str) and isinstance(relay.get("secret_file"), str)):
+            raise PolicyError(f"{where}relay: needs url and secret_file")
+        port = media.get("port", 0)
+        if media and (not isinstance(media.get("host"), str) or not isinstance(port, int) or not 0 < port < 65536):
+            raise PolicyError(f"{where}media_link: needs host and a port 1..65535")
         links.append(Link(str(name), str(link["url"]), root / str(link["service_cert"]),
-                          root / str(link["invite_file"])))
+                          root / str(link["invite_file"]), relay.get("url"),
+                          root / str(relay["secret_file"]) if relay else None, media.get("host"), int(port),
+                          bool(media.get("constant_rate", False))))
     if len(links) < 2:
         raise PolicyError("deployments: a bridge joins at least two deployments")
+    audit = str(data.get("audit", "logs/audit.db"))
+    if "://" not in audit:
+        (root / audit).parent.mkdir(parents=True, exist_ok=True)
+        audit = f"sqlite:///{root / audit}"
     return BridgeConfig(root, root / str(data["policy"]), root / str(data["cert"]), root / str(data["key"]),
-                        root / str(data["log"]), tuple(links))
+                        audit, tuple(links))
+
+
+def _relay_secret(path: Path) -> bytes:
+    try:
+        secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError) as exc:
+        raise PolicyError(f"{path.name}: expected a hex relay secret") from exc
+    if len(secret) < 32:
+        raise PolicyError(f"{path.name}: the relay secret must be at least 32 bytes")
+    return secret
 
 
 def _passphrase(root: Path) -> str:
@@ -99,18 +149,43 @@ async def run_bridge(cfg: BridgeConfig, stop: asyncio.Event, ready: Path | None 
     store = open_keystore("software", path=cfg.root / "secrets" / "keys.dks", passphrase=_passphrase(cfg.root),
                           create=True, argon2=cheap)
     keys = from_key_store(store)
-    bridge = Bridge(load_policy(cfg.policy), CrossingLog(cfg.log))
+    log = open_crossing_log(cfg.audit, store)
+    bridge = Bridge(load_policy(cfg.policy), log)
+    media: MediaLink | None = None
+    tunnels: list[CbrTunnelServer] = []
     try:
         for link in cfg.links:
             invite = link.invite_file.read_text(encoding="utf-8").strip() if link.invite_file.exists() else None
             await bridge.join(link.name, link.url, invite, keys=keys,
                               ssl_context=client_context(link.service_cert, cfg.cert, cfg.key),
                               state_path=cfg.root / "state" / f"{link.name}.sealed")
+        listeners = [x for x in cfg.links if x.media_host is not None]
+        if listeners:
+            bridge.links = LinkTickets({x.name: f"ws://{x.media_host}:{x.media_port}" for x in listeners})
+            upstreams = {x.name: Upstream(x.relay_url, relay_secret_issuer(_relay_secret(x.relay_secret_file)))
+                         for x in cfg.links if x.relay_url is not None and x.relay_secret_file is not None}
+            media = MediaLink(bridge.links, upstreams, log)
+            inner: int | None = None
+            for x in listeners:
+                if not x.media_constant_rate:
+                    await media.start(str(x.media_host), x.media_port)
+                    continue
+                if inner is None:  # the tunnels' upstream: the link on loopback
+                    inner = await media.start("127.0.0.1", 0)
+                tunnel = CbrTunnelServer(f"ws://127.0.0.1:{inner}", X25519PrivateKey.generate())
+                await tunnel.start(str(x.media_host), x.media_port)
+                tunnels.append(tunnel)
+                bridge.links.cbr_keys[x.name] = tunnel.public_key
         if ready is not None:
             ready.write_text(str(os.getpid()), encoding="ascii")
         await stop.wait()
     finally:
+        for tunnel in tunnels:
+            await tunnel.stop()
+        if media is not None:
+            await media.stop()
         await bridge.close()
+        log.checkpoint()  # sign the head of the crossing audit on the way out
         store.close()
 
 

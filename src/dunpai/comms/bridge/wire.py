@@ -3,8 +3,10 @@
 They travel as ordinary store-and-forward payloads to or from the bridge's device on each
 deployment, so neither service needs to know about federation. What they carry is routing only:
 addresses, device ids, public keys, message ids, blob ids - and the end-to-end ciphertext
-(``olm1...``) the bridge cannot read. Ops (client -> bridge): ``query``, ``send``, ``file``; (bridge ->
-client): ``query_result``, ``result``, ``refused``, ``deliver``.
+(``olm1...``) the bridge cannot read. Ops (client -> bridge): ``query``, ``send``, ``file``, and for
+spanning groups and media ``roster``, ``group`` (one Megolm ciphertext, fanned out by the bridge),
+``media_ticket`` (admission to the bridge's media link); (bridge -> client): ``query_result``,
+``result``, ``refused``, ``deliver``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from dunpai.comms.errors import MalformedFrame
 
 PREFIX = "fed1."
-OPS = frozenset({"query", "send", "file", "query_result", "result", "refused", "deliver"})
+OPS = frozenset({"query", "send", "file", "roster", "group", "media_ticket", "query_result", "result", "refused",
+                 "deliver"})
 
 
 def encode(op: str, **fields: Any) -> str:
