@@ -1,26 +1,34 @@
-"""Terminal client (Textual): conversations (contacts and groups), messages, file transfer.
+"""Terminal client (Textual): conversations (contacts and groups), messages, file transfer, calls
+and push-to-talk talk-groups.
 
 Type a message and press Enter to send it to the open conversation. Commands:
 ``/to USER`` or ``/group GROUP`` open a conversation; ``/create G``, ``/add G USER``,
 ``/remove G USER`` manage groups; ``/file PATH`` sends a file (location metadata removed);
 ``/fetch MESSAGE-ID PATH`` saves a received file; ``/verify USER`` shows the safety number.
+Calls and talk-groups (:mod:`dunpai.comms.tui_calls`): ``/call USER``, an incoming-call prompt
+(accept / reject), ``/hangup`` (F3), ``/mute`` (F4), ``/join GROUP [CALL-ID]`` (group call),
+``/ptt GROUP`` then F2 to ask for the floor and F2 again to release it; ``/audio``, ``/speaker``,
+``/video``, ``/out`` choose WAV files or the sound device, as the CLI's options do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Input, ListItem, ListView, Log, Static
 
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError
 from dunpai.comms.protocol.attachments import FileKey
+from dunpai.comms.tui_calls import CALL_HELP, AudioSettings, CallsController
 
 HELP = ("/to 用户 · /group 群 · /create 群 · /add 群 用户 · /remove 群 用户 · /file 路径 · "
         "/fetch 消息ID 路径 · /verify 用户")
@@ -30,17 +38,25 @@ class CommsApp(App[None]):
     CSS = """
     #side { width: 28; border: round $accent; }
     #main { border: round $primary; }
-    #status { height: 1; color: $text-muted; }
+    #status { height: auto; color: $text-muted; }
+    #callbar { height: 1; color: $warning; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [("ctrl+q", "quit", "退出 / quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        ("ctrl+q", "quit", "退出 / quit"),
+        ("f2", "talk", "对讲 / push-to-talk"),
+        ("f3", "hangup", "挂断 / hang up"),
+        ("f4", "mute", "静音 / mute"),
+    ]
 
-    def __init__(self, client: CommsClient, connect: bool = True) -> None:
+    def __init__(self, client: CommsClient, connect: bool = True, *, audio: AudioSettings | None = None,
+                 relay_url: str | None = None) -> None:
         super().__init__()
         self.client = client
         self.connect_on_mount = connect
         self.target: tuple[str, str] | None = None  # ("user"|"group", id)
         self.conversations: list[tuple[str, str]] = []
-        self._pump: asyncio.Task[None] | None = None
+        self.calls = CallsController(self, client, audio or AudioSettings(), say=self._write, show=self.show,
+                                     changed=self._call_status, relay_url=relay_url)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=True)
@@ -48,7 +64,8 @@ class CommsApp(App[None]):
             yield ListView(id="side")
             with Vertical(id="main"):
                 yield Log(id="log", highlight=False)
-                yield Static(HELP, id="status")
+                yield Static(self.calls.status(), id="callbar")
+                yield Static(f"{HELP}\n{CALL_HELP}", id="status")
                 yield Input(placeholder="输入消息或命令 / type a message or /command", id="input")
         yield Footer()
 
@@ -59,13 +76,10 @@ class CommsApp(App[None]):
             await self.client.login()
         for group in await self.client.group_list():
             self._add_conversation("group", group)
-        self._pump = asyncio.create_task(self._receive_loop())
+        await self.calls.start()  # receives everything: call signalling itself, the rest via show()
 
     async def on_unmount(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+        await self.calls.stop()
 
     def _write(self, line: str) -> None:
         self.query_one("#log", Log).write_line(line)
@@ -83,10 +97,25 @@ class CommsApp(App[None]):
             self.target = self.conversations[index]
             self._write(f"— 会话 / conversation: {self.target[1]} —")
 
-    async def _receive_loop(self) -> None:
-        while True:
-            m = await self.client.inbox.get()
-            self.show(m)
+    def _call_status(self) -> None:
+        with contextlib.suppress(NoMatches):
+            self.query_one("#callbar", Static).update(self.calls.status())
+
+    async def _guarded(self, action: Awaitable[None]) -> None:
+        try:
+            await action
+        except (CommsError, OSError, ValueError) as exc:
+            self._write(f"! {exc}")
+        self._call_status()
+
+    async def action_talk(self) -> None:
+        await self._guarded(self.calls.toggle_talk())
+
+    async def action_hangup(self) -> None:
+        await self._guarded(self.calls.hangup())
+
+    async def action_mute(self) -> None:
+        await self._guarded(self.calls.toggle_mute())
 
     def show(self, m: Received) -> None:
         if m.group_id:
@@ -104,10 +133,7 @@ class CommsApp(App[None]):
         event.input.value = ""
         if not text:
             return
-        try:
-            await self._command(text) if text.startswith("/") else await self._send(text)
-        except (CommsError, OSError, ValueError) as exc:
-            self._write(f"! {exc}")
+        await self._guarded(self._command(text) if text.startswith("/") else self._send(text))
 
     async def _send(self, text: str) -> None:
         if self.target is None:
@@ -120,6 +146,8 @@ class CommsApp(App[None]):
     async def _command(self, line: str) -> None:
         cmd, *args = line.split()
         c = self.client
+        if await self.calls.command(cmd, args):
+            return
         if cmd in ("/to", "/group") and len(args) == 1:
             self.target = ("user" if cmd == "/to" else "group", args[0])
             self._add_conversation(*self.target)
@@ -150,6 +178,7 @@ class CommsApp(App[None]):
             self._write(f"安全码 / safety number {c.user} ⇄ {args[0]}: {number}")
         else:
             self._write(f"! {HELP}")
+            self._write(f"! {CALL_HELP}")
 
 
 def run_tui(client: CommsClient) -> None:

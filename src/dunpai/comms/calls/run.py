@@ -167,9 +167,9 @@ async def place_call(client: CommsClient, peer: str, plan: CallPlan, *, ring_tim
         ev = await agent.wait_for("connected", "ended", timeout=ring_timeout_s + 10)
         report = CallReport("connected" if ev.kind == "connected" else _outcome(ev), call_id)
         if ev.kind == "connected":
-            await _converse(agent, plan, {peer}, report)
-            report.ended = _ended(agent)
-        _write(agent, plan, report)
+            await converse(agent, plan, {peer}, report)
+        else:
+            _write(agent, plan, report)
         return report
 
 
@@ -186,9 +186,7 @@ async def answer_call(client: CommsClient, plan: CallPlan, *, wait_s: float = 30
             return CallReport("rejected", ev.call_id)
         await agent.accept()
         report = CallReport("connected", ev.call_id)
-        await _converse(agent, plan, {str(ev.who)}, report)
-        report.ended = _ended(agent)
-        _write(agent, plan, report)
+        await converse(agent, plan, {str(ev.who)}, report)
         return report
 
 
@@ -198,10 +196,17 @@ async def join_group_call(client: CommsClient, group_id: str, call_id: str, plan
     async with CallAgent(client, relay_url=relay_url, on_other=on_other) as agent:
         await agent.join_group(group_id, call_id, media=plan.media)
         report = CallReport("connected", call_id)
-        await _converse(agent, plan, set(plan.expect) - {client.user}, report)
+        await converse(agent, plan, set(plan.expect) - {client.user}, report)
+        return report
+
+
+async def converse(agent: CallAgent, plan: CallPlan, peers: set[str], report: CallReport) -> None:
+    """Talk and listen until the call ends; then note how it ended and write what was heard."""
+    try:
+        await _converse(agent, plan, peers, report)
+    finally:
         report.ended = _ended(agent)
         _write(agent, plan, report)
-        return report
 
 
 def _ended(agent: CallAgent) -> str | None:
