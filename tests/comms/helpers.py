@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Coroutine
-from typing import Any
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 import piexif
 from PIL import Image
 from sqlalchemy import insert, select
+from typer.testing import CliRunner
 
+from dunpai.comms.cli import app as comms_app
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.local import RunningService
 from dunpai.comms.server import tables as t
@@ -89,3 +93,35 @@ async def wait_until(pred: Any, timeout: float = 5.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not reached")
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+@contextmanager
+def in_background(boot: Callable[[], Coroutine[Any, Any, tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
+    """Run ``boot`` (which starts servers: service, relay, ...) on an event loop in a daemon thread,
+    so synchronous code — the CLI, subprocesses — can talk to them; stop them in reverse order."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    servers = asyncio.run_coroutine_threadsafe(boot(), loop).result(20)
+    try:
+        yield servers
+    finally:
+        for server in reversed(servers):
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+_runner = CliRunner(env={"COLUMNS": "250"})
+
+
+def cli(*args: str) -> str:
+    """``dunpai comms ARGS`` in-process; asserts success and returns the output."""
+    result = _runner.invoke(comms_app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output

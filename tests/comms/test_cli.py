@@ -3,20 +3,16 @@ files - against a service on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from dunpai.comms.cli import app
 from dunpai.comms.demo import gps_of, photo_with_gps
 from dunpai.comms.local import start_service
-
-runner = CliRunner()
+from tests.comms.helpers import cli, in_background
 
 
 @pytest.fixture
@@ -24,29 +20,13 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[s
     monkeypatch.setenv("DUNPAI_KEYSTORE_PASSPHRASE", "correct horse battery staple")
     monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
     db = f"sqlite:///{tmp_path / 'svc.db'}"
-    loop = asyncio.new_event_loop()
-    box: dict[str, object] = {}
-    ready = threading.Event()
 
-    async def boot() -> None:
-        box["svc"] = await start_service(db)
-        ready.set()
+    async def boot() -> tuple[Any, ...]:
+        return (await start_service(db),)
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(boot()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    svc = box["svc"]
-    yield svc.url, db  # type: ignore[attr-defined]
-    asyncio.run_coroutine_threadsafe(svc.stop(), loop).result(10)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with in_background(boot) as (svc,):
+        yield svc.url, db
 
-
-def cli(*args: str) -> str:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_cli_end_to_end(service: tuple[str, str], tmp_path: Path) -> None:

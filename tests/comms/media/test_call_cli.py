@@ -3,17 +3,17 @@ ticket, no --relay): loopback service and relay, real CLI processes."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from tests.comms.helpers import cli, in_background
 from tests.comms.media.call_helpers import SECRET, voice_like
 from typer.testing import CliRunner
 
@@ -34,31 +34,14 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str
     monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
     monkeypatch.delenv("DUNPAI_RELAY_TICKET", raising=False)
     db = f"sqlite:///{tmp_path / 'svc.db'}"
-    loop = asyncio.new_event_loop()
-    box: dict[str, object] = {}
-    ready = threading.Event()
 
-    async def boot() -> None:
-        box["relay"] = relay = await start_relay(SECRET)
-        box["svc"] = await start_service(db, config=ServiceConfig(relay=RelayPolicy(SECRET, url=relay.url)))
-        ready.set()
+    async def boot() -> tuple[Any, ...]:
+        relay = await start_relay(SECRET)
+        return relay, await start_service(db, config=ServiceConfig(relay=RelayPolicy(SECRET, url=relay.url)))
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(boot()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    svc, relay = box["svc"], box["relay"]
-    yield svc.url, db  # type: ignore[attr-defined]
-    asyncio.run_coroutine_threadsafe(relay.stop(), loop).result(10)  # type: ignore[attr-defined]
-    asyncio.run_coroutine_threadsafe(svc.stop(), loop).result(10)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with in_background(boot) as (_relay, svc):
+        yield svc.url, db
 
-
-def cli(*args: str) -> str:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def enrol(url: str, db: str, tmp_path: Path, *users: str) -> dict[str, str]:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from tests.comms.helpers import cli, in_background
 from typer.testing import CliRunner
 
 from dunpai.comms.cli import app
@@ -32,31 +32,13 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str
     monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
     monkeypatch.setenv("DUNPAI_RELAY_SECRET", SECRET.hex())
     db = f"sqlite:///{tmp_path / 'svc.db'}"
-    loop = asyncio.new_event_loop()
-    box: dict[str, object] = {}
-    ready = threading.Event()
 
-    async def boot() -> None:
-        box["svc"] = await start_service(db)
-        box["relay"] = await start_relay(SECRET)
-        ready.set()
+    async def boot() -> tuple[Any, ...]:
+        return await start_service(db), await start_relay(SECRET)
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(boot()), loop.run_forever()), daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    svc, relay = box["svc"], box["relay"]
-    yield svc.url, relay.url, db  # type: ignore[attr-defined]
-    asyncio.run_coroutine_threadsafe(relay.stop(), loop).result(10)  # type: ignore[attr-defined]
-    asyncio.run_coroutine_threadsafe(svc.stop(), loop).result(10)  # type: ignore[attr-defined]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
+    with in_background(boot) as (svc, relay):
+        yield svc.url, relay.url, db
 
-
-def cli(*args: str) -> str:
-    result = runner.invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_ptt_ticket_needs_a_relay_secret(monkeypatch: pytest.MonkeyPatch) -> None:
