@@ -25,6 +25,7 @@ from dunpai.comms.client.state import LocalState
 from dunpai.comms.errors import Forbidden
 from dunpai.comms.keys_port import MemoryKeys
 from dunpai.comms.local import RunningService, attach_log, start_service
+from dunpai.comms.server.service import ServiceConfig
 from dunpai.comms.server.ws import CommsServer
 from dunpai.keys import Argon2Params, open_keystore
 from tests.comms.helpers import run
@@ -54,7 +55,8 @@ class Side:
 
 
 @asynccontextmanager
-async def two_deployments(tmp: Path) -> AsyncIterator[tuple[Side, Side, Path, Path]]:
+async def two_deployments(tmp: Path, configs: dict[str, ServiceConfig] | None = None,
+                          ) -> AsyncIterator[tuple[Side, Side, Path, Path]]:
     bridge_cert, bridge_key = tmp / "bridge.pem", tmp / "bridge.key"
     write_pair(new_cert("dunpai-bridge", NOW), bridge_cert, bridge_key)
     sides = []
@@ -62,7 +64,7 @@ async def two_deployments(tmp: Path) -> AsyncIterator[tuple[Side, Side, Path, Pa
         cert, key = tmp / f"{name}.pem", tmp / f"{name}.key"
         write_pair(new_cert(f"dunpai-comms-{name}", NOW), cert, key)
         db = tmp / f"{name}.db"
-        svc = await start_service(f"sqlite:///{db}")
+        svc = await start_service(f"sqlite:///{db}", config=(configs or {}).get(name))
         server, port = await start_bridge_listener(svc, cert, key, [bridge_cert])
         sides.append(Side(svc, server, port, cert, db))
     try:

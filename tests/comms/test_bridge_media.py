@@ -1,14 +1,18 @@
 """Calls and push-to-talk across the bridge, on loopback: a spanning talk-group whose floor server is
 the private deployment's relay, public members joined through the bridge's media link; a 1:1 call
 hosted by the private relay; policy refusals; the media link handles only sealed frames, and the
-crossing audit (dunpai.audit) holds the sessions without content or addresses."""
+crossing audit (dunpai.audit) holds the sessions without content or addresses. Every relay ticket
+comes from the private service, issued to the bridge's account on the member's behalf: the bridge
+has no relay secret."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,19 +24,23 @@ import pytest
 from dunpai.comms.bridge.audit import CrossingLog
 from dunpai.comms.bridge.certs import client_context
 from dunpai.comms.bridge.federated import FederatedClient
-from dunpai.comms.bridge.media_link import LinkTickets, MediaLink, Upstream, relay_secret_issuer
+from dunpai.comms.bridge.media_link import LinkTickets, MediaLink, Upstream
 from dunpai.comms.bridge.policy import parse_policy
 from dunpai.comms.bridge.relay import Bridge
-from dunpai.comms.errors import CommsError, Forbidden
+from dunpai.comms.errors import CommsError, Forbidden, MalformedFrame
 from dunpai.comms.media import codec
 from dunpai.comms.media import floor as fl
 from dunpai.comms.media.frames import HEADER_LEN, MediaKey, new_media_key
 from dunpai.comms.media.local import RunningRelay, receive_media_key, start_relay
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.tickets import verify_ticket
+from dunpai.comms.protocol import frames as f
+from dunpai.comms.server.service import ServiceConfig
 from tests.comms.helpers import run
 from tests.comms.test_bridge_federation import _user, crossing_log, two_deployments
 
-RELAY_SECRET = b"r" * 32
+RELAY_SECRET = b"r" * 32  # the private relay's and service's; never given to the bridge
 ADDRESS = re.compile(rb"127\.0\.0\.1|localhost|::1|\b\d{1,3}(\.\d{1,3}){3}\b")
 POLICY = {
     "version": 1,
@@ -69,19 +77,23 @@ class World:
 
 @asynccontextmanager
 async def bridged_world(tmp: Path, names: tuple[str, ...]) -> AsyncIterator[World]:
-    """Two deployments, the bridge, the private relay and the bridge's media link; users ``name@dep``."""
-    async with two_deployments(tmp) as (priv, pub, bcert, bkey):
+    """Two deployments, the bridge, the private relay and the bridge's media link; users ``name@dep``.
+    The private service issues relay tickets (members, and the bridge's account on behalf of members
+    across the bridge); the bridge gets them from it and knows no relay secret."""
+    link_handled: list[tuple[str, int, str | bytes]] = []
+    relay_handled: list[tuple[str, int, str | bytes]] = []
+    relay = await start_relay(RELAY_SECRET, config=fl.FloorConfig(revoke_grace_ms=100),
+                              record=lambda d, c, m: relay_handled.append((d, c, m)))
+    private = ServiceConfig(relay=RelayPolicy(RELAY_SECRET, url=relay.url, delegates=("bridge",)))
+    async with two_deployments(tmp, {"private": private}) as (priv, pub, bcert, bkey):
         log = crossing_log(tmp)
         bridge = Bridge(parse_policy(POLICY), log)
         for name, side in (("private", priv), ("public", pub)):
             await bridge.join(name, f"wss://127.0.0.1:{side.bridge_port}", side.svc.service.create_invite(),
                               ssl_context=client_context(side.cert, bcert, bkey))
-        link_handled: list[tuple[str, int, str | bytes]] = []
-        relay_handled: list[tuple[str, int, str | bytes]] = []
-        relay = await start_relay(RELAY_SECRET, config=fl.FloorConfig(revoke_grace_ms=100),
-                                  record=lambda d, c, m: relay_handled.append((d, c, m)))
         tickets = LinkTickets({})
-        link = MediaLink(tickets, {"private": Upstream(relay.url, relay_secret_issuer(RELAY_SECRET))}, log,
+        link = MediaLink(tickets, {"private": Upstream(functools.partial(bridge.relay_access, "private")),
+                                   "public": Upstream(functools.partial(bridge.relay_access, "public"))}, log,
                          record=lambda d, c, m: link_handled.append((d, c, m)))
         port = await link.start("127.0.0.1", 0)
         tickets.urls.update({"private": f"ws://127.0.0.1:{port}", "public": f"ws://127.0.0.1:{port}"})
@@ -134,16 +146,23 @@ def test_spanning_talk_group_ptt_across_the_bridge(tmp_path: Path) -> None:
             wang, eve, li = (w.users[a] for a in ("wang@private", "eve@private", "li@public"))
             key = await share_media_key(wang, "convoy", [li])
             assert key.roster == ("chen@public", "li@public", "wang@private", "zhao@private")
-            # wang is on the floor server's deployment: he joins its relay directly
-            pw = PttClient(w.relay.url, w.relay.ticket("convoy", "wang@private", 5), key, "wang@private")
+            # wang is on the floor server's deployment: through the bridge he gets its relay and a
+            # ticket from his own service (issued to the bridge's account on his behalf)
+            wang_url, wang_ticket = await wang.media_ticket(group="convoy")
+            assert wang_url == w.relay.url
+            claims = verify_ticket(RELAY_SECRET, wang_ticket, int(time.time() * 1000))
+            assert (claims.group_id, claims.user, claims.priority) == ("bridge/convoy", "wang@private", 5)
+            pw = PttClient(wang_url, wang_ticket, key, "wang@private")
             # li is on the public side: the bridge admits him to its media link, which joins him to
-            # the private relay - the one floor server of the group
+            # the private relay - the one floor server of the group - with a ticket from the private
+            # service
             url, ticket = await li.media_ticket(group="convoy")
+            assert url != w.relay.url
             pl = PttClient(url, ticket, key, "li@public")
             try:
                 await pw.connect()
                 welcome = await pl.connect()
-                assert welcome["user"] == "li@public" and welcome["group_id"] == "convoy"
+                assert welcome["user"] == "li@public" and welcome["group_id"] == "bridge/convoy"
                 await pw.request_floor()
                 await pw.expect("floor_granted")
                 assert (await pl.expect("floor_taken"))["talker"] == "wang@private"
@@ -166,13 +185,16 @@ def test_spanning_talk_group_ptt_across_the_bridge(tmp_path: Path) -> None:
             finally:
                 await pl.close()
                 await pw.close()
-            # refusals: not a member, a group without push-to-talk, a member on the host deployment
+            # refusals: not a member, a group without push-to-talk; an ordinary user cannot ask the
+            # service for a ticket on someone else's behalf, nor the bridge for a local group
             with pytest.raises(Forbidden, match="eve@private is not a member of spanning group 'convoy'"):
                 await eve.media_ticket(group="convoy")
             with pytest.raises(Forbidden, match="spanning group 'chat' does not allow 'ptt'"):
                 await eve.media_ticket(group="chat")
-            with pytest.raises(Forbidden, match="hosted by your own deployment"):
-                await wang.media_ticket(group="convoy")
+            with pytest.raises(Forbidden, match="only the bridge may ask on behalf"):
+                await eve._c().request(f.RelayTicket, mode="ptt", group_id="convoy", on_behalf="li@public")
+            _, other = await w.bridge.relay_access("private", "ops", "li@public", 1, "ptt")  # never a local group
+            assert verify_ticket(RELAY_SECRET, other, int(time.time() * 1000)).group_id == "bridge/ops"
             # a connection to the link without a valid link ticket is refused
             guess = new_media_key("convoy", 9, ("eve@private",), os.urandom)  # eve has no real key
             forged = PttClient(url, "forged.ticket", guess, "eve@private")
@@ -217,7 +239,12 @@ def test_one_to_one_call_across_the_bridge(tmp_path: Path) -> None:
             got = await li.receive(10)
             assert got.kind == "media_key" and got.content is not None
             assert MediaKey.from_content(got.content) == key
-            a = PttClient(w.relay.url, w.relay.ticket(call_id, "wang@private", 1, mode="call"), key, "wang@private")
+            # hosted by wang's deployment: he joins his relay directly, li through the bridge's link;
+            # both tickets come from the private service, for one session derived from both addresses
+            wang_url, wang_ticket = await wang.media_ticket(mode="call", call=call_id, peer="li@public",
+                                                             host="private")
+            assert wang_url == w.relay.url
+            a = PttClient(wang_url, wang_ticket, key, "wang@private")
             url, ticket = await li.media_ticket(mode="call", call=call_id, peer="wang@private")
             b = PttClient(url, ticket, key, "li@public")
             try:
@@ -234,5 +261,34 @@ def test_one_to_one_call_across_the_bridge(tmp_path: Path) -> None:
                 await eve.media_ticket(mode="call", call=secrets.token_hex(12), peer="li@public")
             with pytest.raises(Forbidden, match="unguessable"):
                 await li.media_ticket(mode="call", call="short", peer="wang@private")
+            with pytest.raises(Forbidden, match="one of its two parties"):
+                await li.media_ticket(mode="call", call=secrets.token_hex(12), peer="wang@private", host="elsewhere")
 
     run(scenario(), timeout=90)
+
+
+def test_service_issues_relay_tickets_on_behalf_only_to_its_bridge_and_only_for_bridge_sessions() -> None:
+    import json
+
+    policy = RelayPolicy(RELAY_SECRET, url="ws://relay", delegates=("bridge",))
+
+    def ask(who: str, **fields: object) -> dict[str, object]:
+        raw = json.dumps({"v": 1, "type": "relay_ticket", "id": 1, **fields})
+        return policy.grant_delegated(who, f.parse_client_frame(raw), 1000.0)
+
+    ptt = ask("bridge", mode="ptt", group_id="convoy", priority=5, on_behalf="li@public")
+    claims = verify_ticket(RELAY_SECRET, str(ptt["ticket"]), 1000 * 1000)
+    assert (claims.group_id, claims.user, claims.priority, claims.mode) == ("bridge/convoy", "li@public", 5, "ptt")
+    assert ask("bridge", mode="call", group_id="convoy", call_id="c1", on_behalf="li@public")["session"] == \
+        "bridge/convoy/call/c1"
+    assert ask("bridge", mode="call", call_id="abc", on_behalf="li@public")["session"] == "bridge/call/abc"
+    with pytest.raises(Forbidden, match="only the bridge"):
+        ask("wang", mode="ptt", group_id="convoy", on_behalf="li@public")
+    with pytest.raises(Forbidden, match="priority 10 is above 9"):
+        ask("bridge", mode="ptt", group_id="convoy", priority=10, on_behalf="li@public")
+    with pytest.raises(MalformedFrame, match="no peer"):
+        ask("bridge", mode="call", call_id="abc", peer="wang", on_behalf="li@public")
+    with pytest.raises(MalformedFrame, match="on_behalf needs"):
+        ask("bridge", mode="ptt", on_behalf="li@public")
+    with pytest.raises(MalformedFrame):  # a local user name (no @) is never an on_behalf address
+        ask("bridge", mode="ptt", group_id="convoy", on_behalf="wang")

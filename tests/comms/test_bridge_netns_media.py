@@ -36,7 +36,6 @@ from dunpai.comms.media import codec
 from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.local import receive_media_key
 from dunpai.comms.media.ptt_client import PttClient
-from dunpai.comms.media.tickets import Ticket, issue_ticket
 from tests.comms.test_bridge_netns import (  # noqa: F401 - netns is a fixture
     BRIDGE_PUB_IP,
     PRIV_IP,
@@ -66,22 +65,11 @@ async def _client(address: str, url: str, cert: str, invite: str) -> FederatedCl
     return c
 
 
-async def _relay_role(host: str, port: int, ready: Path) -> None:
-    from dunpai.comms.media.local import start_relay
-
-    relay = await start_relay(bytes.fromhex(os.environ["DUNPAI_RELAY_SECRET"]), host=host, port=port)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    ready.write_text("ok")
-    await stop.wait()
-    await relay.stop()
-
-
 async def _user_role(address: str, url: str, cert: str, invite: str, extra: str) -> dict[str, Any]:
     c = await _client(address, url, cert, invite)
     deadline = time.monotonic() + 60
     try:
-        if address == "wang@private":  # talker, on the floor server's own relay (extra: its URL)
+        if address == "wang@private":  # talker, on the floor server's own relay
             while True:  # li must be enrolled before the media key is shared
                 try:
                     await c.remote_devices("li@public", group="convoy")
@@ -96,9 +84,10 @@ async def _user_role(address: str, url: str, cert: str, invite: str, extra: str)
                 m = await c.receive(60)
                 if m.kind == "text" and m.text == READY_TEXT and m.sender == "li@public":
                     break
-            secret = bytes.fromhex(os.environ["DUNPAI_RELAY_SECRET"])
-            ticket = issue_ticket(secret, Ticket("convoy", "wang@private", 5, time.time_ns() // 10**6 + 600_000))
-            p = PttClient(extra, ticket, key, "wang@private")
+            # his deployment's relay and a ticket from his own service, through the bridge
+            url, ticket = await c.media_ticket(group="convoy")
+            assert url == extra, url
+            p = PttClient(url, ticket, key, "wang@private")
             await p.connect()
             try:
                 await p.request_floor()
@@ -135,10 +124,6 @@ async def _user_role(address: str, url: str, cert: str, invite: str, extra: str)
 
 
 def main() -> None:
-    role = sys.argv[1]
-    if role == "relay":
-        asyncio.run(_relay_role(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])))
-        return
     address, url, cert, invite, out, extra = sys.argv[2:8]
     Path(out).write_text(json.dumps(asyncio.run(_user_role(address, url, cert, invite, extra))), encoding="utf-8")
 
@@ -146,8 +131,6 @@ def main() -> None:
 # -- the test ------------------------------------------------------------------------------------
 def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_path: Path,  # noqa: F811
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    secret = os.urandom(32)
-    monkeypatch.setenv("DUNPAI_RELAY_SECRET", secret.hex())
     bdir = tmp_path / "bridge"
     (bdir / "tls").mkdir(parents=True)
     (bdir / "secrets").mkdir()
@@ -156,12 +139,12 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
     deployments: dict[str, tuple[Path, list[str]]] = {}
     for name, host in (("private", PRIV_IP), ("public", PUB_IP)):
         d = tmp_path / name
+        # each deployment runs its relay next to its service (the private one is the floor server)
         _, invites = prepare(d, name=name, host=host, port=8765, bridge_port=8766, invites=4,
-                             bridge_certs=(bdir / "tls" / "bridge.pem",))
+                             bridge_certs=(bdir / "tls" / "bridge.pem",), relay_port=RELAY_PORT)
         deployments[name] = (d, invites)
         shutil.copy(d / "tls" / "service.pem", bdir / "tls" / f"{name}.pem")
         (bdir / "secrets" / f"{name}-invite.txt").write_text(invites[0])
-    (bdir / "secrets" / "private-relay.secret").write_text(secret.hex())
     (bdir / "policy.yaml").write_text(yaml.safe_dump({
         "version": 1, "deployments": ["private", "public"],
         "spanning_groups": {"convoy": {"members": ["wang@private", "li@public"], "services": ["message", "ptt"],
@@ -169,7 +152,6 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
     links: dict[str, dict[str, Any]] = {
         n: {"url": f"wss://{ip_}:8766", "service_cert": f"tls/{n}.pem", "invite_file": f"secrets/{n}-invite.txt"}
         for n, ip_ in (("private", PRIV_IP), ("public", PUB_IP))}
-    links["private"]["relay"] = {"url": f"ws://{PRIV_IP}:{RELAY_PORT}", "secret_file": "secrets/private-relay.secret"}
     links["public"]["media_link"] = {"host": BRIDGE_PUB_IP, "port": LINK_PORT, "constant_rate": True}
     (bdir / "bridge.yaml").write_text(yaml.safe_dump({
         "version": 1, "policy": "policy.yaml", "cert": "tls/bridge.pem", "key": "secrets/bridge.key",
@@ -183,9 +165,6 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
             proc = procs.start(netns[key], [sys.executable, "-m", "dunpai.comms.deploy.daemon", "--dir", str(d)],
                                tmp_path / f"{name}.out")
             _wait_for(d / "run" / "ready.json", proc, f"{name} service")
-        relay = procs.start(netns["priv"], [*me, "relay", PRIV_IP, str(RELAY_PORT), str(tmp_path / "relay.ready")],
-                            tmp_path / "relay.out")
-        _wait_for(tmp_path / "relay.ready", relay, "private relay")
         if shutil.which("tshark"):
             tshark = procs.start(netns["bridge"], ["tshark", "-q", "-i", netns["bpriv_if"], "-i", netns["bpub_if"],
                                                    "-w", str(capture)], tmp_path / "tshark.out")
@@ -224,6 +203,9 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
         assert READY_TEXT.encode() not in data
         plain = codec.encode_pcm(tone())
         assert not any(p in data for p in plain[5:45])  # no plain Opus packet of the talk-burst
+    relay_secret = (deployments["private"][0] / "secrets" / "relay.secret").read_text().strip().encode()
+    for path in (p for p in bdir.rglob("*") if p.is_file()):  # the bridge has no relay secret
+        assert relay_secret not in path.read_bytes(), path.name
     for path in (p for p in bdir.rglob("*") if p.is_file() and p.is_relative_to(bdir / "logs")):
         for addr in (PRIV_IP, PUB_IP, BRIDGE_PUB_IP):
             assert addr.encode() not in path.read_bytes(), (path.name, addr)

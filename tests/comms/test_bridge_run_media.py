@@ -19,6 +19,8 @@ from dunpai.comms.location.cbr_tunnel import CbrTunnelClient
 from dunpai.comms.media import codec
 from dunpai.comms.media.local import start_relay
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.server.service import ServiceConfig
 from dunpai.keys import open_keystore
 from tests.comms.helpers import run
 from tests.comms.test_bridge_federation import _user, two_deployments
@@ -34,18 +36,19 @@ def test_bridge_process_carries_ptt_through_its_constant_rate_media_link(
     said = tone(0.8)
 
     async def scenario() -> None:
-        async with two_deployments(tmp_path) as (priv, pub, bcert, bkey):
-            relay = await start_relay(RELAY_SECRET)
+        relay = await start_relay(RELAY_SECRET)
+        # the private service issues the relay's tickets, also to the bridge on members' behalf; the
+        # bridge's configuration names no relay secret
+        private = ServiceConfig(relay=RelayPolicy(RELAY_SECRET, url=relay.url, delegates=("bridge",)))
+        async with two_deployments(tmp_path, {"private": private}) as (priv, pub, bcert, bkey):
             shutil.copy(bcert, bdir / "bridge.pem")
             shutil.copy(bkey, bdir / "bridge.key")
-            (bdir / "private-relay.secret").write_text(RELAY_SECRET.hex())
             deployments: dict[str, dict[str, Any]] = {}
             for name, side in (("private", priv), ("public", pub)):
                 shutil.copy(side.cert, bdir / f"{name}.pem")
                 (bdir / f"{name}-invite.txt").write_text(side.svc.service.create_invite())
                 deployments[name] = {"url": f"wss://127.0.0.1:{side.bridge_port}", "service_cert": f"{name}.pem",
                                      "invite_file": f"{name}-invite.txt"}
-            deployments["private"]["relay"] = {"url": relay.url, "secret_file": "private-relay.secret"}
             deployments["public"]["media_link"] = {"host": "127.0.0.1", "port": _free_port(),
                                                    "constant_rate": True}
             (bdir / "policy.yaml").write_text(yaml.safe_dump(POLICY))
@@ -70,7 +73,9 @@ def test_bridge_process_carries_ptt_through_its_constant_rate_media_link(
                 assert admission.cbr_key is not None and len(admission.cbr_key) == 32
                 tunnel = CbrTunnelClient(admission.url, admission.cbr_key)
                 pl = PttClient(await tunnel.start(), admission.ticket, key, "li@public")
-                pw = PttClient(relay.url, relay.ticket("convoy", "wang@private", 5), key, "wang@private")
+                wang_url, wang_ticket = await wang.media_ticket(group="convoy")
+                assert wang_url == relay.url
+                pw = PttClient(wang_url, wang_ticket, key, "wang@private")
                 try:
                     await pw.connect()
                     assert (await pl.connect())["user"] == "li@public"
@@ -92,7 +97,7 @@ def test_bridge_process_carries_ptt_through_its_constant_rate_media_link(
                 await li.close()
                 stop.set()
                 await task
-                await relay.stop()
+        await relay.stop()
 
     run(scenario(), timeout=90)
     store = open_keystore("software", path=bdir / "secrets" / "keys.dks",

@@ -325,18 +325,22 @@ def deploy(directory: Annotated[Path, typer.Option("--dir", help="部署目录 /
            port: int = 8765, admin: str = typer.Option("admin", help="管理员用户名 / administrator"),
            invites: int = typer.Option(10, help="邀请码数量 / invite codes"),
            bridge_port: int = typer.Option(0, help="网桥双向 TLS 端口 / mutual-TLS port for the bridge"),
-           schema: str | None = typer.Option(None, help="PostgreSQL schema")) -> None:
+           schema: str | None = typer.Option(None, help="PostgreSQL schema"),
+           relay_port: int = typer.Option(0, help="媒体中继端口，0 为任意空闲端口 / media relay port "
+                                                  "(0: any free port)")) -> None:
     """一条命令部署并启动私有通信服务（可重复运行） / deploy and start a private service (idempotent)."""
     from dunpai.comms.deploy.manage import deploy as do_deploy
 
     try:
         r = do_deploy(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
-                      bridge_port=bridge_port, schema=schema)
+                      bridge_port=bridge_port, schema=schema, relay_port=relay_port)
     except CommsError as exc:
         console.print(f"[red]错误 / error[/red] [{exc.code}] {exc.message}")
         raise typer.Exit(2) from exc
     state = "已启动 / started" if r.started else "已在运行 / already running"
     console.print(f"{state}: {r.config.name} {r.url} (pid {r.pid})")
+    if r.relay_url:
+        console.print(f"媒体中继 / media relay: {r.relay_url}")
     if r.admin_enrolled_now:
         console.print(f"管理员已注册 / administrator enrolled: {r.config.admin} ({directory / 'admin'})")
     console.print(f"邀请码 / invite codes ({len(r.invites)}): {directory / 'secrets' / 'invites.txt'}")

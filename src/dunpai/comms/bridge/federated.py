@@ -184,21 +184,23 @@ class FederatedClient(CommsClient):
         return await self.span_send_content(group, {"type": "text", "body": text})
 
     async def media_ticket(self, *, mode: str = "ptt", group: str | None = None, call: str | None = None,
-                           peer: str | None = None) -> tuple[str, str]:
-        """(media link URL, link ticket) to join a spanning talk-group (``group``), a spanning group
-        call (``mode="call", group``) or a 1:1 call hosted by ``peer`` (``mode="call", call, peer``)
-        whose media server is another deployment's relay. Use them like a relay URL and ticket."""
-        admission = await self.media_admission(mode=mode, group=group, call=call, peer=peer)
+                           peer: str | None = None, host: str | None = None) -> tuple[str, str]:
+        """(URL, ticket) to join a spanning talk-group (``group``), a spanning group call
+        (``mode="call", group``) or a 1:1 call with ``peer`` (``mode="call", call, peer``; hosted by
+        ``host``, by default the peer's deployment). Use them like a relay URL and ticket: the bridge's
+        media link when another deployment hosts the media, else one's own relay (the ticket from
+        one's own service, through the bridge)."""
+        admission = await self.media_admission(mode=mode, group=group, call=call, peer=peer, host=host)
         if admission.cbr_key is not None:
             raise NotConfigured("this bridge's media link runs at constant rate: use media_admission and "
                                 "a CbrTunnelClient")
         return admission.url, admission.ticket
 
     async def media_admission(self, *, mode: str = "ptt", group: str | None = None, call: str | None = None,
-                              peer: str | None = None) -> MediaAdmission:
+                              peer: str | None = None, host: str | None = None) -> MediaAdmission:
         """Like :meth:`media_ticket`, plus the pinned key of the link's constant-rate tunnel if it has
         one (then connect through ``CbrTunnelClient(url, cbr_key)``)."""
-        answer = await self._bridge("media_ticket", mode=mode, group=group, call=call, peer=peer)
+        answer = await self._bridge("media_ticket", mode=mode, group=group, call=call, peer=peer, host=host)
         key = answer.get("cbr_key")
         return MediaAdmission(str(answer["url"]), str(answer["ticket"]),
                               bytes.fromhex(key) if isinstance(key, str) else None)

@@ -6,10 +6,13 @@ who hosts it). That relay is the only floor control server for the group. Member
 deployment use their relay directly; members on another deployment ask the bridge for a link
 ticket (``fed1 media_ticket``, over their authenticated, policy-checked E2E path) and connect to
 the bridge's media link instead of a relay. The link speaks the relay's client protocol: for each
-member it checks the link ticket, opens one connection to the host relay with a relay ticket for
-that member (``user@deployment``), and from then on copies control messages and sealed media
-frames both ways unchanged. Floor requests of remote members therefore reach the host relay's floor
-state machine like everyone else's; the link decides nothing about the floor.
+member it checks the link ticket, asks the host deployment's service for a relay ticket for that
+member (``user@deployment``; the service issues it to the bridge's account on the member's behalf,
+so the bridge holds no relay secret), opens one connection to the host relay with it, and from then
+on copies control messages and sealed media frames both ways unchanged. Floor requests of remote
+members therefore reach the host relay's floor state machine like everyone else's; the link decides
+nothing about the floor. Members on the host deployment get their relay's URL and a ticket through
+the bridge as well (:meth:`~dunpai.comms.bridge.relay.Bridge.relay_access`).
 
 The link never holds a media key (keys travel as E2E content between the users' devices; see
 :meth:`~dunpai.comms.bridge.federated.FederatedClient.span_send_content`). It reads no frame beyond
@@ -27,7 +30,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +52,8 @@ _silent.propagate = False
 _silent.setLevel(logging.CRITICAL + 1)
 
 Recorder = Callable[[str, int, str | bytes], None]      # (direction, link session, message)
-IssueRelayTicket = Callable[[str, str, int, str], str]  # (group/call id, user@deployment, priority, mode)
+# (bridge session, user@deployment, priority, mode) -> (relay URL the host service names, relay ticket)
+IssueRelayTicket = Callable[[str, str, int, str], Awaitable[tuple[str | None, str]]]
 
 
 def _ms() -> int:
@@ -59,20 +63,21 @@ def _ms() -> int:
 
 @dataclass(frozen=True)
 class Upstream:
-    """A deployment's media relay, as the link reaches it, and how the link gets tickets for it."""
+    """A deployment's media relay as the link reaches it (``url``; None: the URL its service names)
+    and how the link gets tickets for it (from that service, e.g. :meth:`Bridge.relay_access`)."""
 
-    url: str
     issue: IssueRelayTicket = field(repr=False)
+    url: str | None = None
     ssl_context: ssl.SSLContext | None = None
 
 
-def relay_secret_issuer(secret: bytes, ttl_ms: int = 60_000,
-                        clock_ms: Callable[[], int] = _ms) -> IssueRelayTicket:
-    """Issue relay tickets with the host relay's secret (given to the bridge by that deployment's
-    operator: the relay admits the bridge's sessions only to groups the bridge names)."""
-    def issue(group_id: str, user: str, priority: int, mode: str) -> str:
-        return issue_ticket(secret, Ticket(group_id, user, priority, clock_ms() + ttl_ms, mode))
-    return issue
+def relay_request(session: str, mode: str) -> dict[str, str]:
+    """The ``relay_ticket`` fields for a bridge session: ``<group>`` (talk-group or group call) or
+    ``call/<id>`` (1:1 call; the id derived from both addresses). The host service puts every
+    such session under ``bridge/``, apart from its local groups."""
+    if session.startswith("call/") and mode == "call":
+        return {"call_id": session[len("call/"):]}
+    return {"group_id": session}
 
 
 @dataclass
@@ -174,7 +179,19 @@ class MediaLink:
         up = self.upstreams[host]
         service = "ptt" if ticket.mode == "ptt" else "call"
         try:
-            upstream = await connect(up.url, ssl=up.ssl_context, compression=None, max_size=MAX_CONTROL_FRAME,
+            named, relay_ticket = await up.issue(ticket.group_id, ticket.user, ticket.priority, ticket.mode)
+            url = up.url or named
+            if url is None:
+                raise NotConfigured(f"the service of {host!r} names no media relay")
+        except CommsError as exc:
+            self.stats.refused += 1
+            self.log.record(self.clock(), "media_join", ticket.user, ticket.group_id, service, 0, "refused", exc.code)
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(_error(exc))
+                await ws.close()
+            return
+        try:
+            upstream = await connect(url, ssl=up.ssl_context, compression=None, max_size=MAX_CONTROL_FRAME,
                                      open_timeout=10, logger=_silent)
         except (OSError, TimeoutError, ConnectionClosed):
             self.log.record(self.clock(), "media_join", ticket.user, ticket.group_id, service, 0, "refused",
@@ -187,9 +204,7 @@ class MediaLink:
         counts = {"frames_up": 0, "frames_down": 0, "bytes_up": 0, "bytes_down": 0}
         self.log.record(self.clock(), "media_join", ticket.user, ticket.group_id, service, 0, "allowed")
         try:
-            await upstream.send(json.dumps({"v": 1, "type": "hello",
-                                            "ticket": up.issue(ticket.group_id, ticket.user, ticket.priority,
-                                                               ticket.mode)}))
+            await upstream.send(json.dumps({"v": 1, "type": "hello", "ticket": relay_ticket}))
             down = asyncio.create_task(self._down(session, upstream, ws, counts))
             try:
                 await self._up(session, ws, upstream, counts)

@@ -11,7 +11,10 @@ Spanning groups (members on several deployments, defined in the policy): members
 through the bridge (``send`` with ``group``), and hand the bridge one Megolm ciphertext per message
 (``group``), which it fans out to every member device on every deployment. Calls and push-to-talk:
 ``media_ticket`` admits a member to the bridge's media link (:mod:`dunpai.comms.bridge.media_link`),
-which joins them to the host deployment's relay; media keys are E2E content like any other.
+which joins them to the host deployment's relay; media keys are E2E content like any other. The
+relay tickets come from the host deployment's service, which issues them to the bridge's account
+on behalf of the member (``relay_ticket`` with ``on_behalf``): the bridge never holds a relay secret.
+A member on the host deployment itself gets its relay's URL and such a ticket directly.
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ from typing import Any
 
 from dunpai.comms.bridge import wire
 from dunpai.comms.bridge.audit import CrossingLog
-from dunpai.comms.bridge.media_link import LinkTickets
+from dunpai.comms.bridge.media_link import LinkTickets, relay_request
 from dunpai.comms.bridge.policy import BridgePolicy, split_address
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.state import LocalState, load_state
 from dunpai.comms.errors import CommsError, Forbidden, NotConfigured, NotFound
 from dunpai.comms.keys_port import DeviceKeys, MemoryKeys
+from dunpai.comms.media.ticketing import call_session_id
 from dunpai.comms.protocol import frames as f
 
 BRIDGE_USER = "bridge"
@@ -135,7 +139,7 @@ class Bridge:
                 result = await self._group(d, sender, wire.text(env, "group", 64), env, size)
             elif op == "media_ticket":
                 service = str(env.get("mode", ""))
-                result = self._media_ticket(sender, env)
+                result = await self._media_ticket(sender, env)
                 target = str(result.get("session", target))
             else:
                 raise Forbidden(f"the bridge does not accept {op!r} from users")
@@ -219,14 +223,23 @@ class Bridge:
                 delivered += 0 if result["refused"] else 1
         return {"msg_id": mid, "delivered": delivered, "unreachable": missing}
 
-    def _media_ticket(self, sender: str, env: dict[str, Any]) -> dict[str, Any]:
-        """Admission to the media link for a spanning talk-group / group call, or a 1:1 call hosted
-        by ``peer``'s deployment. The host deployment's relay is the only media and floor server."""
+    async def relay_access(self, host: str, session: str, user: str, priority: int,
+                           mode: str) -> tuple[str | None, str]:
+        """(relay URL the host service names, relay ticket) for ``user`` in a bridge ``session``,
+        issued by the host deployment's service to the bridge's account on the member's behalf."""
+        got = await self._side(host).request(f.RelayTicket, mode=mode, priority=priority, on_behalf=user,
+                                              **relay_request(session, mode))
+        relay = got.get("relay")
+        return (relay if isinstance(relay, str) else None), str(got["ticket"])
+
+    async def _media_ticket(self, sender: str, env: dict[str, Any]) -> dict[str, Any]:
+        """Admission for a spanning talk-group / group call, or a 1:1 call hosted by ``host`` (by
+        default ``peer``'s deployment). The host deployment's relay is the only media and floor
+        server: members on another deployment get a link ticket for the bridge's media link, members
+        on the host deployment that relay's URL and a ticket from their own service."""
         mode = env.get("mode")
         if mode not in ("ptt", "call"):
             raise Forbidden("mode must be 'ptt' or 'call'")
-        if self.links is None:
-            raise NotConfigured("this bridge has no media link")
         _, own = split_address(sender)
         peer = env.get("peer")
         if peer is None:
@@ -235,14 +248,21 @@ class Bridge:
         else:
             if mode != "call":
                 raise Forbidden("a peer is given only for a 1:1 call")
-            session = wire.text(env, "call", 64)
-            if not _CALL_ID.match(session):
+            call = wire.text(env, "call", 64)
+            if not _CALL_ID.match(call):
                 raise Forbidden("call must be an unguessable id of 16-64 letters, digits, '_' or '-'")
             self.policy.check(sender, wire.text(env, "peer"), "call")
-            _, host = split_address(str(peer))
-            priority = 1
+            host = str(env.get("host") or split_address(str(peer))[1])
+            if host not in (own, split_address(str(peer))[1]):
+                raise Forbidden("a 1:1 call is hosted by the deployment of one of its two parties")
+            session, priority = call_session_id(sender, str(peer), call), 1  # the same for both parties
         if host == own:
-            raise Forbidden(f"the media of {session!r} is hosted by your own deployment; join its relay directly")
+            relay, ticket = await self.relay_access(host, session, sender, priority, str(mode))
+            if relay is None:
+                raise NotConfigured(f"the service of {host!r} names no media relay")
+            return {"url": relay, "ticket": ticket, "session": session, "mode": mode, "host": host}
+        if self.links is None:
+            raise NotConfigured("this bridge has no media link")
         answer = {"url": self.links.url_for(own), "ticket": self.links.issue(host, session, sender, priority,
                                                                              str(mode)),
                   "session": session, "mode": mode, "host": host}

@@ -11,15 +11,18 @@ deployments:
     url: "wss://10.0.0.1:8766"
     service_cert: tls/private.pem
     invite_file: secrets/private-invite.txt
-    relay: {url: "ws://10.0.0.1:8767", secret_file: secrets/private-relay.secret}  # optional: its media relay
+    relay: {url: "ws://10.0.0.1:8767"}      # optional: its media relay as the bridge reaches it
     media_link: {host: 10.0.0.2, port: 8770, constant_rate: true}  # optional: where its members reach
                                                # the bridge's media link (constant_rate: through a tunnel)
   public:  {url: "wss://10.0.1.1:8766", service_cert: tls/public.pem, invite_file: secrets/public-invite.txt,
             media_link: {host: 10.0.1.2, port: 8770}}
 ```
 
-``relay``: the deployment's media relay and its relay secret (hex, as ``DUNPAI_RELAY_SECRET``, file
-mode 0600), for talk-groups and calls that deployment hosts; ``media_link``: a listener of the
+``relay``: where the bridge reaches the deployment's media relay (default: the URL its service
+names), for talk-groups and calls that deployment hosts. Relay tickets come from that deployment's
+service, issued to the bridge's account on each member's behalf (``relay_ticket`` with
+``on_behalf``; the deployment runs with the bridge as a relay-ticket delegate, as ``dunpai comms
+deploy --bridge-port`` does): the bridge holds no relay secret. ``media_link``: a listener of the
 bridge's media link for that deployment's members, who are told ``ws://host:port``; with
 ``constant_rate`` the listener is a constant-rate tunnel (:mod:`dunpai.comms.location.cbr_tunnel`)
 in front of the link, and members are told its public key to pin.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import secrets
 import signal
@@ -45,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from dunpai.comms.bridge.audit import open_crossing_log
 from dunpai.comms.bridge.certs import client_context
-from dunpai.comms.bridge.media_link import LinkTickets, MediaLink, Upstream, relay_secret_issuer
+from dunpai.comms.bridge.media_link import LinkTickets, MediaLink, Upstream
 from dunpai.comms.bridge.policy import PolicyError, load_policy
 from dunpai.comms.bridge.relay import Bridge
 from dunpai.comms.keys_port import from_key_store
@@ -59,7 +63,6 @@ class Link:
     service_cert: Path
     invite_file: Path
     relay_url: str | None = None
-    relay_secret_file: Path | None = None
     media_host: str | None = None
     media_port: int = 0
     media_constant_rate: bool = False
@@ -96,18 +99,17 @@ def load_bridge_config(path: Path) -> BridgeConfig:
         relay, media = link.get("relay") or {}, link.get("media_link") or {}
         if not isinstance(relay, dict) or not isinstance(media, dict):
             raise PolicyError(f"{where}relay/media_link: expected a mapping")
-        _only(relay, {"url", "secret_file"}, where + "relay.")
+        _only(relay, {"url"}, where + "relay.")
         _only(media, {"host", "port", "constant_rate"}, where + "media_link.")
         if not isinstance(media.get("constant_rate", False), bool):
             raise PolicyError(f"{where}media_link.constant_rate: expected true or false")
-        if relay and not (isinstance(relay.get("url"), str) and isinstance(relay.get("secret_file"), str)):
-            raise PolicyError(f"{where}relay: needs url and secret_file")
+        if relay and not isinstance(relay.get("url"), str):
+            raise PolicyError(f"{where}relay: needs url")
         port = media.get("port", 0)
         if media and (not isinstance(media.get("host"), str) or not isinstance(port, int) or not 0 < port < 65536):
             raise PolicyError(f"{where}media_link: needs host and a port 1..65535")
         links.append(Link(str(name), str(link["url"]), root / str(link["service_cert"]),
-                          root / str(link["invite_file"]), relay.get("url"),
-                          root / str(relay["secret_file"]) if relay else None, media.get("host"), int(port),
+                          root / str(link["invite_file"]), relay.get("url"), media.get("host"), int(port),
                           bool(media.get("constant_rate", False))))
     if len(links) < 2:
         raise PolicyError("deployments: a bridge joins at least two deployments")
@@ -117,16 +119,6 @@ def load_bridge_config(path: Path) -> BridgeConfig:
         audit = f"sqlite:///{root / audit}"
     return BridgeConfig(root, root / str(data["policy"]), root / str(data["cert"]), root / str(data["key"]),
                         audit, tuple(links))
-
-
-def _relay_secret(path: Path) -> bytes:
-    try:
-        secret = bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except (OSError, ValueError) as exc:
-        raise PolicyError(f"{path.name}: expected a hex relay secret") from exc
-    if len(secret) < 32:
-        raise PolicyError(f"{path.name}: the relay secret must be at least 32 bytes")
-    return secret
 
 
 def _passphrase(root: Path) -> str:
@@ -162,8 +154,8 @@ async def run_bridge(cfg: BridgeConfig, stop: asyncio.Event, ready: Path | None 
         listeners = [x for x in cfg.links if x.media_host is not None]
         if listeners:
             bridge.links = LinkTickets({x.name: f"ws://{x.media_host}:{x.media_port}" for x in listeners})
-            upstreams = {x.name: Upstream(x.relay_url, relay_secret_issuer(_relay_secret(x.relay_secret_file)))
-                         for x in cfg.links if x.relay_url is not None and x.relay_secret_file is not None}
+            upstreams = {x.name: Upstream(functools.partial(bridge.relay_access, x.name), x.relay_url)
+                         for x in cfg.links}
             media = MediaLink(bridge.links, upstreams, log)
             inner: int | None = None
             for x in listeners:

@@ -1,7 +1,8 @@
 """A deployment's configuration (``deployment.json``): typed, validated once, frozen.
 
 Unknown keys are errors naming the key. No secrets live here: the key store passphrase is in
-``secrets/keystore.pass`` (mode 0600) unless ``DUNPAI_KEYSTORE_PASSPHRASE`` is set.
+``secrets/keystore.pass`` (mode 0600) unless ``DUNPAI_KEYSTORE_PASSPHRASE`` is set, the media
+relay's ticket secret in ``secrets/relay.secret`` (0600).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class DeploymentConfig:
     port: int = 8765
     admin: str = "admin"
     bridge_port: int = 0  # 0: no bridge listener; else mutual-TLS listener for the bridge only
+    relay_port: int = 0  # the media relay's port (0: any free port; the service tells members the URL)
     schema: str | None = None  # PostgreSQL schema (default: the database's default)
     format: int = FORMAT
 
@@ -40,7 +42,7 @@ class DeploymentConfig:
             raise DeployError(f"name: {self.name!r} must be lower-case letters, digits, '-' (≤ 32)")
         if not (self.db.startswith("sqlite:///") or self.db.startswith("postgresql")):
             raise DeployError("db: only sqlite:/// and postgresql:// URLs are supported")
-        if not 0 <= self.port < 65536 or not 0 <= self.bridge_port < 65536:
+        if not all(0 <= p < 65536 for p in (self.port, self.bridge_port, self.relay_port)):
             raise DeployError("port: out of range")
         if self.schema is not None and not re.match(r"^[a-z_][a-z0-9_]{0,62}$", self.schema):
             raise DeployError("schema: lower-case letters, digits and '_' only")

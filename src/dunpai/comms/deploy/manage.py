@@ -1,9 +1,10 @@
 """``dunpai comms deploy``: create (or complete) a deployment and start it. Safe to run again.
 
 Steps, each skipped when already done: configuration; key store passphrase (0600) and key store
-with the deployment's service keys; the service's TLS certificate; database schema, the
-administrator's invite and user invite codes; the background service; the administrator's device
-(enrolled with its invite, its device directory under ``admin/``).
+with the deployment's service keys; the media relay's ticket secret (0600); the service's TLS
+certificate; database schema, the administrator's invite and user invite codes; the background
+service with its media relay; the administrator's device (enrolled with its invite, its device
+directory under ``admin/``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class DeployResult:
     url: str
     pid: int
     started: bool
+    relay_url: str
     admin_enrolled_now: bool
     invites: list[str]
 
@@ -118,19 +120,20 @@ async def _enrol_admin(cfg: DeploymentConfig, p: Paths, url: str, secret: str) -
 
 def prepare(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
             port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
-            bridge_certs: tuple[Path, ...] = (), schema: str | None = None,
+            bridge_certs: tuple[Path, ...] = (), schema: str | None = None, relay_port: int = 0,
             clock: Callable[[], float] = time.time) -> tuple[DeploymentConfig, list[str]]:
-    """Everything but starting: configuration, key store, TLS certificate, pinned bridge
-    certificates, schema and invites. Each step is skipped when already done."""
+    """Everything but starting: configuration, key store, relay secret, TLS certificate, pinned
+    bridge certificates, schema and invites. Each step is skipped when already done."""
     directory = directory.resolve()
     p = Paths(directory)
     cfg = load_config(directory)
     if cfg is None:
         cfg = DeploymentConfig(name=name, db=db or f"sqlite:///{directory / 'comms.db'}", host=host, port=port,
-                               admin=admin, bridge_port=bridge_port, schema=schema)
+                               admin=admin, bridge_port=bridge_port, schema=schema, relay_port=relay_port)
         save_config(directory, cfg)
     secret = passphrase(p)
     _ensure_keystore(p, secret)
+    _secret_file(p.relay_secret, lambda: secrets.token_bytes(32).hex())  # read by the daemon only
     if not p.tls_cert.exists():
         hosts = (cfg.host,) if cfg.host != "localhost" else ("localhost", "127.0.0.1")
         write_pair(new_cert(f"dunpai-comms-{cfg.name}", dt.datetime.fromtimestamp(clock(), dt.UTC), hosts=hosts),
@@ -143,16 +146,17 @@ def prepare(directory: Path, *, name: str = "private", db: str | None = None, ho
 
 def deploy(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
            port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
-           bridge_certs: tuple[Path, ...] = (), schema: str | None = None,
+           bridge_certs: tuple[Path, ...] = (), schema: str | None = None, relay_port: int = 0,
            clock: Callable[[], float] = time.time) -> DeployResult:
     """Prepare, start (unless running) and enrol the administrator (unless enrolled)."""
     import asyncio
 
     directory = directory.resolve()
     cfg, codes = prepare(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
-                         bridge_port=bridge_port, bridge_certs=bridge_certs, schema=schema, clock=clock)
+                         bridge_port=bridge_port, bridge_certs=bridge_certs, schema=schema, relay_port=relay_port,
+                         clock=clock)
     run, started = process.start(directory)
     enrolled = False
     if cfg.loopback:  # elsewhere the administrator enrols from their own machine, with the admin invite
         enrolled = asyncio.run(_enrol_admin(cfg, Paths(directory), run.url, passphrase(Paths(directory))))
-    return DeployResult(cfg, run.url, run.pid, started, enrolled, codes)
+    return DeployResult(cfg, run.url, run.pid, started, run.relay_url, enrolled, codes)

@@ -31,6 +31,10 @@ class Paths:
         return self.secrets / "admin-invite.txt"
 
     @property
+    def relay_secret(self) -> Path:
+        return self.secrets / "relay.secret"
+
+    @property
     def tls_cert(self) -> Path:
         return self.root / "tls" / "service.pem"
 

@@ -23,6 +23,7 @@ class Running:
     url: str
     port: int
     bridge_port: int
+    relay_url: str
 
 
 def _ours(pid: int) -> bool:
@@ -56,7 +57,7 @@ def _ready(p: Paths, pid: int) -> Running | None:
         return None
     if data.get("pid") != pid:
         return None
-    return Running(pid, str(data["url"]), int(data["port"]), int(data["bridge_port"]))
+    return Running(pid, str(data["url"]), int(data["port"]), int(data["bridge_port"]), str(data.get("relay_url", "")))
 
 
 def running(directory: Path) -> Running | None:

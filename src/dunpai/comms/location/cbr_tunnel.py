@@ -9,7 +9,8 @@ bridge's media link) whose traffic has the same packet sizes and timing whether 
 Both ends send one frame of :mod:`dunpai.comms.location.constant_rate` every ``interval_s`` on a
 fixed schedule, in both directions, for as long as the session is open: the next queued fragment
 of a relay message (a sealed media frame, a floor message, the hello) if there is one, cover
-otherwise, every frame the same size. A relay message is cut into fragments of up to
+otherwise, every frame the same size. The frames leave from a dedicated sender thread
+(:class:`SlotSender`) at absolute deadlines, sealed one slot ahead. A relay message is cut into fragments of up to
 ``payload_bytes - 1`` bytes, each prefixed with one byte of flags (text/binary, last fragment); a
 sealed 20 ms voice frame (91 bytes) fits one frame. The relay and the ``PttClient`` are unchanged:
 the client talks to its tunnel end as to a relay, the server end talks to the relay as a client.
@@ -26,6 +27,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
+import socket
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -35,8 +40,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
 from dunpai.comms.errors import CommsError, DecryptionFailed, MalformedFrame
 from dunpai.comms.location.constant_rate import CbrConfig, CbrReceiver, CbrSender
@@ -46,7 +52,8 @@ PTT_CBR = CbrConfig(interval_s=0.02, payload_bytes=92)
 TEXT, LAST = 1, 2
 MAX_QUEUE = 500            # fragments (10 s at 20 ms); newer media beyond it is dropped, never control
 MAX_MESSAGE = 4_096
-SPIN_S = 0.002             # the last wait before each slot is a precise, blocking sleep
+REALTIME_PRIORITY = 10     # SCHED_FIFO priority of the sender thread, where permitted
+SWITCH_S = 0.0001          # interpreter lock hand-over interval in a process with a sender thread
 HANDSHAKE_TIMEOUT_S = 10.0
 _INFO = b"dunpai-cbr-tunnel-v1"
 _silent = logging.getLogger("dunpai.comms.cbr-tunnel-internal")
@@ -71,8 +78,13 @@ def _raw(key: X25519PrivateKey | X25519PublicKey) -> bytes:
 
 @dataclass
 class CbrPipe:
-    """One constant-rate session over ``ws``: ``put`` queues a relay message; ``run`` sends a frame
-    every interval (fragment or cover) and hands each reassembled incoming message to ``deliver``."""
+    """One constant-rate session over ``ws``: ``put`` queues a relay message; ``run`` has the
+    process's :class:`SlotSender` send a frame every interval (fragment or cover) and hands each
+    reassembled incoming message to ``deliver``.
+
+    Frames are sealed and framed one slot ahead (``prepare``, in the sender thread right after a
+    send), so at the slot itself the sender only writes bytes that are already complete: the send
+    instant does not depend on whether the frame is voice or cover, nor on the event loop."""
 
     ws: Peer
     send_key: bytes = field(repr=False)
@@ -84,6 +96,10 @@ class CbrPipe:
     dropped: int = 0
     _queue: deque[bytes] = field(default_factory=deque)
     _sender: CbrSender | None = None
+    _wire: bytes | None = None          # the next slot's frame, sealed and WebSocket-framed
+    _sock: socket.socket | None = None  # a duplicate of the connection's socket, for the sender thread
+    _broken: Callable[[], None] | None = None
+    _dead: bool = False                 # a write failed: the stream is ended, never written again
 
     def put(self, msg: str | bytes) -> None:
         data, text = (msg.encode(), TEXT) if isinstance(msg, str) else (msg, 0)
@@ -97,15 +113,46 @@ class CbrPipe:
         for i, piece in enumerate(pieces):
             self._queue.append(bytes([text | (LAST if i == len(pieces) - 1 else 0)]) + piece)
 
-    def tick(self) -> None:
-        """Send this slot's frame now (the scheduler calls it on the slot): the next queued
-        fragment or cover. A synchronous write: nothing else runs between the slot and the send."""
+    def prepare(self) -> None:
+        """Seal and frame the next slot's frame (the next queued fragment, or cover). Called by the
+        sender thread just after a send, so encryption is never on the timing path."""
         if self._sender is None:
             self._sender = CbrSender(self.send_key, self.cfg)
         frame = self._sender.frame(self._queue.popleft() if self._queue else None)
-        broadcast([self.ws], frame)
-        if self.observe is not None:
-            self.observe("out", self.clock(), len(frame))
+        # RFC 6455: a client masks its frames, a server does not
+        self._wire = Frame(Opcode.BINARY, frame).serialize(mask=isinstance(self.ws, ClientConnection))
+
+    def send_prepared(self) -> None:
+        """The slot: one non-blocking write of the prepared bytes, nothing else. A peer that has
+        stopped reading (the socket buffer is full) ends the session: a constant-rate stream
+        cannot wait for it."""
+        wire, sock = self._wire, self._sock
+        if wire is None or sock is None or self._dead:
+            return
+        try:
+            sent = sock.send(wire, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        except OSError:
+            sent = -1
+        if self.observe is not None and sent > 0:
+            self.observe("out", self.clock(), self.cfg.wire_bytes)
+        if sent != len(wire):
+            self._dead = True
+            if self._broken is not None:
+                self._broken()
+
+    def _attach(self, broken: asyncio.Event) -> None:
+        transport = self.ws.transport
+        if transport.get_extra_info("sslcontext") is not None:
+            raise MalformedFrame("the constant-rate tunnel writes frames itself: plain ws:// only")
+        self._sock = socket.socket(fileno=os.dup(transport.get_extra_info("socket").fileno()))
+        loop = asyncio.get_running_loop()
+
+        def signal_broken() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(broken.set)
+
+        self._broken = signal_broken
+        self.prepare()
 
     async def _receive_loop(self) -> None:
         receiver, parts = CbrReceiver(self.recv_key, self.cfg), bytearray()
@@ -126,13 +173,22 @@ class CbrPipe:
 
     async def run(self, *others: Awaitable[None]) -> None:
         """Until the link, or any of ``others`` (e.g. the inner connection's reader), ends."""
-        scheduler = SlotScheduler.of(self.cfg.interval_s)
-        scheduler.add(self)
-        tasks = [asyncio.ensure_future(a) for a in (self._receive_loop(), *others)]
+        for _ in range(100):  # what the library wrote (the handshake) has left before we write directly
+            if self.ws.transport.get_write_buffer_size() == 0:
+                break
+            await asyncio.sleep(0.01)
+        broken = asyncio.Event()
+        self._attach(broken)
+        sender = SlotSender.of(self.cfg.interval_s)
+        sender.add(self)
+        tasks = [asyncio.ensure_future(a) for a in (self._receive_loop(), broken.wait(), *others)]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            scheduler.remove(self)
+            sender.remove(self)
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -140,59 +196,82 @@ class CbrPipe:
                     await t
 
 
-_SCHEDULERS: dict[tuple[int, float], SlotScheduler] = {}  # (event loop, interval) -> its scheduler
+def _realtime() -> bool:
+    """Ask for real-time scheduling (``SCHED_FIFO``) for the calling thread, as audio software
+    does, so that a busy machine does not delay the slot; without the privilege (``CAP_SYS_NICE``),
+    or with ``DUNPAI_CBR_REALTIME=0``, the thread keeps the normal policy. Returns whether it got it."""
+    if os.environ.get("DUNPAI_CBR_REALTIME") == "0":
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+    except (AttributeError, OSError):
+        return False
+    return True
 
 
-class SlotScheduler:
-    """The send clock of one event loop: at every slot of a common grid (multiples of the interval
-    since an arbitrary epoch) it sends each open session's frame. It waits for a slot asynchronously
-    until ``SPIN_S`` before it and the rest in a blocking sleep, so the send time depends neither on
-    the event loop's timer granularity nor on whether other traffic (someone talking) happens to
-    wake the loop - one precise wait per slot for all sessions of the process."""
+_SENDERS: dict[float, SlotSender] = {}  # interval -> the process's sender
+_SENDERS_LOCK = threading.Lock()
+
+
+class SlotSender:
+    """The send clock of one process: a dedicated thread that, at every slot of a common grid
+    (multiples of the interval on the monotonic clock), writes each open session's prepared frame
+    to its socket and then prepares the next ones. Its deadlines are absolute (``time.sleep`` ends
+    at the slot, Linux ``clock_nanosleep``); between the wake-up and the writes it does no
+    encryption and takes no event-loop turn, so neither the loop's load nor whether a frame is
+    voice or cover moves the send instant. What remains is the operating system's scheduling of
+    the thread (it asks for real-time priority, :func:`_realtime`) and the interpreter lock, whose
+    hand-over interval is lowered to ``SWITCH_S`` in a process that runs a sender."""
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
-        self.pipes: list[CbrPipe] = []
-        self._task: asyncio.Task[None] | None = None
+        self._pipes: list[CbrPipe] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.realtime: bool | None = None  # whether the thread got real-time scheduling (once started)
 
     @classmethod
-    def of(cls, interval_s: float) -> SlotScheduler:
-        key = (id(asyncio.get_running_loop()), interval_s)
-        found = _SCHEDULERS.get(key)
-        if found is None or found._task is None or found._task.done():
-            found = _SCHEDULERS[key] = cls(interval_s)
-        return found
+    def of(cls, interval_s: float) -> SlotSender:
+        with _SENDERS_LOCK:
+            found = _SENDERS.get(interval_s)
+            if found is None:
+                found = _SENDERS[interval_s] = cls(interval_s)
+            return found
 
     def add(self, pipe: CbrPipe) -> None:
-        self.pipes.append(pipe)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run())
+        with self._lock:
+            self._pipes.append(pipe)
+            if self._thread is None:
+                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_S))
+                self._thread = threading.Thread(target=self._run, name="dunpai-cbr-sender", daemon=True)
+                self._thread.start()
 
     def remove(self, pipe: CbrPipe) -> None:
-        if pipe in self.pipes:
-            self.pipes.remove(pipe)
+        """After this returns the thread no longer writes to ``pipe``'s socket."""
+        with self._lock:
+            if pipe in self._pipes:
+                self._pipes.remove(pipe)
 
-    async def _run(self) -> None:
-        clock, step = time.perf_counter, self.interval_s
+    def _run(self) -> None:
+        self.realtime = _realtime()
+        clock, step = time.monotonic, self.interval_s
         k = int(clock() / step) + 1
-        try:
-            while self.pipes:
-                target = k * step
-                early = target - SPIN_S - clock()
-                if early > 0:
-                    await asyncio.sleep(early)
-                rest = target - clock()
-                if rest > 0:
-                    time.sleep(rest)  # the last ~2 ms: precise, whatever else the loop has to do
-                for pipe in list(self.pipes):
-                    pipe.tick()
-                k += 1
-                if clock() > (k + 10) * step:  # far behind (the machine stalled): resynchronise
-                    k = int(clock() / step) + 1
-        finally:
-            for key, value in list(_SCHEDULERS.items()):
-                if value is self:
-                    del _SCHEDULERS[key]
+        while True:
+            delay = k * step - clock()
+            if delay > 0:
+                time.sleep(delay)
+            with self._lock:
+                if not self._pipes:
+                    self._thread = None
+                    return
+                pipes = list(self._pipes)
+                for pipe in pipes:
+                    pipe.send_prepared()
+            for pipe in pipes:  # off the timing path: seal and frame the next slot's frames
+                pipe.prepare()
+            k += 1
+            if clock() > (k + 10) * step:  # far behind (the machine stalled): resynchronise
+                k = int(clock() / step) + 1
 
 
 async def _forward(source: Peer, pipe: CbrPipe) -> None:

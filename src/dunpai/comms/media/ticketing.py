@@ -11,6 +11,13 @@ The service has authenticated the device and knows group membership; this module
   ids and the call id (:func:`call_session_id`), so only the two of them can get a ticket for it.
 
 Non-members get the service's usual ``not_found`` (it never says whether a group exists).
+
+``on_behalf`` (``user@deployment``): a *delegate* — the bridge's account, listed in
+``RelayPolicy.delegates`` — asks for a member of a spanning talk-group or call, whose membership
+the bridge's policy decides. Such tickets are only for sessions under ``bridge/`` (``bridge/<group>``,
+``bridge/<group>/call/<call_id>``, ``bridge/call/<call_id>``), never for a local group, and only for a
+full address (a local user name has no ``@``); the priority is at most the policy's highest. So the
+bridge never needs the relay's secret.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ class RelayPolicy:
     url: str | None = None               # told to clients so they need not be configured with it
     ttl_s: int = DEFAULT_TTL_S
     priorities: tuple[tuple[str, int], ...] = DEFAULT_PRIORITIES
+    delegates: tuple[str, ...] = ()     # accounts (the bridge) that may ask on behalf of remote members
 
     def __post_init__(self) -> None:
         if len(self.secret) < 32:
@@ -57,6 +65,29 @@ class RelayPolicy:
 
     def priority_of(self, role: str) -> int:
         return dict(self.priorities).get(role, 0)
+
+    def grant_delegated(self, delegate: str, frame: f.RelayTicket, now_s: float) -> dict[str, Any]:
+        """A ticket for ``frame.on_behalf``, asked by ``delegate`` (see the module's docstring)."""
+        if delegate not in self.delegates:
+            raise Forbidden("relay_ticket: on_behalf: only the bridge may ask on behalf of another user")
+        if frame.peer is not None or (frame.mode == "ptt") != (frame.call_id is None) \
+                or (frame.mode == "ptt" and frame.group_id is None):
+            raise MalformedFrame("relay_ticket: on_behalf needs group_id (ptt), group_id + call_id or call_id "
+                                 "(call), and no peer")
+        base = "bridge" if frame.group_id is None else f"bridge/{frame.group_id}"
+        session = base if frame.call_id is None else f"{base}/call/{frame.call_id}"
+        cap = max(p for _, p in self.priorities)
+        priority = 1 if frame.priority is None else frame.priority
+        if priority > cap:
+            raise Forbidden(f"relay_ticket: priority {priority} is above {cap}")
+        assert frame.on_behalf is not None
+        return self._ticket(session, frame.on_behalf, priority, frame.mode, now_s)
+
+    def _ticket(self, session: str, user: str, priority: int, mode: str, now_s: float) -> dict[str, Any]:
+        expires_ms = int((now_s + self.ttl_s) * 1000)
+        token = issue_ticket(self.secret, Ticket(session, user, priority, expires_ms, mode))
+        return {"ticket": token, "session": session, "mode": mode, "priority": priority,
+                "expires_ms": expires_ms, "relay": self.url}
 
     def grant(self, user: str, frame: f.RelayTicket, role: str | None, peer_exists: bool,
               now_s: float) -> dict[str, Any]:
@@ -82,7 +113,4 @@ class RelayPolicy:
         priority = cap if frame.priority is None else frame.priority
         if priority > cap:
             raise Forbidden(f"relay_ticket: priority {priority} is above what your role allows ({cap})")
-        expires_ms = int((now_s + self.ttl_s) * 1000)
-        token = issue_ticket(self.secret, Ticket(session, user, priority, expires_ms, frame.mode))
-        return {"ticket": token, "session": session, "mode": frame.mode, "priority": priority,
-                "expires_ms": expires_ms, "relay": self.url}
+        return self._ticket(session, user, priority, frame.mode, now_s)

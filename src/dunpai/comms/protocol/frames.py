@@ -25,6 +25,8 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,
 B64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/=_\-]*$", max_length=4096)]
 Payload = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PAYLOAD_CHARS)]
 ReqId = Annotated[int, Field(ge=0, le=2**53)]
+Address = Annotated[str, StringConstraints(
+    pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}@[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]  # user@deployment
 Role = Literal["owner", "admin", "member"]
 
 
@@ -185,6 +187,8 @@ class RelayTicket(_Request):
     call_id: Name | None = None
     peer: Name | None = None
     priority: Annotated[int, Field(ge=0, le=255)] | None = None
+    # a bridge account asking for a member of a spanning group or call across the bridge
+    on_behalf: Address | None = None
 
 
 CLIENT_FRAMES: dict[str, type[_Request]] = {

@@ -323,6 +323,8 @@ class CommsService:
         """A relay ticket for a talk-group or call of which ``who`` is a member (policy: ticketing.py)."""
         if self.config.relay is None:
             raise NotConfigured("this service issues no relay tickets (no relay secret configured)")
+        if frame.on_behalf is not None:  # the bridge, for a member across it (policy: ticketing.py)
+            return self.config.relay.grant_delegated(who.user, frame, self.clock())
         role = None if frame.group_id is None else self._group_for_member(frame.group_id, who)[1][who.user]
         peer_exists = frame.peer is not None and self.store.user_key(frame.peer) is not None
         return self.config.relay.grant(who.user, frame, role, peer_exists, self.clock())
