@@ -82,6 +82,9 @@ SECTIONS = [
     ("Push-to-talk", "ptt.json"),
     ("Private deployment", "deploy.json"),
     ("Constant-rate mode", "constant_rate.json"),
+    ("Constant-rate push-to-talk tunnel, real-time sender (run 1)", "constant_rate_ptt_run1.json"),
+    ("Constant-rate push-to-talk tunnel, real-time sender (run 2)", "constant_rate_ptt_run2.json"),
+    ("Constant-rate push-to-talk tunnel, no real-time scheduling", "constant_rate_ptt_no_realtime.json"),
 ]
 
 
