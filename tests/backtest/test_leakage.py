@@ -73,3 +73,12 @@ def test_future_labels_change_nothing_before_t(small: HandbookData, scorer: Ligh
         assert a[i] == b[i], f"{a[i]['id']} changed although only labels after {cut} were edited"
     after = [i for i in range(len(a)) if a[i]["time"] >= cut]
     assert any(a[i]["features"] != b[i]["features"] for i in after), "the edit must reach later events"
+    # Every label-driven feature family is compared above and reached by the edit after t: the
+    # terminal's (book, ``tl_``) and the card's known-fraud age (``cl_``).
+    for family in LABEL_FEATURES:
+        assert all(family in a[i]["features"] for i in before), family
+        assert any(a[i]["features"][family] != b[i]["features"][family] for i in after), family
+
+
+LABEL_FEATURES = ("book_term_risk_7d", "tl_run_len", "tl_known_frauds_14d", "tl_run_max_amount", "cl_secs_since_fraud",
+                  "cl_secs_since_label", "cl_secs_since_first_recent_fraud", "cl_known_frauds_28d")

@@ -24,6 +24,7 @@ from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.compromise.enricher import ExposureEnricher
 from dunpai.risk.compromise.sql import CachedExposureRepository, SqlExposureRepository
+from dunpai.risk.decisions.engine import Scorer
 from dunpai.risk.features.store import MemoryStore, RedisStore, StateStore
 from dunpai.risk.pii import PiiVault, RevealService, StaffDataAccess
 from dunpai.risk.service import RiskService
@@ -56,9 +57,40 @@ def open_keys(settings: Settings) -> KeyStore:
     return store
 
 
-def open_service(settings: Settings, progress: Callable[[int], None] | None = None) -> RiskService:
-    """Open the database (migrating it), the key store, the state store and the audit chain, then
-    fold any logged events the state has not seen (crash recovery)."""
+MODEL_REGISTRY_ENV = "DUNPAI_MODEL_REGISTRY"
+
+
+def model_registry_dir(settings: Settings) -> Path:
+    """Where the service looks for a trained model: ``$DUNPAI_MODEL_REGISTRY``, else
+    ``<data_dir>/models``."""
+    env = os.environ.get(MODEL_REGISTRY_ENV)
+    return Path(env) if env else settings.data_dir / "models"
+
+
+def open_model(registry_dir: Path, service: RiskService | None = None) -> Scorer | None:
+    """The registry's champion (``None`` when it holds none), with its challenger scoring in shadow
+    when there is one. Shadow scores are counted on the service's metrics."""
+    from dunpai.risk.models.registry import Registry
+    from dunpai.risk.models.shadow import ShadowScorer, ShadowTally
+
+    if not (registry_dir / "registry.json").exists():
+        return None
+    registry = Registry(registry_dir)
+    champion = registry.load_role("champion")
+    if champion is None:
+        return None
+    challenger = registry.load_role("challenger")
+    if challenger is None:
+        return champion
+    tally = ShadowTally(service.metrics.registry if service is not None else None)
+    return ShadowScorer(champion, challenger, tally.record)
+
+
+def open_service(settings: Settings, progress: Callable[[int], None] | None = None,
+                 model_registry: Path | None = None) -> RiskService:
+    """Open the database (migrating it), the key store, the state store and the audit chain, deploy
+    the model registry's champion when there is one (``model_registry``, default
+    :func:`model_registry_dir`), then fold any logged events the state has not seen (crash recovery)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.db_url)
     init_schema(db)
@@ -74,6 +106,11 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
                           accounts=AccountStates(db), enrichers=enrichers,
                           snapshot_every=settings.state.snapshot_every)
     service.keys = keys
+    model = open_model(model_registry or model_registry_dir(settings), service)
+    if model is not None:  # live features equal the ones the model was trained on
+        from dunpai.risk.models.pipeline import model_pipeline
+
+        service.deploy_model(model, model_pipeline())
     service.recover(progress)
     return service
 

@@ -162,6 +162,16 @@ class RiskService:
         # come from the event loop, console look-ups from worker threads.
         self._lock = threading.RLock()
 
+    def deploy_model(self, model: Scorer, pipeline: FeaturePipeline) -> None:
+        """Score with ``model`` from now on, on the features it was trained on (``pipeline``, the same
+        feature code the training replay ran). Call before the first event is decided or recovered:
+        online state is kept per pipeline."""
+        with self._lock:
+            self.pipeline = pipeline
+            self.known = known_variables(pipeline, DEFAULT_DETECTORS, self.enrichers)
+            self.model = model
+            self._engines.clear()
+
     # -- decisions ---------------------------------------------------------------------------------
 
     def submit(self, tenant: str, raw: Any) -> Submitted:

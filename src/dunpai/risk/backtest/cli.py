@@ -1,7 +1,9 @@
 """Commands: ``eval handbook|ulb``, ``train``, ``backtest``, ``models list|promote``.
 
 The lead mounts them into ``dunpai``; meanwhile ``python -m dunpai.risk.backtest.cli --help``.
-Transport only: each command parses, calls one function of ``run`` / the registry, prints.
+Transport only: each command parses, calls one function of ``run`` / the registry, prints. The
+heavy modules (pandas, scikit-learn, LightGBM, matplotlib) are imported inside the commands, so
+that mounting these commands costs every other ``dunpai`` command nothing.
 """
 
 from __future__ import annotations
@@ -13,17 +15,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-
-from dunpai.risk.backtest import run
-from dunpai.risk.backtest.evaluate import model_features
-from dunpai.risk.backtest.protocol import PROTOCOLS, rows_between
-from dunpai.risk.models.registry import Registry, UnknownModel
-from dunpai.risk.models.train import fit
 
 console = Console(stderr=True)
 HANDBOOK_EVENTS = 1_754_155 + 14_681
@@ -37,7 +32,9 @@ app.add_typer(models_app, name="models")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Handbook Parquet folder "
                                               "(default: $DUNPAI_HANDBOOK_DIR or ../shared/data/handbook).")]
-RegistryDir = Annotated[Path, typer.Option("--registry", help="Model registry folder.")]
+RegistryDir = Annotated[Path, typer.Option("--registry", envvar="DUNPAI_MODEL_REGISTRY",
+                                           help="Model registry folder (the service deploys its champion when "
+                                                "$DUNPAI_MODEL_REGISTRY or <data_dir>/models names it).")]
 DEFAULT_REGISTRY = Path(".dunpai-models")
 
 
@@ -46,7 +43,7 @@ def _say(message: str) -> None:
 
 
 @contextmanager
-def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
@@ -72,9 +69,12 @@ def eval_handbook(
     charts: Annotated[bool, typer.Option(help="Write PNG and HTML charts next to the JSON.")] = True,
 ) -> None:
     """The Handbook's protocol exactly: label delay, known-compromised cards removed, AUC/AP/CP@100."""
+    from dunpai.risk.backtest import run
+    from dunpai.risk.backtest.protocol import PROTOCOLS
+
     if protocol not in PROTOCOLS:
         raise typer.BadParameter(f"--protocol must be one of {', '.join(PROTOCOLS)}")
-    with _progress("replaying events through the engine", HANDBOOK_EVENTS) as advance:
+    with progress_bar("replaying events through the engine", HANDBOOK_EVENTS) as advance:
         out = run.handbook_eval(protocol, data_dir or run.data_dir(), json_path, _say, advance, charts)
     table = Table(title=f"Handbook, {protocol} protocol (mean over {len(out['folds'])} fold(s))")
     for col in ("model", "AUC ROC", "AP", "CP@100"):
@@ -92,7 +92,9 @@ def eval_ulb(
     charts: Annotated[bool, typer.Option(help="Write PNG and HTML charts next to the JSON.")] = True,
 ) -> None:
     """ULB card data, Fraud Dataset Benchmark protocol (downloaded on demand; skipped if unavailable)."""
-    with _progress("replaying ULB events through the engine", 284_807) as advance:
+    from dunpai.risk.backtest import run
+
+    with progress_bar("replaying ULB events through the engine", 284_807) as advance:
         out = run.ulb_eval(json_path, _say, advance, charts)
     if out is None:
         raise typer.Exit(0)
@@ -111,12 +113,20 @@ def train(
 ) -> None:
     """Fit LightGBM on a window of replayed engine features, early-stop and calibrate on a later one,
     and register the versioned artefact."""
+    import numpy as np
+
+    from dunpai.risk.backtest import run
+    from dunpai.risk.backtest.evaluate import ENGINE_PARAMS, model_features
+    from dunpai.risk.backtest.protocol import rows_between
+    from dunpai.risk.models.registry import Registry
+    from dunpai.risk.models.train import fit
+
     t0, t1, v0, v1 = (_day(x) for x in (train_from, train_to, valid_from, valid_to))
     if not t0 <= t1 < v0 <= v1:
         raise typer.BadParameter("windows must be ordered: train-from <= train-to < valid-from <= valid-to")
     if role not in ("challenger", "champion"):
         raise typer.BadParameter("--role must be challenger or champion")
-    with _progress("replaying events through the engine", HANDBOOK_EVENTS) as advance:
+    with progress_bar("replaying events through the engine", HANDBOOK_EVENTS) as advance:
         data, replayed, key = run.load_replay(data_dir or run.data_dir(), _say, advance)
     tx, feats = data.transactions, replayed.features
     names = model_features(feats)
@@ -124,7 +134,7 @@ def train(
     va = rows_between(tx, v0, v1 + timedelta(days=1))
     x = feats[names].to_numpy()
     y = tx.TX_FRAUD.to_numpy().astype(np.float64)
-    fitted = fit(x[tr], y[tr], x[va], y[va], names)
+    fitted = fit(x[tr], y[tr], x[va], y[va], names, ENGINE_PARAMS)
     window = {"train_from": train_from, "train_to": train_to, "valid_from": valid_from, "valid_to": valid_to,
               "data": "fraud-detection-handbook", "replay": key}
     version = Registry(registry).register(fitted, window, role=role)
@@ -137,6 +147,8 @@ def train(
 def models_list(registry: RegistryDir = DEFAULT_REGISTRY,
                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Registered model versions with their role, window and validation metrics."""
+    from dunpai.risk.models.registry import Registry
+
     infos = Registry(registry).versions()
     if as_json:
         print(json.dumps([{"version": i.version, "role": i.role, "data_window": i.meta["data_window"],
@@ -157,6 +169,8 @@ def models_list(registry: RegistryDir = DEFAULT_REGISTRY,
 def models_promote(version: Annotated[str | None, typer.Argument(help="Version (default: the challenger).")] = None,
                    registry: RegistryDir = DEFAULT_REGISTRY) -> None:
     """Make the challenger (or VERSION) the champion."""
+    from dunpai.risk.models.registry import Registry, UnknownModel
+
     try:
         promoted = Registry(registry).promote(version)
     except UnknownModel as exc:
@@ -177,8 +191,10 @@ def backtest(
 ) -> None:
     """Replay history and report each rule's hits, precision, recall, alerts/day and overlap, and the
     draft's difference from the published ruleset."""
+    from dunpai.risk.backtest import run
+
     start, end = _day(date_from), _day(date_to)
-    with _progress("evaluating rules", 2 * HANDBOOK_EVENTS) as advance:
+    with progress_bar("evaluating rules", 2 * HANDBOOK_EVENTS) as advance:
         out = run.backtest(ruleset, start, end, data_dir or run.data_dir(), json_path, _say, published, advance)
     table = Table(title=f"rule backtest {start} .. {end} "
                         f"({out['transactions']:,} transactions, {out['frauds']:,} frauds)")

@@ -104,6 +104,6 @@ def daily(days: Sequence[str], series: Mapping[str, Sequence[float]], out: Path,
     ax.set_xticks(range(0, len(days), step), [days[i] for i in range(0, len(days), step)], rotation=30,
                   fontsize=7)
     ax.set(ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     html.update_layout(title=title, yaxis={"title": ylabel})
     return _write(fig, html, out, stem)

@@ -14,30 +14,32 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import os
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from dunpai.risk.backtest.book_steps import BookCustomerStep, BookTerminalStep
 from dunpai.risk.backtest.handbook import LABEL_DELAY, HandbookData, iter_events
 from dunpai.risk.decisions.engine import Engine, known_variables
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.features.layout import KeyedStep
-from dunpai.risk.features.pipeline import DEFAULT_STEPS, FeaturePipeline
+from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import MemoryStore
-from dunpai.risk.models.steps import CustomerHabitStep, TerminalLabelStep
+from dunpai.risk.models.pipeline import MODEL_STEPS, model_pipeline
 from dunpai.risk.rules.compiler import CompiledRuleset
 
-ENGINE_STEPS: tuple[KeyedStep, ...] = (*DEFAULT_STEPS, BookCustomerStep(), BookTerminalStep(),
-                                       CustomerHabitStep(), TerminalLabelStep())
-"""The default pipeline plus the book's and the model's steps: what the replay runs."""
+ENGINE_STEPS: tuple[KeyedStep, ...] = MODEL_STEPS
+"""The default pipeline plus the book's and the model's steps: what the replay runs (and what the
+live service runs when a model is deployed)."""
 
 CACHE_ENV = "DUNPAI_CACHE"
 DEFAULT_CACHE = Path(".dunpai-cache")
@@ -50,7 +52,7 @@ def default_ruleset_text() -> str:
 
 
 def engine_pipeline() -> FeaturePipeline:
-    return FeaturePipeline(ENGINE_STEPS)
+    return model_pipeline()
 
 
 def build_engine(ruleset_text: str | None = None) -> Engine:
@@ -103,19 +105,34 @@ def replay(data: HandbookData, engine: Engine, progress: Progress | None = None,
     rule_pos = {r: i for i, r in enumerate(rule_ids)}
     hits = np.zeros((n, len(rule_ids)), dtype=bool)
     actions = np.zeros(n, dtype=np.int8)
+    # Feature rows are buffered and written to the matrix a block at a time (one numpy conversion
+    # per block instead of one per row); every event of one shape has the same names, so a row is
+    # read with one ``itemgetter`` call, falling back to ``get`` (0.0 when absent) otherwise.
+    pick: Callable[[Mapping[str, float]], tuple[float, ...]] | None = None
+    buf_rows: list[int] = []
+    buf: list[tuple[float, ...]] = []
     seq = 0
+    decide, put_many = engine.decide, store.put_many
     for row, event in iter_events(data, label_delay=label_delay, labels=labels):
         seq += 1
-        decision, new_states = engine.decide(event, store)
-        store.put_many(new_states, seq)
+        decision, new_states = decide(event, store)
+        put_many(new_states, seq)
         if row < 0:
             continue
         f = decision.features
         if names is None:
             names = sorted(f)
             matrix = np.zeros((n, len(names)), dtype=np.float64)
-        assert matrix is not None
-        matrix[row] = [f.get(k, 0.0) for k in names]
+            pick = _row_reader(names)
+        assert pick is not None
+        try:
+            values = pick(f)
+        except KeyError:
+            values = tuple(f.get(k, 0.0) for k in names)
+        buf_rows.append(row)
+        buf.append(values)
+        if len(buf) >= _BLOCK:
+            _flush(matrix, buf_rows, buf)
         for r in decision.rule_results:
             if r.outcome == "hit":
                 hits[row, rule_pos[r.rule_id]] = True
@@ -124,7 +141,27 @@ def replay(data: HandbookData, engine: Engine, progress: Progress | None = None,
             progress(seq)
     if names is None or matrix is None:
         raise ValueError("no transactions to replay")
+    _flush(matrix, buf_rows, buf)
     return Replayed(pd.DataFrame(matrix, columns=names), pd.DataFrame(hits, columns=rule_ids), actions, names)
+
+
+_BLOCK = 4096
+
+
+def _row_reader(names: list[str]) -> Callable[[Mapping[str, float]], tuple[float, ...]]:
+    """The values of ``names`` in order, as one C call (a ``KeyError`` when one is absent)."""
+    if len(names) == 1:
+        only = names[0]
+        return lambda m: (m[only],)
+    getter: Callable[[Mapping[str, float]], tuple[float, ...]] = operator.itemgetter(*names)
+    return getter
+
+
+def _flush(matrix: np.ndarray | None, rows: list[int], values: list[tuple[float, ...]]) -> None:
+    if matrix is not None and rows:
+        matrix[np.asarray(rows, dtype=np.int64)] = np.asarray(values, dtype=np.float64)
+    rows.clear()
+    values.clear()
 
 
 def cache_dir() -> Path:
@@ -152,10 +189,21 @@ def cached_replay(data: HandbookData, data_dir: Path, ruleset_text: str | None =
     if meta.exists():
         f = pd.read_parquet(feats)
         return Replayed(f.drop(columns=["_row"]), None, None, [c for c in f.columns if c != "_row"]), key
+    t0 = time.perf_counter()
     result = replay(data, build_engine(text), progress=progress)
+    seconds = time.perf_counter() - t0
     folder.mkdir(parents=True, exist_ok=True)
     out = result.features.copy()
     out.insert(0, "_row", np.arange(len(out)))
     out.to_parquet(feats, compression="zstd")
-    meta.write_text(json.dumps({"key": key, "rows": len(out)}))
+    events = len(out) + int(data.transactions.TX_FRAUD.sum())
+    meta.write_text(json.dumps({"key": key, "rows": len(out), "events": events, "replay_seconds": seconds,
+                                "events_per_second": events / seconds if seconds > 0 else None}))
     return result, key
+
+
+def replay_meta(key: str, cache: Path | None = None) -> dict[str, Any]:
+    """What the cached replay ``key`` recorded when it was made (rows, events, its duration)."""
+    meta = (cache or cache_dir()) / f"replay-{key}" / "meta.json"
+    out: dict[str, Any] = json.loads(meta.read_text()) if meta.exists() else {}
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,37 @@ class ShadowScorer:
 
     def reason_for(self, feature: str) -> str:
         return self.champion.reason_for(feature)
+
+
+class ShadowTally:
+    """A shadow sink for the live service: counts the challenger's scores and the events on which
+    champion and challenger fall on different sides of ``threshold`` (on the service's Prometheus
+    registry when given, and in memory)."""
+
+    def __init__(self, registry: Any = None, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+        self.scored = 0
+        self.disagreements = 0
+        self.last: tuple[str, float, float] | None = None
+        self._scored_metric = self._disagree_metric = None
+        if registry is not None:
+            from prometheus_client import Counter
+
+            self._scored_metric = Counter("dunpai_shadow_scored", "Events scored by the shadow challenger",
+                                          ["challenger"], registry=registry)
+            self._disagree_metric = Counter("dunpai_shadow_disagreements",
+                                            "Events where champion and challenger differ at the threshold",
+                                            ["challenger"], registry=registry)
+
+    def record(self, challenger: str, champion_p: float, challenger_p: float) -> None:
+        self.scored += 1
+        self.last = (challenger, champion_p, challenger_p)
+        differ = (champion_p >= self.threshold) != (challenger_p >= self.threshold)
+        self.disagreements += differ
+        if self._scored_metric is not None and self._disagree_metric is not None:
+            self._scored_metric.labels(challenger).inc()
+            if differ:
+                self._disagree_metric.labels(challenger).inc()
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,24 @@
   the median of the last 30 days and to the lifetime mean (before this event), and how many
   unusually large amounts the card made in the last 14 days (a stolen card's pattern);
 * :class:`TerminalLabelStep` — what *arrived* labels say about a terminal: known frauds recently,
-  the current run of consecutive known frauds and how long ago it began (a skimmed terminal stays
-  compromised for weeks), and the traffic not yet labelled.
+  the current run of consecutive known frauds, how long ago it began (a skimmed terminal stays
+  compromised for weeks) and what its frauds looked like (an isolated fraud by a stolen card or of a
+  huge amount says little about the terminal; a run of ordinary amounts says it is skimmed), and the
+  traffic not yet labelled;
+* :class:`CardLabelStep` — what arrived labels say about the card: how long ago its last known
+  fraud happened and when its recent known frauds began. The default card step's
+  ``card_fraud_known`` never expires; a stolen card is used for days, then blocked or abandoned, so
+  the age of the evidence matters as much as the evidence.
 
-Both use only events and labels that have arrived by the event's time.
+All use only events and labels that have arrived by the event's time.
 """
 
 from __future__ import annotations
 
 import math
 from array import array
+from bisect import bisect_right
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from dunpai.risk.backtest import exact
@@ -47,19 +55,16 @@ class CustomerHabitStep:
         n, total, sumsq, last_t = s[0], s[1], s[2], s[3]
         now = max(t, exact.latest_time(s, self._HEADER, self._WIDTH, t))
         exact.expire(s, self._HEADER, self._WIDTH, now - 30 * DAY)
-        prior = [s[i + 1] for i in range(self._HEADER, len(s), self._WIDTH) if s[i] <= t]
-        median = _median(prior)
+        # Entries are in time order: windows are slices found by bisection.
+        times = s[self._HEADER::self._WIDTH]
+        hi = bisect_right(times, t)
+        median = _median(s[self._HEADER + 1::self._WIDTH][:hi])
         ratio_med = amount / median if median > 0 else 0.0
         mean = total / n if n > 0 else 0.0
         var = max(sumsq / n - mean * mean, 0.0) if n > 0 else 0.0
-        high = 0
-        day_count = 0
-        for i in range(self._HEADER, len(s), self._WIDTH):
-            ti = s[i]
-            if t - 14 * DAY < ti <= t:
-                high += int(s[i + 2])
-                if ti > t - DAY:
-                    day_count += 1
+        lo14 = bisect_right(times, t - 14 * DAY, 0, hi)
+        high = int(sum(s[self._HEADER + 2::self._WIDTH][lo14:hi], 0.0))
+        day_count = hi - bisect_right(times, t - DAY, lo14, hi)
         is_high = 1.0 if ratio_med > HIGH_RATIO else 0.0
         out["hab_ratio_median_30d"] = ratio_med
         out["hab_ratio_mean_life"] = amount / mean if mean > 0 else 0.0
@@ -75,15 +80,18 @@ class CustomerHabitStep:
 
 
 class TerminalLabelStep:
-    """State: header ``[n]`` then ``(t, fraud_known)`` entries of the last 45 days."""
+    """State: header ``[n]`` then ``(t, fraud_known, amount, amount_ratio)`` entries of the last 45
+    days; ``amount_ratio`` is the amount over the customer's 30-day median when the transaction was
+    made (``hab_ratio_median_30d``, from :class:`CustomerHabitStep` earlier in the pipeline)."""
 
     name: ClassVar[str] = "terminal_labels"
     applies_to = (CardPresent, Label)
     layout: ClassVar[Layout] = Layout(["n"])
-    _HEADER, _WIDTH = 1, 2
+    _HEADER, _WIDTH = 1, 4
     _KEEP = 45 * DAY
     _FEATURES = ("tl_known_frauds_14d", "tl_last_fraud_age", "tl_run_len", "tl_run_start_age",
-                 "tl_fraud_share_14d", "tl_unlabelled_7d", "tl_labelled_14d")
+                 "tl_fraud_share_14d", "tl_unlabelled_7d", "tl_labelled_14d", "tl_run_min_amount",
+                 "tl_run_max_amount", "tl_run_min_ratio", "tl_run_max_ratio")
     LABEL_LAG = 7 * DAY
     """Traffic younger than this has not been labelled yet; the shares are read only over older traffic."""
 
@@ -104,31 +112,31 @@ class TerminalLabelStep:
         now = max(t, exact.latest_time(s, self._HEADER, self._WIDTH, t))
         exact.expire(s, self._HEADER, self._WIDTH, now - self._KEEP)
         labelled_end = t - self.LABEL_LAG
-        known14 = labelled14 = unlabelled = 0
+        # Entries are in time order: each count is a slice found by bisection; the run is read
+        # newest first from the newest labelled entry.
+        times = s[self._HEADER::self._WIDTH]
+        flags = s[self._HEADER + 1::self._WIDTH]
+        hi = bisect_right(times, t)
+        lo14 = bisect_right(times, t - 14 * DAY, 0, hi)
+        known14 = int(sum(flags[lo14:hi], 0.0))
+        labelled_hi = bisect_right(times, labelled_end, 0, hi)
+        unlabelled = hi - labelled_hi
+        labelled14 = labelled_hi - bisect_right(times, labelled_end - 14 * DAY, 0, labelled_hi)
         last_fraud = -BIG
+        if flags[:hi].count(0.0) < hi:  # some known fraud: find the newest
+            for j in range(hi - 1, -1, -1):
+                if flags[j] > 0:
+                    last_fraud = times[j]
+                    break
         run = 0
         run_start = t
-        run_open = True
-        # Newest first: the run is the consecutive known frauds ending at the newest labelled entry.
-        for i in range(len(s) - self._WIDTH, self._HEADER - 1, -self._WIDTH):
-            ti, fraud = s[i], s[i + 1]
-            if ti > t:
-                continue
-            if fraud > 0 and ti > last_fraud:
-                last_fraud = ti
-            if ti > t - 14 * DAY:
-                known14 += int(fraud)
-            if ti > labelled_end:
-                unlabelled += 1
-                continue
-            if ti > labelled_end - 14 * DAY:
-                labelled14 += 1
-            if run_open:
-                if fraud > 0:
-                    run += 1
-                    run_start = ti
-                else:
-                    run_open = False
+        j = labelled_hi - 1
+        while j >= 0 and flags[j] > 0:
+            run += 1
+            run_start = times[j]
+            j -= 1
+        amounts = s[self._HEADER + 2::self._WIDTH][j + 1:labelled_hi]
+        ratios = s[self._HEADER + 3::self._WIDTH][j + 1:labelled_hi]
         out["tl_known_frauds_14d"] = float(known14)
         out["tl_last_fraud_age"] = t - last_fraud if last_fraud > -BIG else BIG
         out["tl_run_len"] = float(run)
@@ -136,14 +144,65 @@ class TerminalLabelStep:
         out["tl_fraud_share_14d"] = known14 / labelled14 if labelled14 else 0.0
         out["tl_unlabelled_7d"] = float(unlabelled)
         out["tl_labelled_14d"] = float(labelled14)
-        exact.insert(s, self._HEADER, self._WIDTH, (t, 0.0))
+        out["tl_run_min_amount"] = min(amounts) if run else 0.0
+        out["tl_run_max_amount"] = max(amounts) if run else 0.0
+        out["tl_run_min_ratio"] = min(ratios) if run else 0.0
+        out["tl_run_max_ratio"] = max(ratios) if run else 0.0
+        exact.insert(s, self._HEADER, self._WIDTH, (t, 0.0, out["amount"], out.get("hab_ratio_median_30d", 0.0)))
         s[0] += 1
         return s
 
 
-def _median(values: list[float]) -> float:
+def _median(values: Sequence[float]) -> float:
     if not values:
         return 0.0
     v = sorted(values)
     m = len(v) // 2
     return v[m] if len(v) % 2 else 0.5 * (v[m - 1] + v[m])
+
+
+class CardLabelStep:
+    """State: header ``[n]`` then ``(arrival, fraud_time)`` entries of fraud labels that arrived in
+    the last 60 days, in arrival order. A transaction at ``t`` reads only labels arrived by ``t``
+    (a late event never sees a label that came after it)."""
+
+    name: ClassVar[str] = "card_labels"
+    applies_to = (CardPresent, CardNotPresent, Label)
+    layout: ClassVar[Layout] = Layout(["n"])
+    _HEADER, _WIDTH = 1, 2
+    _KEEP = 60 * DAY
+    RECENT = 28 * DAY
+    _FEATURES = ("cl_secs_since_fraud", "cl_secs_since_label", "cl_secs_since_first_recent_fraud",
+                 "cl_known_frauds_28d")
+
+    def key(self, event: Any) -> str | None:
+        if isinstance(event, CardPresent | CardNotPresent | Label):
+            return event.card_id
+        return None
+
+    def feature_names(self) -> tuple[str, ...]:
+        return self._FEATURES
+
+    def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
+        s = self.layout.new() if state is None else array("d", state)
+        if isinstance(event, Label):
+            if event.fraud and event.target_event_time is not None:
+                exact.insert(s, self._HEADER, self._WIDTH, (t, event.target_event_time.timestamp()))
+                s[0] += 1
+            return s
+        if len(s) == self._HEADER:  # no fraud label ever arrived (most cards)
+            out["cl_secs_since_fraud"] = out["cl_secs_since_label"] = BIG
+            out["cl_secs_since_first_recent_fraud"] = BIG
+            out["cl_known_frauds_28d"] = 0.0
+            return s
+        now = max(t, exact.latest_time(s, self._HEADER, self._WIDTH, t))
+        exact.expire(s, self._HEADER, self._WIDTH, now - self._KEEP)
+        arrived = s[self._HEADER::self._WIDTH]
+        hi = bisect_right(arrived, t)
+        fraud_times = [x for x in s[self._HEADER + 1::self._WIDTH][:hi] if x <= t]
+        recent = [x for x in fraud_times if x > t - self.RECENT]
+        out["cl_secs_since_fraud"] = t - max(fraud_times) if fraud_times else BIG
+        out["cl_secs_since_label"] = t - arrived[hi - 1] if hi else BIG
+        out["cl_secs_since_first_recent_fraud"] = t - min(recent) if recent else BIG
+        out["cl_known_frauds_28d"] = float(len(recent))
+        return s
