@@ -49,7 +49,7 @@ def serve(
     service = open_service(settings)
     checkpointer = WalCheckpointer(service.db)
     api = create_app(service, Authenticator(service.db, settings.api_keys))
-    incidents = open_incidents(service)
+    incidents = open_incidents(service, settings.bank)
     install_cases(api, incidents)
     api.mount("/console", create_console(incidents, service, secure_cookies=not insecure_cookies))
     gc.freeze()  # start-up objects live forever: keep the cyclic collector off them

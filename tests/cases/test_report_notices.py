@@ -10,20 +10,35 @@ import pytest
 from rich.console import Console
 
 from dunpai.audit import AuditLog
+from dunpai.core.config import load_settings
+from dunpai.core.errors import InvalidInput
+from dunpai.core.i18n import Text
 from dunpai.risk.cases import AuditLogSink, Incidents, KeyStoreSigner
 from dunpai.risk.cases.bundle import verify_bundle
 from dunpai.risk.cases.demo import run_incident_demo
 from dunpai.risk.cases.liability import DEFAULT_RULES
-from dunpai.risk.cases.notices import SMS_LIMIT_EN, SMS_LIMIT_ZH, action_notice, compensation_notice, sms_fits
+from dunpai.risk.cases.notices import (
+    DEFAULT_BANK,
+    SMS_LIMIT_EN,
+    SMS_LIMIT_ZH,
+    Bank,
+    action_notice,
+    compensation_notice,
+    sms_fits,
+)
 from dunpai.risk.cases.report import cjk_font
 from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, StepClock, World
+
+BANKS = [DEFAULT_BANK, Bank(Text("南宁银行", "Bank of Nanning"), "95588")]
 
 
 @pytest.mark.parametrize("action", ["freeze", "restrict", "unfreeze"])
 @pytest.mark.parametrize("target", ["account", "card"])
 @pytest.mark.parametrize("why", ["counterfeit", "account"])
-def test_action_notices_fit_an_sms_and_say_everything_in_the_app(action: str, target: str, why: str) -> None:
-    n = action_notice(action, target, "acct-000123456", why)
+@pytest.mark.parametrize("bank", BANKS)
+def test_action_notices_fit_an_sms_and_say_everything_in_the_app(action: str, target: str, why: str,
+                                                                  bank: Bank) -> None:
+    n = action_notice(action, target, "acct-000123456", why, bank)
     assert sms_fits(n), (len(n.sms.zh), len(n.sms.en))
     assert len(n.sms.zh) <= SMS_LIMIT_ZH and len(n.sms.en) <= SMS_LIMIT_EN
     assert "3456" in n.sms.zh and "000123456" not in n.sms.zh  # the tail only
@@ -31,13 +46,27 @@ def test_action_notices_fit_an_sms_and_say_everything_in_the_app(action: str, ta
         assert part.zh and part.en and re.search(r"[\u4e00-\u9fff]", part.zh)
     assert "申诉" in n.app.zh and "appeal" in n.app.en.lower()
     assert not re.search(r"\d+\s*(km|公里|分|score)", n.app.zh + n.app.en)  # no thresholds or scores
+    assert n.sms.zh.startswith(f"【{bank.name.zh}】") and n.sms.en.startswith(f"[{bank.name.en}]")
+    line = bank.hotline or "本行客服热线"
+    assert line in n.sms.zh and line in n.appeal.zh
+    assert (bank.hotline or "our customer service") in n.sms.en + n.appeal.en
 
 
-def test_compensation_notice_states_share_and_amount() -> None:
+@pytest.mark.parametrize("bank", BANKS)
+def test_compensation_notice_states_share_and_amount(bank: Bank) -> None:
     rule = DEFAULT_RULES[0]
-    n = compensation_notice(S1_ACCOUNT, 13_265_00, rule.bank_share_bp, rule.basis)
-    assert sms_fits(n)
+    n = compensation_notice(S1_ACCOUNT, 13_265_00, rule.bank_share_bp, rule.basis, bank)
+    assert sms_fits(n), (len(n.sms.zh), len(n.sms.en))
+    assert (bank.hotline or "本行客服热线") in n.sms.zh
     assert "13,265.00" in n.sms.zh and "70%" in n.what.zh and "70%" in n.what.en
+
+
+def test_the_bank_comes_from_the_settings_and_is_validated() -> None:
+    bank = load_settings(None, {"bank": {"name_zh": "南宁银行", "name_en": "Bank of Nanning", "hotline": "95588"}}).bank
+    assert (bank.name_zh, bank.hotline) == ("南宁银行", "95588")
+    with pytest.raises(InvalidInput) as exc:
+        load_settings(None, {"bank": {"hotline": "call us"}})
+    assert exc.value.problems[0].field == "bank.hotline"
 
 
 def test_police_report_pdf_embeds_a_chinese_font(world: World) -> None:

@@ -49,11 +49,20 @@ class KeystoreConfig(_Frozen):
     gm: bool = False
 
 
+class BankConfig(_Frozen):
+    """Who customer notices come from: the bank's short name (SMS prefix) and its hotline."""
+
+    name_zh: str = Field(default="盾牌银行", min_length=1, max_length=12)
+    name_en: str = Field(default="Dunpai Bank", min_length=1, max_length=30)
+    hotline: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{2,19}$")
+
+
 class Settings(_Frozen):
     data_dir: Path = Path(".dunpai")
     database_url: str | None = None
     state: StateConfig = StateConfig()
     keystore: KeystoreConfig = KeystoreConfig()
+    bank: BankConfig = BankConfig()
     api_keys: tuple[ApiKeyConfig, ...] = ()
     default_currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
 

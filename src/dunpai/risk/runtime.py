@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dunpai.audit import AuditLog
-from dunpai.core.config import Settings
+from dunpai.core.config import BankConfig, Settings
 from dunpai.core.db import init_schema, make_engine
+from dunpai.core.i18n import Text
 from dunpai.keys import (
     DATA_KEK,
     ID_TOKEN,
@@ -115,14 +116,17 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
     return service
 
 
-def open_incidents(service: RiskService) -> Incidents:
+def open_incidents(service: RiskService, bank: BankConfig | None = None) -> Incidents:
     """Cases, account actions, evidence and disputes over the risk service (same database, keys and
-    audit chain)."""
+    audit chain); customer notices come from ``bank`` (the settings' ``bank:``)."""
     from dunpai.risk.cases.audit import AuditLogSink
+    from dunpai.risk.cases.notices import DEFAULT_BANK, Bank
     from dunpai.risk.cases.signing import KeyStoreSigner
 
     keys = service.keys
-    return Incidents.for_risk(service, AuditLogSink(AuditLog(service.db, keys)), signer=KeyStoreSigner(keys))
+    sender = DEFAULT_BANK if bank is None else Bank(Text(bank.name_zh, bank.name_en), bank.hotline)
+    return Incidents.for_risk(service, AuditLogSink(AuditLog(service.db, keys)), signer=KeyStoreSigner(keys),
+                              bank=sender)
 
 
 def open_pii(service: RiskService, tenant: str = "default") -> tuple[PiiVault, RevealService]:

@@ -67,7 +67,8 @@ class ActionService:
         req = self.get(actor, action_id)
         now = self.deps.clock()
         done = approve(req, actor.name, actor.role, now, note)
-        notice = action_notice(done.action, done.target_kind, done.target_id, reason_kind).to_dict()
+        notice = action_notice(done.action, done.target_kind, done.target_id, reason_kind,
+                               self.deps.bank).to_dict()
         with self.db.begin() as conn:
             lock_tenant(conn, actor.tenant, "account-states")
             check_applicable(done.action, state_txn(conn, actor.tenant, done.target_kind, done.target_id))

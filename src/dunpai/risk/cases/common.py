@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, text
 
 from dunpai.core.errors import Forbidden
 from dunpai.risk.cases.audit import AuditSink
+from dunpai.risk.cases.notices import DEFAULT_BANK, Bank
 
 
 class Actor(Protocol):
@@ -77,6 +78,7 @@ class Deps:
     events: EventSink | None = None
     explainer: Explainer | None = None
     notifier: Notifier = field(default_factory=RecordingNotifier)
+    bank: Bank = DEFAULT_BANK  # who the customer notices come from
 
 
 ANALYSTS = ("analyst", "supervisor")

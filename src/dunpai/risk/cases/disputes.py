@@ -97,7 +97,7 @@ class DisputeService:
         amount = int(d["assessment"]["bank_amount"])
         now = self.deps.clock()
         notice = compensation_notice(d["account_id"], amount, int(d["assessment"]["bank_share_bp"]),
-                                     _text(d["assessment"]["basis"])).to_dict()
+                                     _text(d["assessment"]["basis"]), self.deps.bank).to_dict()
         d.update(status="settled", paid=amount, settled_by=actor.name, updated_at=now)
         with self.db.begin() as conn:
             lock_tenant(conn, actor.tenant, "ledger")

@@ -29,6 +29,7 @@ from dunpai.risk.cases.common import (
 )
 from dunpai.risk.cases.disputes import DisputeService
 from dunpai.risk.cases.liability import DEFAULT_RULES, LiabilityRule
+from dunpai.risk.cases.notices import DEFAULT_BANK, Bank
 from dunpai.risk.cases.report import render_pdf, report_data
 from dunpai.risk.cases.service import CaseService
 from dunpai.risk.cases.signing import EvidenceSigner
@@ -38,10 +39,10 @@ class Incidents:
     def __init__(self, db: Engine, audit: AuditSink, *, signer: EvidenceSigner | None = None,
                  events: EventSink | None = None, explainer: Explainer | None = None,
                  notifier: Notifier | None = None, clock: Callable[[], float] | None = None,
-                 liability_rules: Sequence[LiabilityRule] = DEFAULT_RULES) -> None:
+                 liability_rules: Sequence[LiabilityRule] = DEFAULT_RULES, bank: Bank = DEFAULT_BANK) -> None:
         kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
         self.deps = Deps(db, audit, events=events, explainer=explainer,
-                         notifier=notifier or RecordingNotifier(), **kwargs)
+                         notifier=notifier or RecordingNotifier(), bank=bank, **kwargs)
         self.db = db
         self.audit = audit
         self.signer = signer
