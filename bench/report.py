@@ -61,12 +61,14 @@ def generic_section(title: str, name: str, r: dict[str, Any]) -> list[str]:
             key = f"{prefix}{k}"
             if isinstance(v, dict):
                 items += flat(key + ".", v)
-            elif isinstance(v, int | float | str | bool) and not isinstance(v, bool):
+            elif isinstance(v, bool):
+                items.append((key, "yes" if v else "no"))
+            elif isinstance(v, int | float | str):
                 items.append((key, v))
         return items
 
     lines += ["| measure | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in flat("", r)[:60]]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in flat("", r)[:90]]
     return [*lines, ""]
 
 
@@ -82,6 +84,7 @@ SECTIONS = [
     ("Push-to-talk", "ptt.json"),
     ("Private deployment", "deploy.json"),
     ("Constant-rate mode", "constant_rate.json"),
+    ("Constant-rate push-to-talk tunnel, 3 minutes, real-time sender", "constant_rate_ptt.json"),
     ("Constant-rate push-to-talk tunnel, real-time sender (run 1)", "constant_rate_ptt_run1.json"),
     ("Constant-rate push-to-talk tunnel, real-time sender (run 2)", "constant_rate_ptt_run2.json"),
     ("Constant-rate push-to-talk tunnel, no real-time scheduling", "constant_rate_ptt_no_realtime.json"),
