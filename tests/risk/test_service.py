@@ -7,7 +7,9 @@ from sqlalchemy import text
 
 from dunpai.core.errors import Conflict, InvalidInput, InvalidRuleset, StateError
 from dunpai.risk.demo.scenarios import demo_events
-from dunpai.risk.service import RiskService
+from dunpai.risk.features.store import StateKey
+from dunpai.risk.models.pipeline import model_pipeline
+from dunpai.risk.service import PIPELINE_MARK, RiskService
 from tests.risk.conftest import card_event, make_service
 
 
@@ -62,12 +64,39 @@ def test_recovery_replays_the_log_after_the_snapshot(tmp_path: Path) -> None:
     svc.store.snapshot()  # type: ignore[attr-defined]
     for e in events[half:]:
         svc.submit("default", e)
-    expected = {k: list(v) for k, v in svc.store.items()}  # type: ignore[attr-defined]
+    expected = entity_states(svc)
     # A crash now loses the in-memory state after the snapshot; a restart folds in the log.
     restarted = make_service(tmp_path)
     assert restarted.store.applied_seq() == half
     assert restarted.recover() == len(events) - half
-    assert {k: list(v) for k, v in restarted.store.items()} == expected  # type: ignore[attr-defined]
+    assert entity_states(restarted) == expected
+
+
+def entity_states(svc: RiskService) -> dict[StateKey, list[float]]:
+    return {k: list(v) for k, v in svc.store.items() if k != PIPELINE_MARK}  # type: ignore[attr-defined]
+
+
+def test_state_of_another_pipeline_is_rebuilt_from_the_log(tmp_path: Path) -> None:
+    """Deploying a model adds feature steps: their state must have its history, not start empty."""
+    events = [body for body, _, _ in demo_events(seed=5, customers=15, history_days=2)]
+    svc = make_service(tmp_path)
+    assert svc.recover() == 0
+    for e in events:
+        svc.submit("default", e)
+    svc.close()  # snapshot, marked as built by the default pipeline
+    assert svc.store.count("default/habit") == 0
+    with_model = make_service(tmp_path)
+    with_model.pipeline = model_pipeline()  # what deploy_model sets, before recovery
+    assert with_model.recover() == len(events)  # rebuilt from the whole log
+    assert with_model.store.count("default/habit") > 0
+    rebuilt = entity_states(with_model)
+    with_model.close()
+    again = make_service(tmp_path)
+    again.pipeline = model_pipeline()
+    assert again.recover() == 0 and entity_states(again) == rebuilt  # same pipeline: nothing to redo
+    back = make_service(tmp_path)
+    assert back.recover() == len(events)  # the model withdrawn: the default pipeline's state again
+    assert back.store.count("default/habit") == 0
 
 
 def test_labels_are_completed_from_the_labelled_event(service: RiskService) -> None:

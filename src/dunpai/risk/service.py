@@ -12,6 +12,7 @@ import hashlib
 import json
 import threading
 import time
+import zlib
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,16 @@ from dunpai.risk.storage import repository as repo
 
 DEFAULT_RULESET = Path(__file__).resolve().parent / "rules" / "default.yaml"
 _LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id")
+PIPELINE_MARK: StateKey = ("__meta__", "pipeline")
+"""The state store's record of which feature pipeline built it (never a tenant's key: those are
+``tenant/kind``)."""
+
+
+def pipeline_signature(pipeline: FeaturePipeline) -> float:
+    """Which steps, with which state layouts, build online state: a pipeline with other steps or a
+    changed layout cannot read the state another one wrote (as an exact double)."""
+    spec = "|".join(f"{type(s).__qualname__}:{s.name}:{s.layout.size}" for s in pipeline.steps)
+    return float(zlib.crc32(spec.encode()))
 
 
 class _Overlay:
@@ -307,9 +318,16 @@ class RiskService:
     # -- online state --------------------------------------------------------------------------------
 
     def recover(self, progress: Callable[[int], None] | None = None) -> int:
-        """Fold every logged event the store has not seen into online state. Returns how many."""
-        from dunpai.risk.features.pipeline import apply_only
+        """Fold every logged event the store has not seen into online state. Returns how many. State
+        built by another feature pipeline (a model deployed or withdrawn since, a step's layout
+        changed by an upgrade) is rebuilt from the whole log, so features always have their history."""
+        from dunpai.risk.features.pipeline import DEFAULT_STEPS, apply_only
 
+        mark = self.store.get_many([PIPELINE_MARK])[0]
+        built_by = mark[0] if mark is not None else pipeline_signature(FeaturePipeline(DEFAULT_STEPS))
+        signature = pipeline_signature(self.pipeline)
+        if built_by != signature:
+            self.store.clear()
         n = 0
         for seq, tenant, body in repo.events_after(self.db, self.store.applied_seq()):
             event, _ = parse_event(body)
@@ -317,6 +335,7 @@ class RiskService:
             n += 1
             if progress is not None:
                 progress(n)
+        self.store.put_many([(PIPELINE_MARK, array("d", [signature]))], self.store.applied_seq())
         return n
 
     def close(self) -> None:
