@@ -90,9 +90,9 @@ class DunpaiAPI(FastAPI):
 
 class EventsEndpoint:
     """``POST /v1/events`` as a bare ASGI handler: authenticate, read the bounded body, decide
-    through the batcher, answer JSON. It skips the middleware stack and dependency solving (about
-    a fifth of a request's cost); authentication, roles and error bodies are those of every other
-    route (``errors.STATUS``). The FastAPI route of the same path documents it in OpenAPI."""
+    through the batcher, answer JSON. It skips the middleware stack and dependency solving (a good
+    share of a small request's cost); authentication, roles and error bodies are those of every
+    other route (``errors.STATUS``). The FastAPI route of the same path documents it in OpenAPI."""
 
     def __init__(self, auth: Authenticator, batcher: Batcher) -> None:
         self.auth = auth
