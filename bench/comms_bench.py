@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,17 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port, pct, process_cpu_s, wait_port
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.local import new_user
 
 RESULTS = Path(__file__).resolve().parent / "results" / "comms.json"
 TARGETS = {"p2p_p99_ms": 50.0, "group200_p99_ms": 250.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss(pid: int) -> int:
@@ -49,39 +43,17 @@ def _rss(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-async def _wait_port(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise TimeoutError("service did not start")
-
-
 async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: int, workdir: Path) -> dict[str, Any]:
     db = f"sqlite:///{workdir / 'bench.db'}"
     py = sys.executable
     codes = subprocess.run([py, "-m", "dunpai.comms.cli", "invite", "--db", db, "--count", str(clients)],
                            check=True, capture_output=True, text=True).stdout.split()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([py, "-m", "dunpai.comms.cli", "serve", "--db", db, "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     users: list[CommsClient] = []
     try:
-        await _wait_port(port, time.monotonic() + 30)
+        await wait_port(port, time.monotonic() + 30, "service")
         await asyncio.sleep(0.3)
         rss_before = _rss(proc.pid)
         url = f"ws://127.0.0.1:{port}"
@@ -101,14 +73,14 @@ async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: 
             await a.send_text(b.user, "warm-up")
             await b.receive(10)
         p2p: list[float] = []
-        cpu0 = time.process_time() + _cpu_s(proc.pid)
+        cpu0 = time.process_time() + process_cpu_s(proc.pid)
         for i in range(p2p_samples):
             a, b = pairs[i % len(pairs)]
             t0 = time.perf_counter()
             await a.send_text(b.user, f"bench message {i}")
             await b.receive(10)
             p2p.append((time.perf_counter() - t0) * 1000)
-        p2p_cpu_ms = (time.process_time() + _cpu_s(proc.pid) - cpu0) * 1000 / p2p_samples
+        p2p_cpu_ms = (time.process_time() + process_cpu_s(proc.pid) - cpu0) * 1000 / p2p_samples
 
         owner, members = users[0], users[1:group_size]
         await owner.group_create("bench-group")
@@ -117,13 +89,13 @@ async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: 
         await owner.group_send_text("bench-group", "warm-up")  # shares the Megolm session over Olm
         await asyncio.gather(*(m.receive(30) for m in members))
         group: list[float] = []
-        cpu0 = time.process_time() + _cpu_s(proc.pid)
+        cpu0 = time.process_time() + process_cpu_s(proc.pid)
         for i in range(group_samples):
             t0 = time.perf_counter()
             await owner.group_send_text("bench-group", f"group bench {i}")
             await asyncio.gather(*(m.receive(30) for m in members))
             group.append((time.perf_counter() - t0) * 1000)
-        group_cpu_ms = (time.process_time() + _cpu_s(proc.pid) - cpu0) * 1000 / group_samples
+        group_cpu_ms = (time.process_time() + process_cpu_s(proc.pid) - cpu0) * 1000 / group_samples
         rejected = sum(u.stats.rejected for u in users)
     finally:
         for u in users:
@@ -131,9 +103,9 @@ async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: 
         proc.terminate()
         proc.wait(10)
     return {
-        "p2p_p50_ms": round(_pct(p2p, 0.5), 2), "p2p_p99_ms": round(_pct(p2p, 0.99), 2),
-        "group200_p50_ms": round(_pct(group, 0.5), 2), "group200_p99_ms": round(_pct(group, 0.99), 2),
-        "p2p_p90_ms": round(_pct(p2p, 0.9), 2), "group200_p90_ms": round(_pct(group, 0.9), 2),
+        "p2p_p50_ms": round(pct(p2p, 0.5), 2), "p2p_p99_ms": round(pct(p2p, 0.99), 2),
+        "group200_p50_ms": round(pct(group, 0.5), 2), "group200_p99_ms": round(pct(group, 0.99), 2),
+        "p2p_p90_ms": round(pct(p2p, 0.9), 2), "group200_p90_ms": round(pct(group, 0.9), 2),
         "bytes_per_client": round((rss_after - rss_before) / clients),
         "clients_connected": clients, "group_members": group_size, "p2p_samples": len(p2p),
         "group_samples": len(group), "p2p_mean_ms": round(statistics.mean(p2p), 2),

@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 import uvloop
 
+from bench.common import free_port, process_cpu_s
 from dunpai.risk.events.schemas import CardPresent, Location
 from dunpai.risk.features.store import MemoryStore
 
@@ -132,12 +133,6 @@ def state_bytes_per_card(store: MemoryStore) -> tuple[float, float]:
 # -- HTTP --------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def request_bytes(body: dict[str, Any]) -> bytes:
     payload = json.dumps(body).encode()
     return (b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -193,13 +188,6 @@ async def load(port: int, requests: list[bytes], connections: int, rate: float |
     if errors:
         raise RuntimeError(f"{errors} requests failed")
     return latencies, elapsed
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far (Linux ``/proc``): the server's cost
-    per request, which a busy neighbour on a shared machine inflates far less than wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def http_bench(n_requests: int, paced_seconds: float) -> dict[str, float]:

@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import free_port, pct, wait_port
 from dunpai.comms.media import codec
 from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.ptt_client import PttClient
@@ -47,28 +47,6 @@ from dunpai.comms.media.tickets import Ticket, issue_ticket
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ptt.json"
 TARGETS = {"access_time_p95_ms": 100.0, "mouth_to_ear_p95_ms": 150.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-async def _wait_port(port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise TimeoutError("relay did not start")
 
 
 def _speech(seconds: float, seed: int) -> codec.PCM:
@@ -83,7 +61,7 @@ def _speech(seconds: float, seed: int) -> codec.PCM:
 
 async def bench(groups: int, members: int, rounds: int, talk_s: float, concurrent: int) -> dict[str, Any]:
     secret = os.urandom(32)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DUNPAI_RELAY_SECRET": secret.hex()}
     proc = subprocess.Popen([sys.executable, "-m", "dunpai.comms.cli", "relay", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -92,7 +70,7 @@ async def bench(groups: int, members: int, rounds: int, talk_s: float, concurren
     m2e: list[float] = []
     lost = 0
     try:
-        await _wait_port(port, time.monotonic() + 30)
+        await wait_port(port, time.monotonic() + 30, "relay")
         url = f"ws://127.0.0.1:{port}"
         for g in range(groups):
             gid = f"tg{g:03d}"
@@ -168,12 +146,12 @@ async def bench(groups: int, members: int, rounds: int, talk_s: float, concurren
         except subprocess.TimeoutExpired:
             proc.kill()
     return {
-        "access_time_p95_ms": round(_pct(access, 0.95), 2),
-        "mouth_to_ear_p95_ms": round(_pct(m2e, 0.95), 2),
-        "access_time_p50_ms": round(_pct(access, 0.50), 2),
+        "access_time_p95_ms": round(pct(access, 0.95), 2),
+        "mouth_to_ear_p95_ms": round(pct(m2e, 0.95), 2),
+        "access_time_p50_ms": round(pct(access, 0.50), 2),
         "access_time_max_ms": round(max(access), 2),
-        "mouth_to_ear_p50_ms": round(_pct(m2e, 0.50), 2),
-        "mouth_to_ear_p99_ms": round(_pct(m2e, 0.99), 2),
+        "mouth_to_ear_p50_ms": round(pct(m2e, 0.50), 2),
+        "mouth_to_ear_p99_ms": round(pct(m2e, 0.99), 2),
         "access_samples": len(access),
         "mouth_to_ear_samples": len(m2e),
         "frames_lost": lost,
