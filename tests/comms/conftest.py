@@ -44,3 +44,15 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, st
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'comms.db'}"
+
+
+@pytest.fixture
+def deploy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A deployment directory (cheap key-derivation cost); its daemon is stopped afterwards."""
+    from dunpai.comms.deploy import process
+
+    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE", raising=False)
+    d = tmp_path / "deploy"
+    yield d
+    process.stop(d)

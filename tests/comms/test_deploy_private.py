@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,6 @@ from dunpai.comms.deploy.manage import deploy
 from dunpai.comms.errors import InviteInvalid
 from dunpai.comms.keys_port import MemoryKeys
 from dunpai.comms.local import new_user
-
-
-@pytest.fixture
-def deploy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
-    monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE", raising=False)
-    d = tmp_path / "deploy"
-    yield d
-    process.stop(d)
 
 
 def _pid_alive(pid: int) -> bool:

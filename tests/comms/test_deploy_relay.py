@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,15 +23,6 @@ from dunpai.comms.media.local import receive_media_key, send_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from tests.comms.helpers import run
 from tests.comms.test_bridge_media import tone
-
-
-@pytest.fixture
-def deploy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
-    monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE", raising=False)
-    d = tmp_path / "deploy"
-    yield d
-    process.stop(d)
 
 
 def _listening(url: str) -> bool:
