@@ -104,6 +104,32 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str, timeout: flo
         time.sleep(0.1)
 
 
+def start_services(procs: Procs, netns: dict[str, str], deployments: dict[str, tuple[Path, list[str]]],
+                   out: Path) -> None:
+    """Each deployment's daemon in its own namespace, until it is ready."""
+    for name, key in (("private", "priv"), ("public", "pub")):
+        d = deployments[name][0]
+        proc = procs.start(netns[key], [sys.executable, "-m", "dunpai.comms.deploy.daemon", "--dir", str(d)],
+                           out / f"{name}.out")
+        _wait_for(d / "run" / "ready.json", proc, f"{name} service")
+
+
+def start_bridge(procs: Procs, netns: dict[str, str], bdir: Path, capture: Path,
+                 out: Path) -> subprocess.Popen[bytes] | None:
+    """``tshark`` on the bridge's two interfaces (when installed), then the bridge, until it is
+    ready. Returns the capture process."""
+    tshark = None
+    if shutil.which("tshark"):
+        tshark = procs.start(netns["bridge"], ["tshark", "-q", "-i", netns["bpriv_if"], "-i", netns["bpub_if"],
+                                               "-w", str(capture)], out / "tshark.out")
+        time.sleep(1.5)
+    bridge = procs.start(netns["bridge"], [sys.executable, "-m", "dunpai.comms.bridge.run", "--config",
+                                           str(bdir / "bridge.yaml"), "--ready", str(bdir / "ready")],
+                         out / "bridge.out")
+    _wait_for(bdir / "ready", bridge, "bridge")
+    return tshark
+
+
 def _connect(ns: str, host: str, port: int) -> int:
     """errno of a TCP connect from inside ``ns`` (0: connected)."""
     code = (f"import socket;s=socket.socket();s.settimeout(2);"
@@ -139,25 +165,13 @@ def test_private_and_public_hosts_talk_only_through_the_bridge(netns: dict[str, 
                         for n, ip_ in (("private", PRIV_IP), ("public", PUB_IP))}}))
     procs, capture = Procs([]), tmp_path / "bridge.pcapng"
     try:
-        for name, key in (("private", "priv"), ("public", "pub")):
-            d = deployments[name][0]
-            proc = procs.start(netns[key], [sys.executable, "-m", "dunpai.comms.deploy.daemon", "--dir", str(d)],
-                               tmp_path / f"{name}.out")
-            _wait_for(d / "run" / "ready.json", proc, f"{name} service")
+        start_services(procs, netns, deployments, tmp_path)
         # separation: the private host reaches the bridge, never the public host
         assert _connect(netns["priv"], BRIDGE_PRIV_IP, 9) == errno.ECONNREFUSED  # the bridge host answers
         assert _connect(netns["priv"], PUB_IP, 8765) == errno.ENETUNREACH  # no route to the public side
         assert _connect(netns["pub"], PRIV_IP, 8765) == errno.ENETUNREACH
         assert _connect(netns["bridge"], PRIV_IP, 8766) == 0 and _connect(netns["bridge"], PUB_IP, 8766) == 0
-        tshark = None
-        if shutil.which("tshark"):
-            tshark = procs.start(netns["bridge"], ["tshark", "-q", "-i", netns["bpriv_if"], "-i", netns["bpub_if"],
-                                                   "-w", str(capture)], tmp_path / "tshark.out")
-            time.sleep(1.5)
-        bridge = procs.start(netns["bridge"], [sys.executable, "-m", "dunpai.comms.bridge.run", "--config",
-                                               str(bdir / "bridge.yaml"), "--ready", str(bdir / "ready")],
-                             tmp_path / "bridge.out")
-        _wait_for(bdir / "ready", bridge, "bridge")
+        tshark = start_bridge(procs, netns, bdir, capture, tmp_path)
         users = {}
         for user, key, dep, idx in (("li", "pub", "public", 1), ("wang", "priv", "private", 1),
                                     ("eve", "priv", "private", 2), ("zhao", "priv", "private", 3)):

@@ -41,8 +41,9 @@ from tests.comms.test_bridge_netns import (  # noqa: F401 - netns is a fixture
     PRIV_IP,
     PUB_IP,
     Procs,
-    _wait_for,
     netns,
+    start_bridge,
+    start_services,
 )
 
 pytestmark = pytest.mark.slow
@@ -160,19 +161,8 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
     me = [sys.executable, "-m", "tests.comms.test_bridge_netns_media"]
     tshark = None
     try:
-        for name, key in (("private", "priv"), ("public", "pub")):
-            d = deployments[name][0]
-            proc = procs.start(netns[key], [sys.executable, "-m", "dunpai.comms.deploy.daemon", "--dir", str(d)],
-                               tmp_path / f"{name}.out")
-            _wait_for(d / "run" / "ready.json", proc, f"{name} service")
-        if shutil.which("tshark"):
-            tshark = procs.start(netns["bridge"], ["tshark", "-q", "-i", netns["bpriv_if"], "-i", netns["bpub_if"],
-                                                   "-w", str(capture)], tmp_path / "tshark.out")
-            time.sleep(1.5)
-        bridge = procs.start(netns["bridge"], [sys.executable, "-m", "dunpai.comms.bridge.run", "--config",
-                                               str(bdir / "bridge.yaml"), "--ready", str(bdir / "ready")],
-                             tmp_path / "bridge.out")
-        _wait_for(bdir / "ready", bridge, "bridge")
+        start_services(procs, netns, deployments, tmp_path)
+        tshark = start_bridge(procs, netns, bdir, capture, tmp_path)
         users = {}
         for address, key, idx, extra in (("li@public", "pub", 1, "-"),
                                           ("wang@private", "priv", 1, f"ws://{PRIV_IP}:{RELAY_PORT}"),
