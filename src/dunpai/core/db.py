@@ -85,8 +85,8 @@ class WalCheckpointer:
     def checkpoint(self) -> tuple[int, int]:
         """One passive checkpoint: (frames in the WAL, frames checkpointed)."""
         with self.engine.connect() as conn:
-            _busy, log, done = conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)")).one()
-        return int(log), int(done)
+            _busy, frames, done = conn.execute(text("PRAGMA wal_checkpoint(PASSIVE)")).one()
+        return int(frames), int(done)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

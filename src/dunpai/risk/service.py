@@ -321,10 +321,10 @@ class RiskService:
         """Fold every logged event the store has not seen into online state. Returns how many. State
         built by another feature pipeline (a model deployed or withdrawn since, a step's layout
         changed by an upgrade) is rebuilt from the whole log, so features always have their history."""
-        from dunpai.risk.features.pipeline import DEFAULT_STEPS, apply_only
+        from dunpai.risk.features.pipeline import apply_only
 
         mark = self.store.get_many([PIPELINE_MARK])[0]
-        built_by = mark[0] if mark is not None else pipeline_signature(FeaturePipeline(DEFAULT_STEPS))
+        built_by = mark[0] if mark is not None else pipeline_signature(FeaturePipeline())
         signature = pipeline_signature(self.pipeline)
         if built_by != signature:
             self.store.clear()
