@@ -32,7 +32,8 @@ from dunpai.comms.protocol.safety import qr_payload, safety_number
 ONE_TIME_KEY_TARGET = 50
 # E2E content types handed to the application as they are (validated by their own modules:
 # dunpai.comms.media.frames.MediaKey, dunpai.comms.calls.signalling).
-EXTENSION_CONTENT_TYPES = frozenset({"media_key", "call", "location"})  # location: comms.location.share
+# location: comms.location.share; receipt, group_meta: comms.client.group_meta and comms.app.messenger.
+EXTENSION_CONTENT_TYPES = frozenset({"media_key", "call", "location", "receipt", "group_meta"})
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Received:
     group_id: str | None = None
     text: str | None = None
     file: FileKey | None = None
-    content: dict[str, Any] | None = None  # for EXTENSION_CONTENT_TYPES (call signalling, media keys)
+    content: dict[str, Any] | None = None  # the decrypted content (EXTENSION_CONTENT_TYPES: signalling, keys …)
 
 
 @dataclass
@@ -222,12 +223,13 @@ class CommsClient:
         self.save()
         return mid
 
-    async def send_content(self, user: str, content: dict[str, Any]) -> str:
+    async def send_content(self, user: str, content: dict[str, Any], mid: str | None = None) -> str:
+        """Send to ``user``'s devices and my other devices; a given ``mid`` makes a resend idempotent."""
         users = sorted({user, self.user})
         devices = [d for d in await self.devices_of(users) if (d.user, d.device_id) != (self.user, self.device_id)]
         if not any(d.user == user for d in devices):
             raise UntrustedDevice(f"{user} has no verified active device")
-        return await self.send_olm(devices, content)
+        return await self.send_olm(devices, content, mid)
 
     async def send_text(self, user: str, text: str) -> str:
         return await self.send_content(user, {"type": "text", "body": text})
@@ -251,7 +253,7 @@ class CommsClient:
     async def group_list(self) -> list[str]:
         return list((await self._c().request(f.GroupList))["groups"])
 
-    async def group_send_content(self, group_id: str, content: dict[str, Any]) -> str:
+    async def group_send_content(self, group_id: str, content: dict[str, Any], mid: str | None = None) -> str:
         info = await self.group_info(group_id)
         cached = self._group_devices.get(group_id)
         if cached is not None and cached[0] == info["devices_digest"]:
@@ -265,7 +267,7 @@ class CommsClient:
         if groups.needs_rotation(group_id, devset, now):
             room_key = groups.rotate(group_id, devset, now)
             await self.send_olm(devices, room_key)
-        mid = self.new_id()
+        mid = mid or self.new_id()
         await self._c().request(f.GroupSend, group_id=group_id, msg_id=mid,
                                 payload=groups.encrypt(group_id, mid, content))
         self.save()
@@ -282,12 +284,16 @@ class CommsClient:
                                        priority=priority)
 
     # -- files ----------------------------------------------------------------------------------------
-    async def upload_file(self, data: bytes, name: str, mime: str, strip: bool = True) -> FileKey:
+    async def upload_file(self, data: bytes, name: str, mime: str, strip: bool = True,
+                          progress: Callable[[int, int], None] | None = None) -> FileKey:
+        """Strip location metadata (media), encrypt and upload; ``progress(chunks done, total)``."""
         if strip and is_media(data):
             data = strip_metadata(data)
         ref, chunks = encrypt_file(data, new_blob_id(), name, mime)
         for i, chunk in enumerate(chunks):
             await self._c().request(f.BlobPut, blob_id=ref.blob_id, index=i, total=len(chunks), data=b64e(chunk))
+            if progress is not None:
+                progress(i + 1, len(chunks))
         return ref
 
     async def send_file(self, to: str, data: bytes, name: str, mime: str, *, group: bool = False) -> FileKey:
@@ -385,12 +391,12 @@ class CommsClient:
             return
         if kind == "text" and isinstance(content.get("body"), str):
             self.inbox.put_nowait(Received("text", d.sender_user, d.sender_device, d.msg_id, d.sent_at, d.group_id,
-                                           text=content["body"]))
+                                           text=content["body"], content=dict(content)))
         elif kind == "file":
             ref = FileKey.from_content(content)
             self.state.files[d.msg_id] = content
             self.inbox.put_nowait(Received("file", d.sender_user, d.sender_device, d.msg_id, d.sent_at, d.group_id,
-                                           file=ref))
+                                           file=ref, content=dict(content)))
         elif kind in EXTENSION_CONTENT_TYPES:
             self.inbox.put_nowait(Received(str(kind), d.sender_user, d.sender_device, d.msg_id, d.sent_at,
                                            d.group_id, content=dict(content)))

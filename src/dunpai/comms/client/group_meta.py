@@ -1,0 +1,59 @@
+"""Group metadata end to end: a group's name travels only inside Megolm, never to the service.
+
+The service knows a group by an opaque random id (``g`` + 32 hex digits) and its members; the
+name is E2E content ``{"type": "group_meta", "v": 1, "name": …}`` sent to the group. Members who
+join later get it from whoever adds them (:func:`add_member` sends it again after the add, so it
+goes out under the rotated Megolm session that includes them). A receiver accepts a name only
+from an owner or admin of the group (:func:`parse_meta` checks the content; the caller checks the
+role against the service's member list).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dunpai.comms.client.client import CommsClient
+from dunpai.comms.errors import MalformedFrame
+
+MAX_NAME = 100
+RENAMING_ROLES = frozenset({"owner", "admin"})
+
+
+def new_group_id() -> str:
+    return "g" + os.urandom(16).hex()
+
+
+def meta_content(name: str) -> dict[str, Any]:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or any(ord(ch) < 32 for ch in name):
+        raise MalformedFrame(f"name: 1 to {MAX_NAME} printable characters")
+    return {"type": "group_meta", "v": 1, "name": name}
+
+
+def parse_meta(content: dict[str, Any]) -> str:
+    """The group name in received ``group_meta`` content; raises ``MalformedFrame``."""
+    if content.get("type") != "group_meta" or content.get("v") != 1 or not isinstance(content.get("name"), str):
+        raise MalformedFrame("not a group_meta v1 message")
+    return str(meta_content(str(content["name"]))["name"])
+
+
+async def create_group(client: CommsClient, name: str, members: list[str] | None = None) -> str:
+    """Create a group with an opaque id; add ``members``; send the name end to end. Returns the id."""
+    content = meta_content(name)
+    group_id = new_group_id()
+    await client.group_create(group_id)
+    for user in members or []:
+        await client.group_add(group_id, user)
+    await client.group_send_content(group_id, content)
+    return group_id
+
+
+async def rename_group(client: CommsClient, group_id: str, name: str) -> str:
+    return await client.group_send_content(group_id, meta_content(name))
+
+
+async def add_member(client: CommsClient, group_id: str, user: str, name: str, role: str = "member") -> None:
+    """Add ``user`` and send the group's name again, so that the new member learns it."""
+    await client.group_add(group_id, user, role)
+    await client.group_send_content(group_id, meta_content(name))
