@@ -38,7 +38,7 @@ from dunpai.comms.protocol.attachments import FileKey
 from dunpai.comms.protocol.safety import qr_payload, safety_number, verify_qr_payload
 
 log = logging.getLogger("dunpai.comms.app")
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[dict[str, Any] | bytes], None]   # a window: JSON events, or audio to play
 RECEIPT_DELAY_S = 0.05
 USER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 COMPACT_AFTER = 64          # segments in the history log before it is compacted at start
@@ -115,7 +115,7 @@ class Messenger:
         return task
 
     # -- what windows see ---------------------------------------------------------------------------
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: dict[str, Any] | bytes) -> None:
         for send in list(self.subscribers.values()):
             send(event)
 

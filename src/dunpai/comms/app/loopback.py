@@ -1,0 +1,68 @@
+"""A loopback deployment for trying the app, its tests and its benchmark: the comms service (SQLite)
+and its media relay on 127.0.0.1 in one process, with invite codes.
+
+``python -m dunpai.comms.app.loopback --dir DIR [--port P] [--invites N]`` writes
+``DIR/ready.json`` (service URL, relay URL, invite codes) once listening, and stops on SIGTERM or
+Ctrl-C. The data stays in ``DIR/comms.db``, so a restart on the same port keeps every account and
+every queued (encrypted) message. A production deployment is ``dunpai comms deploy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+
+from dunpai.comms.local import attach_log, start_service
+from dunpai.comms.media.local import start_relay
+from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.server.service import ServiceConfig
+
+
+async def serve(directory: Path, port: int, invites: int, relay_port: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret_file = directory / "relay.secret"
+    if not secret_file.exists():
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(os.urandom(32).hex())
+    secret = bytes.fromhex(secret_file.read_text(encoding="ascii"))
+    attach_log(directory / "service.log")
+    relay = await start_relay(secret, port=relay_port)
+    svc = await start_service(f"sqlite:///{directory / 'comms.db'}", port=port,
+                              config=ServiceConfig(relay=RelayPolicy(secret, url=relay.url)))
+    ready = directory / "ready.json"
+    codes_file = directory / "invites.json"
+    codes = json.loads(codes_file.read_text()) if codes_file.exists() else []
+    if len(codes) < invites:
+        codes += [svc.service.create_invite() for _ in range(invites - len(codes))]
+        codes_file.write_text(json.dumps(codes))
+        codes_file.chmod(0o600)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ready.write_text(json.dumps({"url": svc.url, "relay": relay.url, "invites": codes, "pid": os.getpid()}))
+    try:
+        await stop.wait()
+    finally:
+        ready.unlink(missing_ok=True)
+        await svc.stop()
+        await relay.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m dunpai.comms.app.loopback")
+    p.add_argument("--dir", type=Path, required=True)
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--relay-port", type=int, default=0)
+    p.add_argument("--invites", type=int, default=4)
+    a = p.parse_args()
+    asyncio.run(serve(a.dir, a.port, a.invites, a.relay_port))
+
+
+if __name__ == "__main__":
+    main()
