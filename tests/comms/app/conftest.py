@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from dunpai.core.services import services_required
 from tests.comms.app.harness import REPO
+from tests.services import services_required
 
 CHROMIUM = os.environ.get("DUNPAI_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

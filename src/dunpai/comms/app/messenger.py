@@ -129,7 +129,8 @@ class Messenger:
         out = {}
         for user, c in self.client.state.contacts.items():
             if user != self.client.user:
-                out[user] = {"verified": bool(c.get("verified")), "key_changed": user in self.key_changes}
+                changed = user in self.key_changes  # a verification was of the old key
+                out[user] = {"verified": bool(c.get("verified")) and not changed, "key_changed": changed}
         for user in self.key_changes:
             out.setdefault(user, {"verified": False, "key_changed": True})
         return out
@@ -238,6 +239,7 @@ class Messenger:
         if key is None:
             raise NotFound("no key change to acknowledge for that user")
         self.client.state.contacts[user] = {"key": key, "verified": False}
+        self.client.forget_devices(user)
         self.client.save()
         for m in sorted(self.state.msgs.values(), key=lambda x: x.n):
             if m.conv == user_conv(user) and m.state == "blocked" and m.device == self.client.device_id:

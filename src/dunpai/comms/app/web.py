@@ -131,7 +131,8 @@ def qr_svg(payload: str) -> str:
     import segno
 
     out = io.BytesIO()
-    segno.make(payload, error="m").save(out, kind="svg", scale=6, border=4, xmldecl=False, svgns=True,
+    segno.make(payload, error="m").save(out, kind="svg", scale=6, border=4, xmldecl=False, svgns=True, omitsize=True,
+                                        light="#fff",
                                         title="safety number QR")
     return out.getvalue().decode("utf-8")
 

@@ -175,6 +175,12 @@ class CommsClient:
             raise UntrustedDevice(f"the signing key of {user} changed; verify the safety number again")
         return b64d(user_key)
 
+    def forget_devices(self, user: str) -> None:
+        """Drop what is cached about ``user``'s devices (after their signing key was re-pinned)."""
+        self._senders = {k: d for k, d in self._senders.items() if k[0] != user}
+        self._verified = {p for p in self._verified if p[0] != user}
+        self._group_devices.clear()
+
     async def user_key(self, user: str) -> bytes:
         if user not in self.state.contacts:
             await self.devices_of([user])

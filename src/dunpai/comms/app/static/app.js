@@ -451,8 +451,8 @@
     $("#enrol-form").onsubmit = async (ev) => {
       ev.preventDefault(); $("#enrol-error").textContent = ""; $("#enrol-submit").disabled = true;
       try {
+        // the app then pushes a snapshot over the socket, ordered with every later change
         await api("/api/enrol", { server: $("#enrol-server").value.trim(), user: $("#enrol-user").value.trim(), device: $("#enrol-device").value.trim(), invite: $("#enrol-invite").value.trim() });
-        await load();
       } catch (e) { $("#enrol-error").textContent = t("err") + ": " + e.message; } finally { $("#enrol-submit").disabled = false; }
     };
   }
