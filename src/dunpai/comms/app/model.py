@@ -181,7 +181,7 @@ class State:
         last = self.msgs[c.last] if c.last else None
         preview = ""
         if last is not None:
-            preview = last.text or (last.file or {}).get("name", "") or ("📍" if last.loc else "")
+            preview = last.text or (last.file or {}).get("name", "") or ("⌖" if last.loc else "")
         return {"id": c.id, "kind": c.kind, "name": c.name, "unread": c.unread, "removed": c.removed,
                 "members": [{"user": u, "role": r} for u, r in sorted(c.members.items())],
                 "last": {"text": preview[:120], "at": last.at, "sender": last.sender} if last else None,

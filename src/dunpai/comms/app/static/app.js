@@ -118,6 +118,7 @@
     const badge = $("#conv-badge");
     badge.textContent = peer ? (contact.verified ? "✔ " + t("verified") : t("unverified")) : "";
     badge.className = contact.verified ? "badge ok" : "badge";
+    badge.hidden = !peer;
     badge.dataset.verified = contact.verified ? "1" : "0";
     $("#verify-btn").hidden = !peer; $("#call-btn").hidden = !peer;
     $("#members-btn").hidden = !!peer; $("#ptt-open-btn").hidden = !!peer;
@@ -150,7 +151,7 @@
     if (m.kind === "text") body.append(el("div", { class: "text", text: m.text }));
     else if (m.kind === "file") {
       if (m.thumb) body.append(el("img", { class: "thumb", alt: t("preview") + " " + m.file.name, src: "data:image/jpeg;base64," + m.thumb }));
-      const link = el("a", { class: "file-link", href: "/api/file/" + encodeURIComponent(m.mid), download: m.file.name, text: "📄 " + m.file.name + " · " + fmtSize(m.file.size) });
+      const link = el("a", { class: "file-link", href: "/api/file/" + encodeURIComponent(m.mid), download: m.file.name, text: m.file.name + " · " + fmtSize(m.file.size) });
       body.append(link);
       if (m.mark === "queued" && m.out) body.append(el("div", { class: "progress", text: t("uploading", { p: S.progress[m.mid] || 0 }) }));
     } else if (m.kind === "location") body.append(mapEl(m.loc));
@@ -162,7 +163,7 @@
     if (m.error) meta.append(el("span", { class: "error", text: m.error }));
     return el("li", { class: "msg " + (m.out ? "out" : "in"), "data-mid": m.mid, "data-kind": m.kind }, body, meta);
   }
-  function markIcon(mark) { return { queued: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠", blocked: "⛔" }[mark] || ""; }
+  function markIcon(mark) { return { queued: "…", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!", blocked: "×" }[mark] || ""; }
   function mapEl(loc) {
     // A bundled grid (no online tiles): one degree around the point, lines every 0.1°, the point and
     // a circle of its precision.
