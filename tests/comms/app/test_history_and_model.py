@@ -92,8 +92,8 @@ def test_compaction_keeps_the_state_and_drops_old_segments(tmp_path: Path) -> No
 
 def test_unread_counts_marks_and_search() -> None:
     s = State("alice")
-    s.apply({"t": "conv", "conv": "g:g1", "kind": "group", "name": "值班", "members": {"alice": "owner", "bob": "member",
-                                                                                     "carol": "member"}})
+    members = {"alice": "owner", "bob": "member", "carol": "member"}
+    s.apply({"t": "conv", "conv": "g:g1", "kind": "group", "name": "值班", "members": members})
     s.apply(_msg("a1", "g:g1", "alice", True, "会议改到三点"))
     s.apply(_msg("b1", "g:g1", "bob", False, "收到"))
     s.apply(_msg("c1", "g:g1", "carol", False, "Noted"))

@@ -16,9 +16,9 @@ import os
 import signal
 from pathlib import Path
 
-from dunpai.comms.server.launch import attach_log, start_service
 from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.server.launch import attach_log, start_service
 from dunpai.comms.server.service import ServiceConfig
 
 
