@@ -12,13 +12,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.kdf import CHEAP_KDF_ENV
+
 REPO = Path(__file__).resolve().parents[3]
 PASSPHRASE = "correct horse battery staple"
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(DUNPAI_TEST_CHEAP_KDF="1", DUNPAI_KEYSTORE_PASSPHRASE=PASSPHRASE, PYTHONUNBUFFERED="1")
+    env.update(CHEAP_KDF_ENV, DUNPAI_KEYSTORE_PASSPHRASE=PASSPHRASE, PYTHONUNBUFFERED="1")
     return env
 
 

@@ -17,7 +17,7 @@ PORT = 47111
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
-    host = AppHost(AppOptions(tmp_path / "home"), lambda: "unused")
+    host = AppHost(AppOptions(tmp_path / "home"), None)
     guard = Guard(PORT)
     c = TestClient(create_web(host, guard), base_url=f"http://127.0.0.1:{PORT}")
     c.guard = guard  # type: ignore[attr-defined]

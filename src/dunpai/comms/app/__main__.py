@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from dunpai.comms.app.files import DEFAULT_LIMIT
@@ -11,8 +10,10 @@ from dunpai.comms.app.files import DEFAULT_LIMIT
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dunpai comms app", description="盾牌通信应用 / the Dunpai messenger app")
-    p.add_argument("--home", type=Path, default=Path(os.environ.get("DUNPAI_COMMS_HOME", ".dunpai/comms-device")),
-                   help="设备目录 / device directory")
+    p.add_argument("--home", type=Path, default=None,
+                   help="设备目录（默认取设置 comms.device.home） / device directory (default: the comms.device.home "
+                        "setting)")
+    p.add_argument("--config", type=Path, default=None, help="设置文件 / settings file (YAML)")
     p.add_argument("--port", type=int, default=0, help="本机端口（0 为任选） / local port (0: any free one)")
     p.add_argument("--relay", default=None, help="媒体中继地址（默认由服务告知） / media relay URL")
     p.add_argument("--no-browser", action="store_true", help="不自动打开浏览器 / do not open the browser")
@@ -31,9 +32,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     from dunpai.comms.app.run import AppOptions
     from dunpai.comms.app.run import main as run_app
+    from dunpai.core.config import load_settings
+    from dunpai.core.errors import DunpaiError
 
     a = parse(argv)
-    run_app(AppOptions(a.home, a.port, a.relay, a.file_limit_mb * 1024 * 1024, not a.no_browser, a.url_file))
+    try:
+        settings = load_settings(a.config, {"comms": {"device": {"home": a.home}}} if a.home else None)
+        run_app(AppOptions(settings.comms_home, a.port, a.relay, a.file_limit_mb * 1024 * 1024, not a.no_browser,
+                           a.url_file, settings.keystore))
+    except DunpaiError as exc:
+        raise SystemExit(f"错误 / error: [{exc.code}] {exc}") from None
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +31,9 @@ from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.home import DEVICE_FILE, STATE_FILE, DeviceConfig, load_config, open_keys, save_config
 from dunpai.comms.client.state import LocalState, load_state
 from dunpai.comms.errors import CommsError, Conflict, MalformedFrame
-from dunpai.comms.keys_port import DeviceKeys, from_key_store
+from dunpai.comms.keys_port import DeviceKeys
+from dunpai.core.config import KeystoreSettings
+from dunpai.keys.location import Prompt
 
 HISTORY_DIR = "history"
 LOCK_FILE = "app.lock"
@@ -45,15 +47,16 @@ class AppOptions:
     file_limit: int = DEFAULT_LIMIT
     open_browser: bool = True
     url_file: Path | None = None
+    keystore: KeystoreSettings = field(default_factory=KeystoreSettings)  # the settings' key store section
 
 
 class AppHost:
     """The app's parts for one device directory; ``messenger`` is None until the device is enrolled."""
 
-    def __init__(self, options: AppOptions, passphrase: Callable[[], str]) -> None:
+    def __init__(self, options: AppOptions, prompt: Prompt | None) -> None:
         self.options = options
         self.home = options.home
-        self._passphrase = passphrase
+        self._prompt = prompt
         self.messenger: Messenger | None = None
         self.voice: Voice | None = None
         self.agent: CallAgent | None = None
@@ -77,14 +80,13 @@ class AppHost:
         self._lock = fh
 
     def _keys(self, cfg: DeviceConfig, create: bool) -> DeviceKeys:
-        if cfg.backend != "software":
-            return open_keys(self.home, cfg, create)  # token PIN from DUNPAI_TOKEN_PIN or a prompt
-        from dunpai.keys import Argon2Params, open_keystore
+        """The device's key store by the one convention (``dunpai.keys.location``), as the CLI opens it."""
+        from dunpai.core.errors import DunpaiError
 
-        cheap = Argon2Params(1, 1024, 1) if os.environ.get("DUNPAI_TEST_CHEAP_KDF") == "1" else None
-        store = open_keystore("software", path=self.home / "keys.dks", create=create, argon2=cheap,
-                              passphrase=self._passphrase())
-        return from_key_store(store)
+        try:
+            return open_keys(self.home, cfg, create, keystore=self.options.keystore, prompt=self._prompt)
+        except DunpaiError as exc:
+            raise CommsError(str(exc)) from exc
 
     async def start(self) -> None:
         if not self.enrolled:
@@ -162,18 +164,19 @@ def write_url_file(path: Path, url: str) -> None:
     os.replace(tmp, path)
 
 
-async def serve(options: AppOptions, passphrase: Callable[[], str], say: Callable[[str], None] = print) -> None:
+async def serve(options: AppOptions, prompt: Prompt | None, say: Callable[[str], None] = print) -> None:
     import uvicorn
 
     from dunpai.comms.app.web import Guard, create_web
 
-    host = AppHost(options, passphrase)
+    host = AppHost(options, prompt)
     host.lock()
     sock = bind(options.port)
     port = int(sock.getsockname()[1])
     guard = Guard(port)
-    if not host.enrolled:
-        passphrase()  # asked now, on the terminal, not later while the page waits
+    if not host.enrolled and prompt is not None and options.keystore.backend == "software" \
+            and options.keystore.passphrase is None:
+        prompt("密钥库口令 / key store passphrase", True)  # asked now, on the terminal, not while the page waits
     await host.start()
     class Server(uvicorn.Server):
         @contextlib.contextmanager
@@ -214,22 +217,24 @@ async def serve(options: AppOptions, passphrase: Callable[[], str], say: Callabl
             options.url_file.unlink(missing_ok=True)
 
 
-def passphrase_from(env: str = "DUNPAI_KEYSTORE_PASSPHRASE") -> Callable[[], str]:
-    """The software key store's passphrase: from the environment, else asked once on the terminal."""
-    cached: list[str] = []
+def terminal_prompt() -> Prompt | None:
+    """Ask on the terminal once per question and remember the answer for this run (the enrolment
+    page must not wait on the terminal); ``None`` without a terminal."""
+    if not sys.stdin.isatty():
+        return None
+    answers: dict[str, str] = {}
 
-    def get() -> str:
-        if not cached:
-            value = os.environ.get(env)
-            if not value:
-                if not sys.stdin.isatty():
-                    raise CommsError(f"the key store passphrase is needed: set {env}")
-                value = getpass.getpass("密钥库口令 / key store passphrase: ")
-            cached.append(value)
-        return cached[0]
+    def ask(what: str, confirm: bool) -> str:
+        if what not in answers:
+            while True:
+                value = getpass.getpass(f"{what}: ")
+                if not confirm or getpass.getpass(f"{what} (再次 / again): ") == value:
+                    break
+            answers[what] = value
+        return answers[what]
 
-    return get
+    return ask
 
 
 def main(options: AppOptions) -> None:
-    asyncio.run(serve(options, passphrase_from()))
+    asyncio.run(serve(options, terminal_prompt()))
