@@ -28,7 +28,7 @@ $(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 	touch $(NATIVE)
 
 demo: $(NATIVE)
-	$(BIN)/dunpai demo --data-dir .dunpai-demo --json .dunpai-demo/demo.json
+	$(BIN)/dunpai demo --data-dir .dunpai-demo --out .dunpai-demo/demo.json
 
 test: $(NATIVE)
 	$(BIN)/pytest -q

@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.common import free_port, pct, process_cpu_s, wait_port
 from dunpai.comms.client.client import CommsClient
-from dunpai.comms.local import new_user
+from dunpai.comms.client.enrol import new_user
 
 RESULTS = Path(__file__).resolve().parent / "results" / "comms.json"
 TARGETS = {"p2p_p99_ms": 50.0, "group200_p99_ms": 250.0}
@@ -46,10 +46,10 @@ def _rss(pid: int) -> int:
 async def bench(clients: int, p2p_samples: int, group_size: int, group_samples: int, workdir: Path) -> dict[str, Any]:
     db = f"sqlite:///{workdir / 'bench.db'}"
     py = sys.executable
-    codes = subprocess.run([py, "-m", "dunpai.comms.cli", "invite", "--db", db, "--count", str(clients)],
+    codes = subprocess.run([py, "-m", "dunpai.cli", "comms", "invite", "--db", db, "--count", str(clients)],
                            check=True, capture_output=True, text=True).stdout.split()
     port = free_port()
-    proc = subprocess.Popen([py, "-m", "dunpai.comms.cli", "serve", "--db", db, "--port", str(port)],
+    proc = subprocess.Popen([py, "-m", "dunpai.cli", "comms", "serve", "--db", db, "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     users: list[CommsClient] = []
     try:

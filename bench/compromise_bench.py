@@ -10,7 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from dunpai.risk.compromise.cli import DEFAULT_DATA, run_compromise_eval
+from dunpai.cli.compromise import run_compromise_eval
+from dunpai.core.config import load_settings
 from dunpai.risk.compromise.model import CompromiseConfig
 from dunpai.risk.compromise.scenario import SkimmingScenario
 
@@ -18,6 +19,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "compromise.json"
 
 
 def main() -> int:
+    DEFAULT_DATA = load_settings().datasets.handbook_dir
     if not (DEFAULT_DATA / "customers.parquet").exists():
         print(f"skipped: Handbook data not found under {DEFAULT_DATA} (set DUNPAI_HANDBOOK_DIR)")
         return 0

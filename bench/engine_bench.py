@@ -191,7 +191,7 @@ async def load(port: int, requests: list[bytes], connections: int, rate: float |
 
 
 def http_bench(n_requests: int, paced_seconds: float) -> dict[str, float]:
-    from dunpai.risk.demo.scenarios import demo_events
+    from dunpai.risk.scenarios.source_cases import demo_events
 
     bodies = [b for b, _, _ in demo_events(seed=99, customers=2000, history_days=10)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,7 +200,7 @@ def http_bench(n_requests: int, paced_seconds: float) -> dict[str, float]:
                                                     "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}]}))
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "dunpai.cli", "serve", "--config", str(config),
-                                 "--data-dir", str(Path(tmp) / "data"), "--port", str(port)],
+                                 "--data-dir", str(Path(tmp) / "data"), "--port", str(port), "--access-log", "off"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 60

@@ -63,7 +63,7 @@ async def bench(groups: int, members: int, rounds: int, talk_s: float, concurren
     secret = os.urandom(32)
     port = free_port()
     env = {**os.environ, "DUNPAI_RELAY_SECRET": secret.hex()}
-    proc = subprocess.Popen([sys.executable, "-m", "dunpai.comms.cli", "relay", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "dunpai.cli", "comms", "relay", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     clients: dict[str, list[PttClient]] = {}
     access: list[float] = []

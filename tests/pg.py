@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from dunpai.core.services import port_open, services_required
+from tests.services import port_open, services_required
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

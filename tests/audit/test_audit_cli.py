@@ -10,11 +10,11 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from dunpai.audit import AuditLog
-from dunpai.audit.cli import app as audit_app
 from dunpai.audit.tables import audit_checkpoints, audit_entries
+from dunpai.cli.audit import app as audit_app
+from dunpai.cli.keys import app as keys_app
 from dunpai.core.db import make_engine
 from dunpai.keys import open_keystore
-from dunpai.keys.cli import app as keys_app
 
 runner = CliRunner()
 COLUMNS = ["prev_hash", "entry_hash", "recorded_at", "actor", "action", "subject", "details"]

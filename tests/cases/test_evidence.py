@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
+from dunpai.cli.cases import evidence_app as evidence_cli
 from dunpai.core.errors import StateError
 from dunpai.risk.cases.bundle import verify_bundle
-from dunpai.risk.cases.cli import app as evidence_cli
 from dunpai.risk.cases.tables import evidence
 from tests.cases.conftest import ANALYST, OTHER_BANK, S1_CUSTOMER, World
 
@@ -186,8 +186,8 @@ def test_cli_export_then_verify(world: World, tmp_path: Path, monkeypatch: pytes
 
 
 def test_cli_adds_console_staff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dunpai.cli.cases import staff_app
     from dunpai.core.db import make_engine
-    from dunpai.risk.cases.cli import staff_app
     from dunpai.web.staff import authenticate
 
     monkeypatch.setenv("DUNPAI_STAFF_PASSWORD", "a-long-password")

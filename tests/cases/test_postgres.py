@@ -13,14 +13,14 @@ from sqlalchemy import create_engine, text
 from dunpai.audit import AuditLog
 from dunpai.core.db import init_schema, make_engine
 from dunpai.core.errors import Forbidden
-from dunpai.core.services import port_open, services_required
 from dunpai.keys import KeyStore, PanTokenizer
 from dunpai.risk.cases import AccountStates, AuditLogSink, Incidents, KeyStoreSigner, verify_bundle
-from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.features.store import MemoryStore
+from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService
 from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, SUPERVISOR2, StepClock
 from tests.risk.conftest import shared_keys
+from tests.services import port_open, services_required
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

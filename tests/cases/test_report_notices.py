@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 
 from dunpai.audit import AuditLog
+from dunpai.cli.demos.incidents import run_incident_demo
 from dunpai.core.config import load_settings
 from dunpai.core.errors import InvalidInput
 from dunpai.core.i18n import Text
 from dunpai.risk.cases import AuditLogSink, Incidents, KeyStoreSigner
 from dunpai.risk.cases.bundle import verify_bundle
-from dunpai.risk.cases.demo import run_incident_demo
 from dunpai.risk.cases.liability import DEFAULT_RULES
 from dunpai.risk.cases.notices import (
     DEFAULT_BANK,

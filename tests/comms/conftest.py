@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dunpai.core.services import port_open, services_required
+from tests.kdf import cheap_kdf
+from tests.services import port_open, services_required
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -51,7 +52,7 @@ def deploy_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     """A deployment directory (cheap key-derivation cost); its daemon is stopped afterwards."""
     from dunpai.comms.deploy import process
 
-    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    cheap_kdf(monkeypatch)
     monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE", raising=False)
     d = tmp_path / "deploy"
     yield d

@@ -14,10 +14,10 @@ from PIL import Image
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from dunpai.comms.cli import app as comms_app
+from dunpai.cli.comms import app as comms_app
 from dunpai.comms.client.client import CommsClient
-from dunpai.comms.local import RunningService
 from dunpai.comms.server import tables as t
+from dunpai.comms.server.launch import RunningService
 
 GPS_LAT = ((22, 1), (49, 1), (1234, 100))  # 22°49'12.34" N - Nanning
 GPS_LON = ((108, 1), (19, 1), (5678, 100))

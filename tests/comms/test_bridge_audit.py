@@ -70,7 +70,7 @@ def test_tampering_with_the_crossing_audit_is_detected(tmp_path: Path, tamper: s
 def test_dunpai_audit_verify_checks_the_bridge_chain(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from dunpai.audit.cli import app
+    from dunpai.cli.audit import app
 
     log = _filled(tmp_path)
     args = ["verify", "--database-url", f"sqlite:///{tmp_path / 'bridge-audit.db'}",

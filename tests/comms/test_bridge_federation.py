@@ -24,7 +24,7 @@ from dunpai.comms.client.connection import Connection
 from dunpai.comms.client.state import LocalState
 from dunpai.comms.errors import Forbidden
 from dunpai.comms.keys_port import MemoryKeys
-from dunpai.comms.local import RunningService, attach_log, start_service
+from dunpai.comms.server.launch import RunningService, attach_log, start_service
 from dunpai.comms.server.service import ServiceConfig
 from dunpai.comms.server.ws import CommsServer
 from dunpai.keys import Argon2Params, open_keystore

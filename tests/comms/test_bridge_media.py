@@ -31,8 +31,9 @@ from dunpai.comms.errors import CommsError, Forbidden, MalformedFrame
 from dunpai.comms.media import codec
 from dunpai.comms.media import floor as fl
 from dunpai.comms.media.frames import HEADER_LEN, MediaKey, new_media_key
-from dunpai.comms.media.local import RunningRelay, receive_media_key, start_relay
+from dunpai.comms.media.key_exchange import receive_media_key
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.relay_launch import RunningRelay, start_relay
 from dunpai.comms.media.ticketing import RelayPolicy
 from dunpai.comms.media.tickets import verify_ticket
 from dunpai.comms.protocol import frames as f

@@ -25,8 +25,9 @@ import yaml
 
 from dunpai.comms.bridge.certs import new_cert, write_pair
 from dunpai.comms.deploy.manage import prepare
-from dunpai.core.services import services_required
 from tests.comms import netns_roles as roles
+from tests.kdf import CHEAP_KDF_ENV, CHEAP_KEYSTORE
+from tests.services import services_required
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ class Procs:
     def start(self, ns: str, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
         with open(log, "ab") as out:
             proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=out, stderr=out,
-                                    cwd=REPO, env={**os.environ, "DUNPAI_TEST_CHEAP_KDF": "1"})
+                                    cwd=REPO, env={**os.environ, **CHEAP_KDF_ENV})
         self.items.append(proc)
         return proc
 
@@ -109,7 +110,7 @@ def start_services(procs: Procs, netns: dict[str, str], deployments: dict[str, t
     """Each deployment's daemon in its own namespace, until it is ready."""
     for name, key in (("private", "priv"), ("public", "pub")):
         d = deployments[name][0]
-        proc = procs.start(netns[key], [sys.executable, "-m", "dunpai.comms.deploy.daemon", "--dir", str(d)],
+        proc = procs.start(netns[key], [sys.executable, "-m", "dunpai.cli.comms.daemon", "--dir", str(d)],
                            out / f"{name}.out")
         _wait_for(d / "run" / "ready.json", proc, f"{name} service")
 
@@ -123,7 +124,7 @@ def start_bridge(procs: Procs, netns: dict[str, str], bdir: Path, capture: Path,
         tshark = procs.start(netns["bridge"], ["tshark", "-q", "-i", netns["bpriv_if"], "-i", netns["bpub_if"],
                                                "-w", str(capture)], out / "tshark.out")
         time.sleep(1.5)
-    bridge = procs.start(netns["bridge"], [sys.executable, "-m", "dunpai.comms.bridge.run", "--config",
+    bridge = procs.start(netns["bridge"], [sys.executable, "-m", "dunpai.cli", "comms", "bridge", "--config",
                                            str(bdir / "bridge.yaml"), "--ready", str(bdir / "ready")],
                          out / "bridge.out")
     _wait_for(bdir / "ready", bridge, "bridge")
@@ -149,7 +150,7 @@ def test_private_and_public_hosts_talk_only_through_the_bridge(netns: dict[str, 
     for name, host in (("private", PRIV_IP), ("public", PUB_IP)):
         d = tmp_path / name
         _, invites = prepare(d, name=name, host=host, port=8765, bridge_port=8766, invites=4,
-                             bridge_certs=(bdir / "tls" / "bridge.pem",))
+                             bridge_certs=(bdir / "tls" / "bridge.pem",), keystore=CHEAP_KEYSTORE)
         deployments[name] = (d, invites)
         shutil.copy(d / "tls" / "service.pem", bdir / "tls" / f"{name}.pem")
         (bdir / "secrets" / f"{name}-invite.txt").write_text(invites[0])
@@ -157,12 +158,12 @@ def test_private_and_public_hosts_talk_only_through_the_bridge(netns: dict[str, 
         "version": 1, "deployments": ["private", "public"],
         "allow": [{"from": ["wang@private"], "to": ["li@public"], "services": ["message", "file"], "both_ways": True},
                   {"from": ["zhao@private"], "to": ["li@public"], "services": ["message"]}]}))
-    (bdir / "bridge.yaml").write_text(yaml.safe_dump({
-        "version": 1, "policy": "policy.yaml", "cert": "tls/bridge.pem", "key": "secrets/bridge.key",
+    (bdir / "bridge.yaml").write_text(yaml.safe_dump({"version": 1, "comms": {"bridge": {
+        "policy": "policy.yaml", "cert": "tls/bridge.pem", "key": "secrets/bridge.key",
         "audit": "logs/audit.db",
         "deployments": {n: {"url": f"wss://{ip_}:8766", "service_cert": f"tls/{n}.pem",
                             "invite_file": f"secrets/{n}-invite.txt"}
-                        for n, ip_ in (("private", PRIV_IP), ("public", PUB_IP))}}))
+                        for n, ip_ in (("private", PRIV_IP), ("public", PUB_IP))}}}}))
     procs, capture = Procs([]), tmp_path / "bridge.pcapng"
     try:
         start_services(procs, netns, deployments, tmp_path)
@@ -209,5 +210,5 @@ def test_private_and_public_hosts_talk_only_through_the_bridge(netns: dict[str, 
         if path.is_relative_to(tmp_path / "private") or path.is_relative_to(tmp_path / "public") or \
                 path.is_relative_to(bdir / "logs"):
             for addr in (BRIDGE_PRIV_IP, BRIDGE_PUB_IP, PRIV_IP, PUB_IP):
-                if path.name not in ("deployment.json", "service.pem"):  # the service's own address
+                if path.name not in ("dunpai.yaml", "service.pem"):  # the service's own address
                     assert addr.encode() not in data, (path.name, addr)

@@ -34,7 +34,7 @@ from dunpai.comms.keys_port import MemoryKeys
 from dunpai.comms.location.cbr_tunnel import CbrTunnelClient
 from dunpai.comms.media import codec
 from dunpai.comms.media.frames import new_media_key
-from dunpai.comms.media.local import receive_media_key
+from dunpai.comms.media.key_exchange import receive_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from tests.comms.test_bridge_netns import (  # noqa: F401 - netns is a fixture
     BRIDGE_PUB_IP,
@@ -45,6 +45,7 @@ from tests.comms.test_bridge_netns import (  # noqa: F401 - netns is a fixture
     start_bridge,
     start_services,
 )
+from tests.kdf import CHEAP_KEYSTORE
 
 pytestmark = pytest.mark.slow
 READY_TEXT = "车队就绪 li ready 4e1d"
@@ -142,7 +143,8 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
         d = tmp_path / name
         # each deployment runs its relay next to its service (the private one is the floor server)
         _, invites = prepare(d, name=name, host=host, port=8765, bridge_port=8766, invites=4,
-                             bridge_certs=(bdir / "tls" / "bridge.pem",), relay_port=RELAY_PORT)
+                             bridge_certs=(bdir / "tls" / "bridge.pem",), relay_port=RELAY_PORT,
+                             keystore=CHEAP_KEYSTORE)
         deployments[name] = (d, invites)
         shutil.copy(d / "tls" / "service.pem", bdir / "tls" / f"{name}.pem")
         (bdir / "secrets" / f"{name}-invite.txt").write_text(invites[0])
@@ -154,9 +156,9 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
         n: {"url": f"wss://{ip_}:8766", "service_cert": f"tls/{n}.pem", "invite_file": f"secrets/{n}-invite.txt"}
         for n, ip_ in (("private", PRIV_IP), ("public", PUB_IP))}
     links["public"]["media_link"] = {"host": BRIDGE_PUB_IP, "port": LINK_PORT, "constant_rate": True}
-    (bdir / "bridge.yaml").write_text(yaml.safe_dump({
-        "version": 1, "policy": "policy.yaml", "cert": "tls/bridge.pem", "key": "secrets/bridge.key",
-        "audit": "logs/audit.db", "deployments": links}))
+    (bdir / "bridge.yaml").write_text(yaml.safe_dump({"version": 1, "comms": {"bridge": {
+        "policy": "policy.yaml", "cert": "tls/bridge.pem", "key": "secrets/bridge.key",
+        "audit": "logs/audit.db", "deployments": links}}}))
     procs, capture = Procs([]), tmp_path / "bridge.pcapng"
     me = [sys.executable, "-m", "tests.comms.test_bridge_netns_media"]
     tshark = None

@@ -13,23 +13,25 @@ import pytest
 import yaml
 
 from dunpai.comms.bridge.audit import open_crossing_log
-from dunpai.comms.bridge.run import load_bridge_config, run_bridge
+from dunpai.comms.bridge.run import bridge_config, run_bridge
 from dunpai.comms.errors import NotConfigured
 from dunpai.comms.location.cbr_tunnel import CbrTunnelClient
 from dunpai.comms.media import codec
-from dunpai.comms.media.local import start_relay
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.ticketing import RelayPolicy
 from dunpai.comms.server.service import ServiceConfig
+from dunpai.core.config import load_settings
 from dunpai.keys import open_keystore
 from tests.comms.helpers import run
 from tests.comms.test_bridge_federation import _user, two_deployments
 from tests.comms.test_bridge_media import POLICY, RELAY_SECRET, share_media_key, tone
+from tests.kdf import cheap_kdf
 
 
 def test_bridge_process_carries_ptt_through_its_constant_rate_media_link(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    cheap_kdf(monkeypatch)
     monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE", raising=False)
     bdir = tmp_path / "b"
     (bdir / "state").mkdir(parents=True)
@@ -52,11 +54,12 @@ def test_bridge_process_carries_ptt_through_its_constant_rate_media_link(
             deployments["public"]["media_link"] = {"host": "127.0.0.1", "port": _free_port(),
                                                    "constant_rate": True}
             (bdir / "policy.yaml").write_text(yaml.safe_dump(POLICY))
-            (bdir / "bridge.yaml").write_text(yaml.safe_dump({
-                "version": 1, "policy": "policy.yaml", "cert": "bridge.pem", "key": "bridge.key",
-                "audit": "logs/audit.db", "deployments": deployments}))
+            (bdir / "bridge.yaml").write_text(yaml.safe_dump({"version": 1, "comms": {"bridge": {
+                "policy": "policy.yaml", "cert": "bridge.pem", "key": "bridge.key",
+                "audit": "logs/audit.db", "deployments": deployments}}}))
             stop = asyncio.Event()
-            task = asyncio.create_task(run_bridge(load_bridge_config(bdir / "bridge.yaml"), stop, bdir / "ready"))
+            cfg = bridge_config(load_settings(bdir / "bridge.yaml"))
+            task = asyncio.create_task(run_bridge(cfg, stop, bdir / "ready"))
             for _ in range(200):
                 if (bdir / "ready").exists() or task.done():
                     break
@@ -100,8 +103,8 @@ def test_bridge_process_carries_ptt_through_its_constant_rate_media_link(
         await relay.stop()
 
     run(scenario(), timeout=90)
-    store = open_keystore("software", path=bdir / "secrets" / "keys.dks",
-                          passphrase=(bdir / "secrets" / "keystore.pass").read_text().strip())
+    store = open_keystore("software", path=bdir / "keys" / "keystore.dpks",
+                          passphrase=(bdir / "keys" / "passphrase").read_text().strip())
     log = open_crossing_log(f"sqlite:///{bdir / 'logs' / 'audit.db'}", store)
     report = log.verify()
     assert report.ok and report.unsigned_tail == 0  # the bridge signed the head when it stopped

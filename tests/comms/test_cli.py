@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 
-from dunpai.comms.demo import gps_of, photo_with_gps
-from dunpai.comms.local import start_service
+from dunpai.cli.demos.comms import gps_of, photo_with_gps
+from dunpai.comms.server.launch import start_service
 from tests.comms.helpers import cli, in_background
+from tests.kdf import cheap_kdf
 
 
 @pytest.fixture
 def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     monkeypatch.setenv("DUNPAI_KEYSTORE_PASSPHRASE", "correct horse battery staple")
-    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    cheap_kdf(monkeypatch)
     db = f"sqlite:///{tmp_path / 'svc.db'}"
 
     async def boot() -> tuple[Any, ...]:
@@ -61,7 +62,7 @@ def test_cli_end_to_end(service: tuple[str, str], tmp_path: Path) -> None:
 
 
 def test_terminal_client_sends_and_shows(tmp_path: Path) -> None:
-    from dunpai.comms.local import new_user
+    from dunpai.comms.client.enrol import new_user
     from dunpai.comms.tui import CommsApp
 
     from .helpers import run
@@ -91,3 +92,21 @@ def test_terminal_client_sends_and_shows(tmp_path: Path) -> None:
             await svc.stop()
 
     run(scenario())
+
+
+def test_register_without_a_passphrase_leaves_no_half_made_device(service: tuple[str, str], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from dunpai.cli.comms import app
+
+    url, db = service
+    monkeypatch.delenv("DUNPAI_KEYSTORE_PASSPHRASE")
+    home = tmp_path / "carol"
+    result = CliRunner().invoke(app, ["register", "--server", url, "--user", "carol", "--home", str(home)])
+    assert result.exit_code == 2 and "DUNPAI_KEYSTORE_PASSPHRASE" in result.output  # no terminal: no prompt
+    assert not (home / "device.json").exists() and not (home / "keys" / "keystore.dpks").exists()
+    monkeypatch.setenv("DUNPAI_KEYSTORE_PASSPHRASE", "carol's passphrase")
+    code = cli("invite", "--db", db).strip()
+    cli("register", "--server", url, "--user", "carol", "--invite", code, "--home", str(home))
+    assert (home / "device.json").is_file() and (home / "keys" / "keystore.dpks").is_file()

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from dunpai.comms.demo import GPS_LAT, GPS_LON, gps_of, main, photo_with_gps
+from dunpai.cli.demos.comms import GPS_LAT, GPS_LON, gps_of, main, photo_with_gps
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.errors import IntegrityError
-from dunpai.comms.local import new_user, start_service
 from dunpai.comms.server import tables as t
+from dunpai.comms.server.launch import start_service
 
 from .helpers import drain, run
 

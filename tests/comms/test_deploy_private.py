@@ -8,15 +8,19 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dunpai.comms.client.client import CommsClient
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.client.state import LocalState
 from dunpai.comms.deploy import process
-from dunpai.comms.deploy.config import DeployError, parse_config
+from dunpai.comms.deploy.deployment_file import SETTINGS_FILE, load_deployment
 from dunpai.comms.deploy.manage import deploy
-from dunpai.comms.errors import InviteInvalid
+from dunpai.comms.errors import DeployError, InviteInvalid
 from dunpai.comms.keys_port import MemoryKeys
-from dunpai.comms.local import new_user
+from dunpai.core.config import load_settings
+from dunpai.core.errors import InvalidInput
+from tests.kdf import CHEAP_KEYSTORE
 
 
 def _pid_alive(pid: int) -> bool:
@@ -28,11 +32,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def test_deploy_is_idempotent_and_a_user_enrols(deploy_dir: Path) -> None:
-    first = deploy(deploy_dir, port=0, invites=3)
+    first = deploy(deploy_dir, port=0, invites=3, keystore=CHEAP_KEYSTORE)
     assert first.started and first.admin_enrolled_now and len(first.invites) == 3
     assert first.url.startswith("ws://127.0.0.1:")
-    assert oct((deploy_dir / "secrets" / "keystore.pass").stat().st_mode & 0o777) == "0o600"
-    again = deploy(deploy_dir, port=0, invites=3)
+    assert oct((deploy_dir / "keys" / "passphrase").stat().st_mode & 0o777) == "0o600"
+    assert (deploy_dir / "admin" / "keys" / "keystore.dpks").is_file()  # the administrator's device
+    again = deploy(deploy_dir, port=0, invites=3, keystore=CHEAP_KEYSTORE)
     assert (again.pid, again.url, again.invites) == (first.pid, first.url, first.invites)
     assert not again.started and not again.admin_enrolled_now
 
@@ -52,16 +57,16 @@ def test_deploy_is_idempotent_and_a_user_enrols(deploy_dir: Path) -> None:
     assert not _pid_alive(first.pid)
     assert not (deploy_dir / "run" / "service.pid").exists()
     assert not process.stop(deploy_dir)
-    restarted = deploy(deploy_dir, port=0, invites=3)  # after a stop: restarts, keeps its data
+    restarted = deploy(deploy_dir, port=0, invites=3, keystore=CHEAP_KEYSTORE)  # after a stop: restarts, keeps data
     assert restarted.started and not restarted.admin_enrolled_now and restarted.invites == first.invites
 
 
 def test_service_keys_are_in_the_key_store(deploy_dir: Path) -> None:
-    deploy(deploy_dir, port=0, invites=1)
+    deploy(deploy_dir, port=0, invites=1, keystore=CHEAP_KEYSTORE)
     from dunpai.keys import open_keystore
 
-    secret = (deploy_dir / "secrets" / "keystore.pass").read_text().strip()
-    store = open_keystore("software", path=deploy_dir / "secrets" / "keys.dks", passphrase=secret)
+    secret = (deploy_dir / "keys" / "passphrase").read_text().strip()
+    store = open_keystore("software", path=deploy_dir / "keys" / "keystore.dpks", passphrase=secret)
     try:
         labels = {k.label for k in store.list()}
     finally:
@@ -69,13 +74,16 @@ def test_service_keys_are_in_the_key_store(deploy_dir: Path) -> None:
     assert {"comms.deploy-audit", "comms.deploy-wrap"} <= labels
 
 
-def test_config_rejects_unknown_keys_and_bad_values() -> None:
-    with pytest.raises(DeployError, match="unknown key 'colour'"):
-        parse_config({"name": "x", "db": "sqlite:///x.db", "colour": "red"})
-    with pytest.raises(DeployError, match="db"):
-        parse_config({"name": "x", "db": "mysql://x"})
-    with pytest.raises(DeployError, match="name"):
-        parse_config({"name": "Bad Name", "db": "sqlite:///x.db"})
+def test_settings_file_rejects_unknown_keys_and_bad_values(tmp_path: Path) -> None:
+    for section, field in (({"name": "x", "db": "sqlite:///x.db", "colour": "red"}, "colour"),
+                           ({"name": "x", "db": "mysql://x"}, "db"),
+                           ({"name": "Bad Name", "db": "sqlite:///x.db"}, "name")):
+        (tmp_path / SETTINGS_FILE).write_text(yaml.safe_dump({"comms": {"deployment": section}}))
+        with pytest.raises(DeployError, match=f"comms.deployment.{field}"):
+            load_deployment(tmp_path)
+        with pytest.raises(InvalidInput) as exc:  # the deployment's process reads it as settings
+            load_settings(tmp_path / SETTINGS_FILE)
+        assert exc.value.problems[0].field == f"comms.deployment.{field}"
 
 
 def test_stale_pid_file_is_not_trusted(deploy_dir: Path) -> None:
@@ -88,7 +96,7 @@ def test_stale_pid_file_is_not_trusted(deploy_dir: Path) -> None:
 def test_cli_deploy_and_stop(deploy_dir: Path) -> None:
     from typer.testing import CliRunner
 
-    from dunpai.comms.cli import app
+    from dunpai.cli.comms import app
 
     runner = CliRunner()
     out = runner.invoke(app, ["deploy", "--dir", str(deploy_dir), "--port", "0", "--invites", "2"])
@@ -102,7 +110,7 @@ def test_cli_deploy_and_stop(deploy_dir: Path) -> None:
 
 @pytest.mark.services
 def test_deploy_on_postgresql(deploy_dir: Path) -> None:
-    from dunpai.core.services import port_open, services_required
+    from tests.services import port_open, services_required
 
     if not port_open("127.0.0.1", 5432):
         if services_required():
@@ -110,8 +118,8 @@ def test_deploy_on_postgresql(deploy_dir: Path) -> None:
         pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (set DUNPAI_REQUIRE_SERVICES=1 to fail)")
     pg, schema = "postgresql://postgres@127.0.0.1:5432/test", f"comms_deploy_{os.getpid()}_{os.urandom(3).hex()}"
     try:
-        first = deploy(deploy_dir, db=pg, schema=schema, port=0, invites=2)
-        assert first.admin_enrolled_now and deploy(deploy_dir, port=0).pid == first.pid
+        first = deploy(deploy_dir, db=pg, schema=schema, port=0, invites=2, keystore=CHEAP_KEYSTORE)
+        assert first.admin_enrolled_now and deploy(deploy_dir, port=0, keystore=CHEAP_KEYSTORE).pid == first.pid
 
         async def enrol() -> None:
             await (await new_user(first.url, "wang", first.invites[0])).close()

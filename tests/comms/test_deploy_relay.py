@@ -13,16 +13,17 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.deploy import process
 from dunpai.comms.deploy.manage import deploy
 from dunpai.comms.errors import CommsError
-from dunpai.comms.local import new_user
 from dunpai.comms.media import codec
 from dunpai.comms.media.frames import new_media_key
-from dunpai.comms.media.local import receive_media_key, send_media_key
+from dunpai.comms.media.key_exchange import receive_media_key, send_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from tests.comms.helpers import run
 from tests.comms.test_bridge_media import tone
+from tests.kdf import CHEAP_KEYSTORE
 
 
 def _listening(url: str) -> bool:
@@ -33,13 +34,14 @@ def _listening(url: str) -> bool:
 
 
 def test_deployment_runs_a_relay_whose_tickets_the_service_issues(deploy_dir: Path) -> None:
-    first = deploy(deploy_dir, port=0, invites=2)
+    first = deploy(deploy_dir, port=0, invites=2, keystore=CHEAP_KEYSTORE)
     secret_file = deploy_dir / "secrets" / "relay.secret"
     assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
     secret = secret_file.read_text().strip()
     assert len(bytes.fromhex(secret)) == 32
     assert first.relay_url.startswith("ws://127.0.0.1:") and _listening(first.relay_url)
-    again = deploy(deploy_dir, port=0, invites=2)  # safe to repeat: same service, same relay, same secret
+    # safe to repeat: same service, same relay, same secret
+    again = deploy(deploy_dir, port=0, invites=2, keystore=CHEAP_KEYSTORE)
     assert (again.pid, again.relay_url) == (first.pid, first.relay_url) and not again.started
     assert secret_file.read_text().strip() == secret
     said = tone(0.6)

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.errors import CommsError
-from dunpai.comms.local import new_user, start_service
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.protocol.canonical import auth_bytes
+from dunpai.comms.server.launch import start_service
 
 
 @dataclass

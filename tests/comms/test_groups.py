@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.errors import CommsError, DecryptionFailed, Forbidden
-from dunpai.comms.local import new_user, start_service
+from dunpai.comms.server.launch import start_service
 
 from .helpers import drain, nothing_more, queued_rows, run
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from dunpai.comms.local import new_user, start_service
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.location.relay_hop import RelayHop
+from dunpai.comms.server.launch import start_service
 from tests.comms.helpers import run
 
 

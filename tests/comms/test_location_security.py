@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.errors import DecryptionFailed, MalformedFrame, TooLarge
-from dunpai.comms.local import attach_log, new_user, start_service
 from dunpai.comms.location.constant_rate import CbrConfig, CbrReceiver, CbrSender, send_times
 from dunpai.comms.location.share import coarsen, location_content, parse_location
 from dunpai.comms.protocol.padding import BUCKET, pad_json
+from dunpai.comms.server.launch import attach_log, start_service
 from tests.comms.helpers import run
 
 NANNING = (22.820095, 108.319077)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dunpai.comms.local import new_user, start_service
+from dunpai.comms.client.enrol import new_user
+from dunpai.comms.server.launch import start_service
 
 from .helpers import drain, inject, nothing_more, queued_rows, run, wait_until
 

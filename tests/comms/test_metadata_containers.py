@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dunpai.comms.local import new_user, start_service
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.protocol.metadata import MetadataNotRemovable, sniff, strip_metadata
+from dunpai.comms.server.launch import start_service
 
 from .helpers import drain, has_gps, photo_with_gps, run
 

@@ -8,11 +8,12 @@ import json
 import pytest
 from websockets.asyncio.client import connect
 
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.errors import AuthFailed, Conflict, DeviceRevoked, InviteInvalid, NotFound, UntrustedDevice
 from dunpai.comms.keys_port import MemoryKeys
-from dunpai.comms.local import new_user, start_service
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.protocol.canonical import b64e, revoke_bytes
+from dunpai.comms.server.launch import start_service
 
 from .helpers import drain, inject, nothing_more, queued_rows, run, wait_until
 

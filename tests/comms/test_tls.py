@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.state import LocalState
 from dunpai.comms.keys_port import MemoryKeys
-from dunpai.comms.local import start_service
+from dunpai.comms.server.launch import start_service
 
 from .helpers import run
 

@@ -9,7 +9,7 @@ import polars as pl
 import typer
 from typer.testing import CliRunner
 
-from dunpai.risk.compromise.cli import app
+from dunpai.cli.compromise import app
 from dunpai.risk.compromise.scenario import synthetic_background
 
 
@@ -25,7 +25,7 @@ def test_eval_compromise_writes_the_four_metrics(tmp_path: Path) -> None:
     root = typer.Typer()
     root.add_typer(app, name="eval")
     result = CliRunner().invoke(root, [
-        "eval", "compromise", "--json", str(out), "--data-dir", str(data), "--terminals", "2",
+        "eval", "compromise", "--out", str(out), "--handbook-dir", str(data), "--terminals", "2",
         "--skim-days-min", "10", "--skim-days-max", "14", "--delay-days-max", "20", "--busiest-share", "0.5",
         "--background-per-day", "0.1", "--seed", "4",
     ])

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.services import services_required
 
-from dunpai.core.services import services_required
 from dunpai.keys import (
     Argon2Params,
     KeyStore,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dunpai.cli.keys import app
 from dunpai.keys import SoftHsmToken
-from dunpai.keys.cli import app
 
 runner = CliRunner()
 CHEAP_KDF = ["--kdf-iterations", "1", "--kdf-memory-mib", "1", "--kdf-lanes", "1"]  # tests only

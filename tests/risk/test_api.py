@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dunpai.risk.demo.scenarios import demo_events
+from dunpai.risk.scenarios.source_cases import demo_events
 from tests.risk.conftest import Api, card_event
 
 
@@ -39,13 +39,32 @@ def test_s1_and_s2_are_stopped_through_the_api(api: Api) -> None:
 
 
 def test_every_endpoint_needs_a_key(api: Api) -> None:
-    for method, path in (("get", "/health"), ("get", "/metrics"), ("post", "/v1/events"),
-                         ("get", "/v1/rulesets"), ("get", "/v1/decisions/x")):
+    for method, path in (("get", "/metrics"), ("post", "/v1/events"), ("get", "/v1/rulesets"),
+                         ("get", "/v1/decisions/x")):
         r = getattr(api.client, method)(path)
         assert r.status_code == 401, path
         assert r.json()["code"] == "unauthenticated"
         assert r.headers["www-authenticate"] == "Bearer", path
-    assert api.client.get("/health", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert api.client.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_health_needs_no_key_and_reveals_nothing(api: Api) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, api.h("admin")):
+        r = api.client.get("/health", headers=headers)
+        assert (r.status_code, r.json()) == (200, {"status": "ok"})  # no version, no counts, no names
+
+
+def test_api_docs_are_served_from_the_package(api: Api) -> None:
+    page = api.client.get("/docs").text
+    assert "/docs/assets/swagger-ui-bundle.js" in page and "/docs/assets/swagger-ui.css" in page
+    assert "cdn" not in page.lower() and "https://" not in page.split("<body")[0]
+    js = api.client.get("/docs/assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript") and len(js.content) > 100_000
+    assert api.client.get("/docs/assets/../app.py").status_code == 404
+    spec = api.client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/events"]["post"]  # the fast path, described although no route serves it
+    assert post["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Event"}
+    assert "DecisionSummary" in spec["components"]["schemas"]
     assert api.client.post("/v1/events", json=card_event(1), headers={"X-API-Key": "nope"}).status_code == 401
 
 

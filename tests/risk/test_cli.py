@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from dunpai.cli import app
-from dunpai.risk.demo.scenarios import demo_events
+from dunpai.risk.scenarios.source_cases import demo_events
 
 
 def test_replay_jsonl_and_parquet_then_explain(tmp_path: Path) -> None:
@@ -22,8 +22,10 @@ def test_replay_jsonl_and_parquet_then_explain(tmp_path: Path) -> None:
     data = tmp_path / "data"
     out = tmp_path / "decisions.jsonl"
     r = runner.invoke(app, ["replay", str(jsonl), "--data-dir", str(data), "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    assert "'rejected': 1" in r.output and "'decided': 40" in r.output
+    assert r.exit_code == 1, r.output  # a rejected event fails the run ...
+    summary = json.loads(r.stdout)  # ... whose summary is JSON on stdout (progress goes to stderr)
+    assert (summary["decided"], summary["rejected"]) == (40, 1)
+    assert summary["first_rejections"][0]["problems"][0]["field"] == "amount"
     decisions = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(decisions) == 40
 
@@ -34,7 +36,10 @@ def test_replay_jsonl_and_parquet_then_explain(tmp_path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(rows), parquet)
     r = runner.invoke(app, ["replay", str(parquet), "--data-dir", str(data)])
     assert r.exit_code == 0, r.output
-    assert f"'decided': {len(rows)}" in r.output
+    assert json.loads(r.stdout)["decided"] == len(rows)
+    again = runner.invoke(app, ["replay", str(jsonl), "--data-dir", str(data), "--allow-rejects"])
+    assert again.exit_code == 0, again.output  # accepted on purpose
+    assert json.loads(again.stdout)["duplicates"] == 40
 
     r = runner.invoke(app, ["explain", decisions[0]["decision_id"], "--data-dir", str(data), "--json"])
     assert r.exit_code == 0, r.output

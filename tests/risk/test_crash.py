@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from dunpai.core.config import load_settings
-from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.runtime import open_service
+from dunpai.risk.scenarios.source_cases import demo_events
 
 KEY = "crash-test-key"
 
@@ -35,12 +35,11 @@ def free_port() -> int:
 def start(data_dir: Path, config: Path, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "dunpai.cli", "serve", "--config", str(config), "--data-dir", str(data_dir),
-         "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--port", str(port), "--access-log", "off"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", headers={"Authorization": f"Bearer {KEY}"},
-                         timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from dunpai.cli import app
-from dunpai.risk.demo.scenarios import demo_events
+from dunpai.risk.scenarios.source_cases import demo_events
 
 CUSTOMERS, SEED = 60, 7
 
@@ -19,7 +19,7 @@ CUSTOMERS, SEED = 60, 7
 def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:
     data, out = tmp_path / "demo", tmp_path / "demo.json"
     runner = CliRunner()
-    result = runner.invoke(app, ["demo", "--data-dir", str(data), "--json", str(out),
+    result = runner.invoke(app, ["demo", "--data-dir", str(data), "--out", str(out),
                                  "--customers", str(CUSTOMERS), "--seed", str(SEED)])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text(encoding="utf-8"))
@@ -51,3 +51,17 @@ def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:
     broken = runner.invoke(app, ["audit", "verify", "--data-dir", str(data)])
     assert broken.exit_code == 1
     assert "entry 1" in broken.output
+
+    # a second run starts clean (even over the edited chain) and shows exactly what the first did
+    again = runner.invoke(app, ["demo", "--data-dir", str(data), "--out", str(out), "--customers", str(CUSTOMERS),
+                                "--seed", str(SEED)])
+    assert again.exit_code == 0, again.output
+    assert json.loads(out.read_text(encoding="utf-8")) == rows
+    assert runner.invoke(app, ["audit", "verify", "--data-dir", str(data)]).exit_code == 0
+
+
+def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    result = CliRunner().invoke(app, ["demo", "--data-dir", str(tmp_path), "--customers", "5"])
+    assert result.exit_code == 2
+    assert "not a demo directory" in result.output and (tmp_path / "mine.txt").read_text() == "keep me"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from dunpai.core.services import port_open, services_required
-from dunpai.risk.demo.scenarios import demo_events
+from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService
 from tests.risk.conftest import card_event, make_service
+from tests.services import port_open, services_required
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import text
 
 from dunpai.core.errors import Conflict, InvalidInput, InvalidRuleset, StateError
-from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.features.store import StateKey
 from dunpai.risk.models.pipeline import model_pipeline
+from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import PIPELINE_MARK, RiskService
 from tests.risk.conftest import card_event, make_service
 

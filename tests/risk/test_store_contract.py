@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dunpai.core.services import port_open, services_required
 from dunpai.risk.features.store import MemoryStore, RedisStore, StateStore
+from tests.services import port_open, services_required
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 
 from dunpai.core.db import init_schema, make_engine
-from dunpai.core.services import services_required
 from dunpai.keys import Argon2Params, PanTokenizer, open_keystore
 from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, MemoryAudit
-from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.features.store import MemoryStore
+from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService
 from dunpai.web import create_console
 from dunpai.web.staff import create_staff
 from tests.risk.conftest import shared_keys
+from tests.services import services_required
 
 CHROMIUM = os.environ.get("DUNPAI_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,6 +1,7 @@
 """The HTTP API (thin): authenticate, parse, call one service, map the result.
 
-Every endpoint requires an API key; roles decide what each key may do; every id is looked up
+Every endpoint but ``/health`` (which says only that it answers) and the API's own description
+(``/docs``, ``/openapi.json``) requires an API key; roles decide what each key may do; every id is looked up
 within the caller's tenant, so a foreign id answers 404.
 """
 
@@ -21,6 +22,7 @@ from dunpai import __version__
 from dunpai.api import errors
 from dunpai.api.auth import Authenticator, Principal, require
 from dunpai.api.batcher import Batcher
+from dunpai.api.docs import install_docs
 from dunpai.core.errors import DunpaiError, FieldProblem, InvalidInput
 from dunpai.risk.events.schemas import Event
 from dunpai.risk.service import RiskService
@@ -92,7 +94,7 @@ class EventsEndpoint:
     """``POST /v1/events`` as a bare ASGI handler: authenticate, read the bounded body, decide
     through the batcher, answer JSON. It skips the middleware stack and dependency solving (a good
     share of a small request's cost); authentication, roles and error bodies are those of every
-    other route (``errors.STATUS``). The FastAPI route of the same path documents it in OpenAPI."""
+    other route (``errors.STATUS``). ``_EVENTS_OPERATION`` documents it in OpenAPI."""
 
     def __init__(self, auth: Authenticator, batcher: Batcher) -> None:
         self.auth = auth
@@ -140,11 +142,12 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
-    app = DunpaiAPI(title="Dunpai risk decision API", version=__version__,
-                  description="Real-time decisions on card, mobile-banking, login and staff-access events.")
+    app = DunpaiAPI(title="Dunpai risk decision API", version=__version__, docs_url=None, redoc_url=None,
+                    description="Real-time decisions on card, mobile-banking, login and staff-access events.")
+    install_docs(app)
     app.state.auth = auth
     app.state.service = service
-    endpoint = app.state.events = EventsEndpoint(auth, Batcher(service))
+    app.state.events = EventsEndpoint(auth, Batcher(service))
     errors.install(app)
 
     async def _body(request: Request) -> bytes:
@@ -154,21 +157,13 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
         return body
 
     @app.get("/health", tags=["ops"])
-    def health(caller: Caller) -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    def health() -> dict[str, Any]:
+        """Liveness for load balancers: no key needed, and it says nothing but that it answers."""
+        return {"status": "ok"}
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics(caller: Caller) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type="text/plain; version=0.0.4")
-
-    @app.post("/v1/events", tags=["decisions"], openapi_extra=_EVENT_BODY,
-              responses={200: {"model": DecisionSummary}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
-    async def submit_event(request: Request, caller: Caller) -> Response:
-        """Submit one event; get the decision synchronously. Resending an event id returns the
-        original decision (``duplicate: true``); reusing it for different content is a 409."""
-        summary = await endpoint.decide(caller, await _body(request))
-        return Response(_json(summary), media_type="application/json")
-
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
     def get_decision(decision_id: str, caller: Caller) -> dict[str, Any]:
@@ -215,6 +210,11 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
         defs = dict(_EVENT_SCHEMA.get("$defs", {}))
         components.update(defs)
         components["Event"] = {k: v for k, v in _EVENT_SCHEMA.items() if k != "$defs"}
+        for model in (DecisionSummary, ErrorBody):
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(found.pop("$defs", {}))
+            components[model.__name__] = found
+        schema.setdefault("paths", {})["/v1/events"] = _EVENTS_OPERATION
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"}}
         schema["security"] = [{"bearer": []}]
@@ -225,8 +225,23 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
     return app
 
 
-_EVENT_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}}}
+def _json_ref(name: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+# ``POST /v1/events`` is answered by ``EventsEndpoint`` before routing, so it has no FastAPI route;
+# this is its OpenAPI description.
+_EVENTS_OPERATION = {"post": {
+    "tags": ["decisions"], "summary": "Submit Event", "operationId": "submit_event_v1_events_post",
+    "description": "Submit one event; get the decision synchronously. Resending an event id returns the "
+                   "original decision (`duplicate: true`); reusing it for different content is a 409.",
+    "requestBody": {"required": True, **_json_ref("Event")},
+    "responses": {"200": {"description": "the decision", **_json_ref("DecisionSummary")},
+                  "401": {"description": "no or unknown API key", **_json_ref("ErrorBody")},
+                  "403": {"description": "the key's role may not submit events", **_json_ref("ErrorBody")},
+                  "409": {"description": "event id reused with other content", **_json_ref("ErrorBody")},
+                  "422": {"description": "invalid event; each bad field named", **_json_ref("ErrorBody")}},
+}}
 _YAML_BODY = {"requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}}
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from dunpai.core.config import ApiKeyConfig
+from dunpai.core.config import ApiKeySettings
 from dunpai.core.errors import Forbidden, Unauthenticated
 from dunpai.risk.service import AuditPort
 from dunpai.risk.storage import repository as repo
@@ -43,7 +43,7 @@ def create_api_key(db: Engine, name: str, role: str, tenant: str = "default", au
 
 
 class Authenticator:
-    def __init__(self, db: Engine, configured: tuple[ApiKeyConfig, ...] = ()) -> None:
+    def __init__(self, db: Engine, configured: tuple[ApiKeySettings, ...] = ()) -> None:
         self.db = db
         self.configured = {k.key_sha256: Principal(k.name, k.role, k.tenant) for k in configured}
         self._cache: dict[str, tuple[Principal, float]] = {}

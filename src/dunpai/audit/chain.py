@@ -119,3 +119,12 @@ def checkpoint_message(seq: int, head_hash: str, key_id: str, signed_at: str,
                        format_version: int = CHECKPOINT_FORMAT) -> bytes:
     body = canonical_json([seq, head_hash, key_id, signed_at])
     return b"dunpai-audit-checkpoint" + bytes([format_version & 0xFF]) + body.encode("utf-8")
+
+
+def row_to_entry(row: Any) -> AuditEntry:
+    """An ``audit_entries`` row as the entry it stores."""
+    return AuditEntry(
+        seq=int(row.seq), format_version=int(row.format_version), hash_alg=row.hash_alg,
+        prev_hash=row.prev_hash, entry_hash=row.entry_hash, recorded_at=row.recorded_at,
+        actor=row.actor, action=row.action, subject=row.subject, details=row.details,
+    )

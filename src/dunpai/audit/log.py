@@ -26,6 +26,7 @@ from dunpai.audit.chain import (
     checkpoint_message,
     details_text,
     entry_hash,
+    row_to_entry,
     timestamp,
 )
 from dunpai.audit.tables import audit_checkpoints, audit_entries
@@ -41,14 +42,6 @@ _APPEND_RETRIES = 20
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def row_to_entry(row: Any) -> AuditEntry:
-    return AuditEntry(
-        seq=int(row.seq), format_version=int(row.format_version), hash_alg=row.hash_alg,
-        prev_hash=row.prev_hash, entry_hash=row.entry_hash, recorded_at=row.recorded_at,
-        actor=row.actor, action=row.action, subject=row.subject, details=row.details,
-    )
 
 
 class AuditLog:

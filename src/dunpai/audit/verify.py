@@ -19,6 +19,7 @@ from dunpai.audit.chain import (
     AuditEntry,
     checkpoint_message,
     recompute,
+    row_to_entry,
 )
 from dunpai.audit.tables import audit_checkpoints, audit_entries
 from dunpai.core.errors import DunpaiError
@@ -92,8 +93,6 @@ def _checkpoint_problem(cp: Any, entry: AuditEntry, keystore: KeyStore) -> str |
 def verify_chain(engine: Engine, keystore: KeyStore, *, checkpoint_every: int | None = None) -> VerifyReport:
     """Walk the chain in order; stop at the first problem. ``checkpoint_every`` also demands the
     periodic checkpoints (so deleting a checkpoint row is noticed)."""
-    from dunpai.audit.log import row_to_entry
-
     with engine.connect() as conn:
         checkpoints = {int(r.seq): r for r in conn.execute(select(audit_checkpoints))}
         expected, prev, count, last_cp = 1, GENESIS, 0, None

@@ -1,13 +1,9 @@
 """``dunpai eval compromise``: skimmer hunting measured on the Handbook's history with an injected,
-documented skimming scenario (every scenario parameter is an option).
-
-The lead's CLI mounts this with ``eval_app.command("compromise")(compromise)`` (or adds ``app``).
-"""
+documented skimming scenario (every scenario parameter is an option)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,15 +12,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dunpai.cli.common import ConfigOpt, OutOpt, new_app, settings
 from dunpai.risk.compromise.evaluate import evaluate
 from dunpai.risk.compromise.model import CompromiseConfig
 from dunpai.risk.compromise.scenario import SkimmingScenario, inject, load_handbook_background
 
-DEFAULT_DATA = Path(os.environ.get("DUNPAI_HANDBOOK_DIR", "../shared/data/handbook"))
 _S = SkimmingScenario()
 _C = CompromiseConfig()
 
-app = typer.Typer(help="Measurements (评估).", no_args_is_help=True)
+app = new_app("评估 / measurements.")
 
 
 def run_compromise_eval(
@@ -49,27 +45,39 @@ def run_compromise_eval(
 
 @app.command("compromise")
 def compromise(
-    json_path: Annotated[Path | None, typer.Option("--json", help="write the metrics here as JSON")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Handbook parquet folder ($DUNPAI_HANDBOOK_DIR)")] = DEFAULT_DATA,
-    terminals: Annotated[int, typer.Option(help="skimmed terminals")] = _S.terminals,
-    skim_days_min: Annotated[float, typer.Option(help="shortest time a skimmer stays, days")] = _S.skim_days_min,
-    skim_days_max: Annotated[float, typer.Option(help="longest time a skimmer stays, days")] = _S.skim_days_max,
-    victim_share: Annotated[float, typer.Option(help="share of skimmed cards later defrauded")] = _S.victim_share,
-    delay_days_min: Annotated[float, typer.Option(help="shortest skim-to-fraud delay, days")] = _S.delay_days_min,
-    delay_days_max: Annotated[float, typer.Option(help="longest skim-to-fraud delay, days")] = _S.delay_days_max,
-    label_delay_days: Annotated[float, typer.Option(help="fraud-to-label delay, days")] = _S.label_delay_days,
+    out: OutOpt = None,
+    handbook_dir: Annotated[Path | None, typer.Option(
+        "--handbook-dir", help="手册数据目录 / Handbook parquet folder (datasets.handbook_dir, DUNPAI_HANDBOOK_DIR)",
+        show_default=False)] = None,
+    config: ConfigOpt = None,
+    terminals: Annotated[int, typer.Option(help="被装侧录器的终端数 / skimmed terminals")] = _S.terminals,
+    skim_days_min: Annotated[float, typer.Option(
+        help="侧录器最短停留天数 / shortest time a skimmer stays, days")] = _S.skim_days_min,
+    skim_days_max: Annotated[float, typer.Option(
+        help="侧录器最长停留天数 / longest time a skimmer stays, days")] = _S.skim_days_max,
+    victim_share: Annotated[float, typer.Option(
+        help="后来被盗刷的卡占比 / share of skimmed cards later defrauded")] = _S.victim_share,
+    delay_days_min: Annotated[float, typer.Option(
+        help="侧录到盗刷最短天数 / shortest skim-to-fraud delay, days")] = _S.delay_days_min,
+    delay_days_max: Annotated[float, typer.Option(
+        help="侧录到盗刷最长天数 / longest skim-to-fraud delay, days")] = _S.delay_days_max,
+    label_delay_days: Annotated[float, typer.Option(
+        help="盗刷到标注的天数 / fraud-to-label delay, days")] = _S.label_delay_days,
     background_per_day: Annotated[
-        float, typer.Option(help="unrelated counterfeit fraud cards per day (noise)")
+        float, typer.Option(help="每天无关的伪卡欺诈卡数（噪声） / unrelated counterfeit fraud cards per day (noise)")
     ] = _S.background_per_day,
     busiest_share: Annotated[
-        float, typer.Option(help="skimmers go on the busiest share of terminals")
+        float, typer.Option(help="侧录器装在最繁忙的终端占比 / skimmers go on the busiest share of terminals")
     ] = _S.busiest_share,
-    seed: Annotated[int, typer.Option(help="random seed of the scenario")] = _S.seed,
-    lookback_days: Annotated[float, typer.Option(help="job: days before first fraud searched")] = _C.lookback_days,
-    alpha: Annotated[float, typer.Option(help="job: family-wise false-flag level per run")] = _C.alpha,
-    specificity: Annotated[float, typer.Option(help="job: margin over rival terminals")] = _C.specificity,
+    seed: Annotated[int, typer.Option(help="场景随机种子 / random seed of the scenario")] = _S.seed,
+    lookback_days: Annotated[float, typer.Option(
+        help="排查：首次盗刷前回溯天数 / job: days before first fraud searched")] = _C.lookback_days,
+    alpha: Annotated[float, typer.Option(
+        help="排查：每次运行的总误报水平 / job: family-wise false-flag level per run")] = _C.alpha,
+    specificity: Annotated[float, typer.Option(
+        help="排查：相对其他终端的优势 / job: margin over rival terminals")] = _C.specificity,
 ) -> None:
-    """Skimmer hunting on realistic traffic (侧录终端排查评估)."""
+    """侧录终端排查评估 / skimmer hunting on realistic traffic; the metrics go to --out as JSON."""
     scenario = SkimmingScenario(
         terminals=terminals,
         skim_days_min=skim_days_min,
@@ -82,9 +90,10 @@ def compromise(
         busiest_share=busiest_share,
         seed=seed,
     )
-    config = CompromiseConfig(lookback_days=lookback_days, alpha=alpha, specificity=specificity)
+    job = CompromiseConfig(lookback_days=lookback_days, alpha=alpha, specificity=specificity)
     console = Console(stderr=True)
-    result = run_compromise_eval(scenario, config, data_dir, console)
+    data_dir = settings(config, datasets__handbook_dir=handbook_dir).datasets.handbook_dir
+    result = run_compromise_eval(scenario, job, data_dir, console)
     table = Table(title="point of compromise / 侧录点排查")
     table.add_column("metric / 指标")
     table.add_column("value / 数值", justify="right")
@@ -92,6 +101,6 @@ def compromise(
         value = result[key]
         table.add_row(key, "n/a" if value is None else f"{value:.3f}")
     console.print(table)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False, sort_keys=True) + "\n")

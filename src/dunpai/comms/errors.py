@@ -83,3 +83,9 @@ class IntegrityError(CommsError):
     """Downloaded file content does not match the hash sent inside the E2E message."""
 
     code = "integrity_error"
+
+
+class DeployError(CommsError):
+    """A private deployment could not be prepared, started or read."""
+
+    code = "deploy_error"

@@ -36,10 +36,8 @@ TEST_SO_PIN = "dunpai-so-pin"
 
 
 def find_softhsm_module() -> str | None:
-    """The SoftHSM2 PKCS#11 module on this machine (``DUNPAI_SOFTHSM_MODULE`` wins), or ``None``."""
-    override = os.environ.get("DUNPAI_SOFTHSM_MODULE")
-    if override:
-        return override if os.path.isfile(override) else None
+    """The SoftHSM2 PKCS#11 module on this machine, or ``None``. (Another module is named by the
+    ``keystore.module`` setting, ``DUNPAI_PKCS11_MODULE``.)"""
     for path in _CANDIDATES:
         if os.path.isfile(path):
             return path

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 from dunpai.audit import AuditLog
-from dunpai.core.config import BankConfig, Settings
+from dunpai.core.config import BankSettings, Settings
 from dunpai.core.db import init_schema, make_engine
 from dunpai.core.i18n import Text
 from dunpai.keys import (
@@ -19,8 +17,8 @@ from dunpai.keys import (
     KeyStore,
     PanTokenizer,
     ensure_standard_keys,
-    open_keystore,
 )
+from dunpai.keys.location import open_configured
 from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.compromise.enricher import ExposureEnricher
@@ -33,39 +31,20 @@ from dunpai.risk.shield import ShieldEnricher, ShieldService
 from dunpai.risk.shield.sql import SqlShieldRepository
 
 
-def _local_passphrase(path: Path) -> str:
-    """The embedded default's passphrase, kept beside the store (mode 0600). Production sets
-    ``DUNPAI_KEYSTORE_PASSPHRASE`` or uses a PKCS#11 token instead."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
-
-
 def open_keys(settings: Settings) -> KeyStore:
-    cfg = settings.keystore
-    if cfg.backend == "pkcs11":
-        store = open_keystore("pkcs11", module_path=cfg.module_path, token_label=cfg.token_label,
-                              pin=os.environ.get("DUNPAI_PKCS11_PIN"))
-    else:
-        keys_dir = settings.data_dir / "keys"
-        passphrase = os.environ.get("DUNPAI_KEYSTORE_PASSPHRASE") or _local_passphrase(keys_dir / "passphrase")
-        store = open_keystore("software", path=cfg.path or keys_dir / "keystore.dpks", passphrase=passphrase,
-                              create=True)
-    ensure_standard_keys(store, gm=cfg.gm)
+    """The data directory's key store by the one convention (:mod:`dunpai.keys.location`), created
+    on first use with a random passphrase kept beside it (mode 0600) unless
+    ``DUNPAI_KEYSTORE_PASSPHRASE`` or a PKCS#11 token is configured; the standard keys are made
+    when missing."""
+    store = open_configured(settings.keystore, settings.data_dir, create=True, remember=True)
+    ensure_standard_keys(store, gm=settings.keystore.gm)
     return store
 
 
-MODEL_REGISTRY_ENV = "DUNPAI_MODEL_REGISTRY"
-
-
 def model_registry_dir(settings: Settings) -> Path:
-    """Where the service looks for a trained model: ``$DUNPAI_MODEL_REGISTRY``, else
-    ``<data_dir>/models``."""
-    env = os.environ.get(MODEL_REGISTRY_ENV)
-    return Path(env) if env else settings.data_dir / "models"
+    """Where the service looks for a trained model: the ``models.registry`` setting
+    (``DUNPAI_MODEL_REGISTRY``), else ``<data_dir>/models``."""
+    return settings.model_registry
 
 
 def open_model(registry_dir: Path, service: RiskService | None = None) -> Scorer | None:
@@ -116,7 +95,7 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
     return service
 
 
-def open_incidents(service: RiskService, bank: BankConfig | None = None) -> Incidents:
+def open_incidents(service: RiskService, bank: BankSettings | None = None) -> Incidents:
     """Cases, account actions, evidence and disputes over the risk service (same database, keys and
     audit chain); customer notices come from ``bank`` (the settings' ``bank:``)."""
     from dunpai.risk.cases.audit import AuditLogSink

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from dunpai.comms.client.client import CommsClient
-from dunpai.comms.local import RunningService, new_user, start_service
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.media import codec
-from dunpai.comms.media.local import RunningRelay, start_relay
+from dunpai.comms.media.relay_launch import RunningRelay, start_relay
 from dunpai.comms.media.relay_ws import Recorder
 from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.server.launch import RunningService, start_service
 from dunpai.comms.server.service import ServiceConfig
 
 SECRET = bytes(range(32, 64))

@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from tests.comms.helpers import cli, in_background
 from tests.comms.media.call_helpers import SECRET, voice_like
+from tests.kdf import cheap_kdf
 from typer.testing import CliRunner
 
-from dunpai.comms.cli import app
-from dunpai.comms.local import start_service
+from dunpai.cli.comms import app
 from dunpai.comms.media import codec
-from dunpai.comms.media.local import start_relay
+from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.sound import sound_device_present
 from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.server.launch import start_service
 from dunpai.comms.server.service import ServiceConfig
 
 runner = CliRunner(env={"COLUMNS": "250"})
@@ -31,7 +32,7 @@ runner = CliRunner(env={"COLUMNS": "250"})
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
     monkeypatch.setenv("DUNPAI_KEYSTORE_PASSPHRASE", "correct horse battery staple")
-    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    cheap_kdf(monkeypatch)
     monkeypatch.delenv("DUNPAI_RELAY_TICKET", raising=False)
     db = f"sqlite:///{tmp_path / 'svc.db'}"
 
@@ -54,7 +55,7 @@ def enrol(url: str, db: str, tmp_path: Path, *users: str) -> dict[str, str]:
 
 
 def background(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "dunpai.comms.cli", *args], env={**os.environ},
+    return subprocess.Popen([sys.executable, "-m", "dunpai.cli", "comms", *args], env={**os.environ},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.comms.media.call_helpers import voice_like
 from tests.comms.media.test_call_cli import background, cli, enrol, finish, runner, stack  # noqa: F401
 
-from dunpai.comms.cli import app
+from dunpai.cli.comms import app
 from dunpai.comms.media import codec
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dunpai.comms.cli import app
+from dunpai.cli.comms import app
 from dunpai.comms.media import codec
 from dunpai.comms.media.speech import espeak_available
 

@@ -13,14 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.comms.helpers import cli, in_background
+from tests.kdf import cheap_kdf
 from typer.testing import CliRunner
 
-from dunpai.comms.cli import app
-from dunpai.comms.local import start_service
+from dunpai.cli.comms import app
 from dunpai.comms.media import codec
-from dunpai.comms.media.local import start_relay
+from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.speech import espeak_available, speak
 from dunpai.comms.media.tickets import verify_ticket
+from dunpai.comms.server.launch import start_service
 
 runner = CliRunner()
 SECRET = bytes(range(32))
@@ -29,7 +30,7 @@ SECRET = bytes(range(32))
 @pytest.fixture
 def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str, str]]:
     monkeypatch.setenv("DUNPAI_KEYSTORE_PASSPHRASE", "correct horse battery staple")
-    monkeypatch.setenv("DUNPAI_TEST_CHEAP_KDF", "1")
+    cheap_kdf(monkeypatch)
     monkeypatch.setenv("DUNPAI_RELAY_SECRET", SECRET.hex())
     db = f"sqlite:///{tmp_path / 'svc.db'}"
 
@@ -66,8 +67,8 @@ def test_ptt_talk_and_listen_via_cli(stack: tuple[str, str, str], tmp_path: Path
     codec.write_wav(wav, np.concatenate([np.zeros(codec.SAMPLE_RATE, dtype=np.int16), speech]))
     heard = tmp_path / "heard"
     listener = subprocess.Popen(
-        [sys.executable, "-m", "dunpai.comms.cli", "ptt", "listen", "ops", "--relay", relay_url, "--ticket", ticket_b,
-         "--out-dir", str(heard), "--seconds", "4", "--wait", "20", "--home", bob],
+        [sys.executable, "-m", "dunpai.cli", "comms", "ptt", "listen", "ops", "--relay", relay_url,
+         "--ticket", ticket_b, "--out-dir", str(heard), "--seconds", "4", "--wait", "20", "--home", bob],
         env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(1.5)  # the listener logs in and waits for the media key

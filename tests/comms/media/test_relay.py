@@ -15,9 +15,9 @@ from dunpai.comms.errors import AuthFailed, MalformedFrame, NotAuthenticated
 from dunpai.comms.media import codec
 from dunpai.comms.media import floor as fl
 from dunpai.comms.media.frames import HEADER_LEN, FrameSealer, new_media_key
-from dunpai.comms.media.local import start_relay
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay import RelayCore
+from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.tickets import Ticket, issue_ticket, verify_ticket
 
 SECRET = b"s" * 32

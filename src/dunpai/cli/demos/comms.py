@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from dunpai.comms.client.client import CommsClient, Received
+from dunpai.comms.client.enrol import new_user
 from dunpai.comms.errors import CommsError
-from dunpai.comms.local import attach_log, new_user, start_service
 from dunpai.comms.protocol.megolm import RotationPolicy
+from dunpai.comms.server.launch import attach_log, start_service
 
 GROUP = "project-shield"
 # Nanning, 22°49'12.34" N, 108°19'56.78" E: where the customer in the source article deposited cash.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ from rich.table import Table
 
 from dunpai.audit import AuditLog
 from dunpai.core.errors import Forbidden
-from dunpai.keys import AUDIT_SIGNING, KeyNotFound, KeyStore, open_keystore
+from dunpai.keys import KeyStore
 from dunpai.risk.cases.audit import AuditLogSink, AuditSink
 from dunpai.risk.cases.bundle import verify_bundle
 from dunpai.risk.cases.common import Staff
@@ -37,7 +36,6 @@ ANALYST = Staff("li.na", "analyst", employee_id="E1001", branch_id="NN01")
 SUPERVISOR = Staff("wang.qiang", "supervisor", employee_id="E2001", branch_id="NN01")
 TREASURER = Staff("zhao.min", "supervisor", employee_id="E3001", branch_id="HQ")
 RESERVE_FUNDING = 500_000_00  # fen: the reserve the bank sets aside for the demo period
-DEMO_PASSPHRASE = "dunpai-demo-only"  # noqa: S105 - a throw-away demo key store, never production
 
 
 class DemoClock:
@@ -72,26 +70,14 @@ class IncidentDemoResult:
                 and all(self.verified.values()) and self.paid > 0)
 
 
-def _keystore(path: Path) -> KeyStore:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    passphrase = os.environ.get("DUNPAI_KEYSTORE_PASSPHRASE") or DEMO_PASSPHRASE
-    store = open_keystore("software", path=path, passphrase=passphrase, create=True)
-    try:
-        store.find(AUDIT_SIGNING)
-    except KeyNotFound:
-        store.generate(AUDIT_SIGNING, "ed25519")
-    return store
-
-
 def run_incident_demo(service: Any, decisions_rows: Sequence[Mapping[str, Any]], evidence_dir: Path, *,
-                      tenant: str = "default", keystore: KeyStore | None = None, keys_path: Path | None = None,
+                      tenant: str = "default", keystore: KeyStore | None = None,
                       audit: AuditSink | None = None, terminal_flags: Sequence[Mapping[str, Any]] = (),
                       console: Console | None = None) -> IncidentDemoResult:
     """``decisions_rows``: the demo's rows (``event_id``, ``scenario``, ``decision_id``, ``action``...).
-    ``keystore`` signs the bundles and audit checkpoints; by default a software key store at
-    ``keys_path`` (default ``evidence_dir/../incident-keys.dpks``). ``terminal_flags``: the skimmer
-    job's ``TerminalFlag.to_alert()`` dicts (S4)."""
-    store = keystore or _keystore(keys_path or evidence_dir.parent / "incident-keys.dpks")
+    ``keystore`` signs the bundles and audit checkpoints (default: the service's own key store).
+    ``terminal_flags``: the skimmer job's ``TerminalFlag.to_alert()`` dicts (S4)."""
+    store: KeyStore = keystore or service.keys
     last = max((datetime.fromisoformat(r["event_time"]).timestamp() for r in decisions_rows
                 if r.get("event_time")), default=0.0)
     clock = DemoClock(last + 600.0)

@@ -1,4 +1,8 @@
-"""`dunpai demo`: the source's cases replayed through the real service on the embedded default."""
+"""`dunpai demo`: the source's cases replayed through the real service on the embedded default.
+
+Every run starts clean (``dunpai.cli.demos.start_clean``): the demo directory, and the evidence
+directory when it lies elsewhere, is emptied first.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from dunpai.core.config import load_settings
-from dunpai.risk.cases.demo import run_incident_demo
+from dunpai.cli.demos import start_clean
+from dunpai.cli.demos.incidents import run_incident_demo
+from dunpai.core.config import Settings
 from dunpai.risk.compromise.enricher import ExposureEnricher
-from dunpai.risk.demo.cases34 import S4Run, s3_events, s4_run
-from dunpai.risk.demo.scenarios import demo_events
 from dunpai.risk.events.schemas import StaffAccess
 from dunpai.risk.insider.actions import InsiderAction, insider_action
 from dunpai.risk.report import ACTION_STYLE
 from dunpai.risk.runtime import open_service
+from dunpai.risk.scenarios.insider_skimming import S4Run, s3_events, s4_run
+from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService
 
 MIN_NORMAL_ALLOWED = 0.97
 
 
-def run_demo(data_dir: Path, json_path: Path | None, customers: int, seed: int, console: Console,
+def run_demo(settings: Settings, json_path: Path | None, customers: int, seed: int, console: Console,
              evidence_dir: Path | None = None) -> int:
-    """Replay, print, write JSON. Exit status 0 when every fraud event was stopped and at least 97 %
-    of normal events were allowed; 1 otherwise (the demo checks itself)."""
-    service = open_service(load_settings(overrides={"data_dir": str(data_dir), "database_url": None}))
+    """Start clean, replay, print, write JSON. Exit status 0 when every fraud event was stopped and at
+    least 97 % of normal events were allowed; 1 otherwise (the demo checks itself)."""
+    start_clean(settings.data_dir, "--data-dir")
+    if evidence_dir is not None and not evidence_dir.resolve().is_relative_to(settings.data_dir.resolve()):
+        start_clean(evidence_dir, "--evidence-dir")
+    service = open_service(settings)
     events = demo_events(seed, customers)
     staff, thief = s3_events(seed)
     exposures = next(e.repo for e in service.enrichers if isinstance(e, ExposureEnricher))

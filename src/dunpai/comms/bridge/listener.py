@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dunpai.comms.bridge.certs import server_context
-from dunpai.comms.local import RunningService
+from dunpai.comms.server.launch import RunningService
 from dunpai.comms.server.ws import CommsServer
 
 

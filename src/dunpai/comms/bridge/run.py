@@ -1,21 +1,24 @@
-"""The bridge as a process: ``python -m dunpai.comms.bridge.run --config bridge.yaml``.
+"""The bridge as a process (``dunpai comms bridge --config bridge.yaml``): its settings are the
+``comms.bridge`` section of the one settings tree (``docs/configuration.md``), in a settings file
+whose directory holds the bridge's files:
 
 ```yaml
-version: 1
-policy: policy.yaml              # paths are relative to this file
-cert: tls/bridge.pem             # the bridge's certificate (pinned by both services)
-key: secrets/bridge.key
-audit: logs/audit.db             # dunpai.audit chain (SQLite file here, or a postgresql:// URL); metadata only
-deployments:
-  private:
-    url: "wss://10.0.0.1:8766"
-    service_cert: tls/private.pem
-    invite_file: secrets/private-invite.txt
-    relay: {url: "ws://10.0.0.1:8767"}      # optional: its media relay as the bridge reaches it
-    media_link: {host: 10.0.0.2, port: 8770, constant_rate: true}  # optional: where its members reach
-                                               # the bridge's media link (constant_rate: through a tunnel)
-  public:  {url: "wss://10.0.1.1:8766", service_cert: tls/public.pem, invite_file: secrets/public-invite.txt,
-            media_link: {host: 10.0.1.2, port: 8770}}
+comms:
+  bridge:
+    policy: policy.yaml              # paths are relative to this file
+    cert: tls/bridge.pem             # the bridge's certificate (pinned by both services)
+    key: secrets/bridge.key
+    audit: logs/audit.db             # dunpai.audit chain (SQLite file here, or a postgresql:// URL); metadata only
+    deployments:
+      private:
+        url: "wss://10.0.0.1:8766"
+        service_cert: tls/private.pem
+        invite_file: secrets/private-invite.txt
+        relay: {url: "ws://10.0.0.1:8767"}      # optional: its media relay as the bridge reaches it
+        media_link: {host: 10.0.0.2, port: 8770, constant_rate: true}  # optional: where its members reach
+                                                   # the bridge's media link (constant_rate: through a tunnel)
+      public:  {url: "wss://10.0.1.1:8766", service_cert: tls/public.pem, invite_file: secrets/public-invite.txt,
+                media_link: {host: 10.0.1.2, port: 8770}}
 ```
 
 ``relay``: where the bridge reaches the deployment's media relay (default: the URL its service
@@ -27,33 +30,32 @@ bridge's media link for that deployment's members, who are told ``ws://host:port
 ``constant_rate`` the listener is a constant-rate tunnel (:mod:`dunpai.comms.location.cbr_tunnel`)
 in front of the link, and members are told its public key to pin.
 
-The bridge's user signing key is in a ``dunpai.keys`` software store (``secrets/keys.dks``; the
-passphrase from ``DUNPAI_KEYSTORE_PASSPHRASE`` or ``secrets/keystore.pass``, 0600); its device state
-per deployment is sealed by it, so a restart logs in again instead of enrolling. Stops on SIGTERM.
+The bridge's user signing key is in its key store, found by the one convention (``keys/keystore.dpks``
+beside the settings file; the passphrase from ``DUNPAI_KEYSTORE_PASSPHRASE`` or ``keys/passphrase``,
+0600, made on first run); its device state per deployment is sealed by it, so a restart logs in again
+instead of enrolling. Stops when ``stop`` is set (the command sets it on SIGTERM and SIGINT).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import os
-import secrets
-import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import yaml
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from dunpai.comms.bridge.audit import open_crossing_log
 from dunpai.comms.bridge.certs import client_context
 from dunpai.comms.bridge.media_link import LinkTickets, MediaLink, Upstream
-from dunpai.comms.bridge.policy import PolicyError, load_policy
+from dunpai.comms.bridge.policy import load_policy
 from dunpai.comms.bridge.relay import Bridge
 from dunpai.comms.keys_port import from_key_store
-from dunpai.comms.location.cbr_tunnel import CbrTunnelServer
+from dunpai.comms.location.cbr_tunnel import PTT_CBR, CbrTunnelServer
+from dunpai.core.config import KeystoreSettings, Settings
+from dunpai.core.errors import FieldProblem, InvalidInput
+from dunpai.keys.location import open_configured
 
 
 @dataclass(frozen=True)
@@ -70,76 +72,41 @@ class Link:
 
 @dataclass(frozen=True)
 class BridgeConfig:
+    """The bridge's settings with every path resolved against its directory."""
+
     root: Path
     policy: Path
     cert: Path
     key: Path
     audit: str   # database URL of the audit chain
     links: tuple[Link, ...]
+    keystore: KeystoreSettings = field(default_factory=KeystoreSettings)
+    realtime: bool = True  # constant-rate tunnels ask for real-time scheduling
 
 
-def _only(data: dict[str, Any], keys: set[str], where: str) -> None:
-    unknown = sorted(set(data) - keys)
-    if unknown:
-        raise PolicyError(f"{where}{unknown[0]}: unknown key")
-
-
-def load_bridge_config(path: Path) -> BridgeConfig:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("version") != 1:
-        raise PolicyError("bridge config: expected a mapping with version: 1")
-    _only(data, {"version", "policy", "cert", "key", "audit", "deployments"}, "")
-    root = path.parent.resolve()
-    links = []
-    for name, link in (data.get("deployments") or {}).items():
-        where = f"deployments.{name}."
-        if not isinstance(link, dict):
-            raise PolicyError(f"deployments.{name}: expected a mapping")
-        _only(link, {"url", "service_cert", "invite_file", "relay", "media_link"}, where)
-        relay, media = link.get("relay") or {}, link.get("media_link") or {}
-        if not isinstance(relay, dict) or not isinstance(media, dict):
-            raise PolicyError(f"{where}relay/media_link: expected a mapping")
-        _only(relay, {"url"}, where + "relay.")
-        _only(media, {"host", "port", "constant_rate"}, where + "media_link.")
-        if not isinstance(media.get("constant_rate", False), bool):
-            raise PolicyError(f"{where}media_link.constant_rate: expected true or false")
-        if relay and not isinstance(relay.get("url"), str):
-            raise PolicyError(f"{where}relay: needs url")
-        port = media.get("port", 0)
-        if media and (not isinstance(media.get("host"), str) or not isinstance(port, int) or not 0 < port < 65536):
-            raise PolicyError(f"{where}media_link: needs host and a port 1..65535")
-        links.append(Link(str(name), str(link["url"]), root / str(link["service_cert"]),
-                          root / str(link["invite_file"]), relay.get("url"), media.get("host"), int(port),
-                          bool(media.get("constant_rate", False))))
-    if len(links) < 2:
-        raise PolicyError("deployments: a bridge joins at least two deployments")
-    audit = str(data.get("audit", "logs/audit.db"))
+def bridge_config(settings: Settings) -> BridgeConfig:
+    """The bridge of ``settings`` (its ``comms.bridge`` section; paths relative to the settings file)."""
+    section = settings.comms.bridge
+    if section is None:
+        raise InvalidInput("no bridge is configured", problems=[FieldProblem("comms.bridge", "missing")])
+    root = (settings.config_file.parent if settings.config_file is not None else Path()).resolve()
+    links = tuple(
+        Link(name, link.url, root / link.service_cert, root / link.invite_file,
+             link.relay.url if link.relay else None, link.media_link.host if link.media_link else None,
+             link.media_link.port if link.media_link else 0,
+             bool(link.media_link and link.media_link.constant_rate))
+        for name, link in section.deployments.items())
+    audit = section.audit
     if "://" not in audit:
         (root / audit).parent.mkdir(parents=True, exist_ok=True)
         audit = f"sqlite:///{root / audit}"
-    return BridgeConfig(root, root / str(data["policy"]), root / str(data["cert"]), root / str(data["key"]),
-                        audit, tuple(links))
-
-
-def _passphrase(root: Path) -> str:
-    env = os.environ.get("DUNPAI_KEYSTORE_PASSPHRASE")
-    if env:
-        return env
-    path = root / "secrets" / "keystore.pass"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(secrets.token_urlsafe(32))
-    return path.read_text(encoding="utf-8").strip()
+    return BridgeConfig(root, root / section.policy, root / section.cert, root / section.key, audit, links,
+                        settings.keystore, settings.comms.constant_rate.realtime)
 
 
 async def run_bridge(cfg: BridgeConfig, stop: asyncio.Event, ready: Path | None = None) -> None:
-    from dunpai.keys import Argon2Params, open_keystore
-
-    cheap = Argon2Params(1, 1024, 1) if os.environ.get("DUNPAI_TEST_CHEAP_KDF") == "1" else None
-    store = open_keystore("software", path=cfg.root / "secrets" / "keys.dks", passphrase=_passphrase(cfg.root),
-                          create=True, argon2=cheap)
+    (cfg.root / "state").mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = open_configured(cfg.keystore, cfg.root, create=True, remember=True)
     keys = from_key_store(store)
     log = open_crossing_log(cfg.audit, store)
     bridge = Bridge(load_policy(cfg.policy), log)
@@ -164,7 +131,8 @@ async def run_bridge(cfg: BridgeConfig, stop: asyncio.Event, ready: Path | None 
                     continue
                 if inner is None:  # the tunnels' upstream: the link on loopback
                     inner = await media.start("127.0.0.1", 0)
-                tunnel = CbrTunnelServer(f"ws://127.0.0.1:{inner}", X25519PrivateKey.generate())
+                tunnel = CbrTunnelServer(f"ws://127.0.0.1:{inner}", X25519PrivateKey.generate(),
+                                         replace(PTT_CBR, realtime=cfg.realtime))
                 await tunnel.start(str(x.media_host), x.media_port)
                 tunnels.append(tunnel)
                 bridge.links.cbr_keys[x.name] = tunnel.public_key
@@ -180,24 +148,3 @@ async def run_bridge(cfg: BridgeConfig, stop: asyncio.Event, ready: Path | None 
         log.checkpoint()  # sign the head of the crossing audit on the way out
         store.close()
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Dunpai comms bridge")
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--ready", type=Path, default=None, help="file written once connected")
-    args = parser.parse_args()
-    cfg = load_bridge_config(args.config)
-    (cfg.root / "state").mkdir(parents=True, exist_ok=True, mode=0o700)
-
-    async def go() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run_bridge(cfg, stop, args.ready)
-
-    asyncio.run(go())
-
-
-if __name__ == "__main__":
-    main()

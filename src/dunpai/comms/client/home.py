@@ -1,24 +1,27 @@
 """A device's home directory for the command line and terminal clients.
 
-    device.json     server URL, user, device id, which key store (no secrets)
-    keys.dks        the software key store (Argon2id-sealed), unless a PKCS#11 token is used
-    state.sealed    the device's local session state, sealed by the key store
+    device.json          server URL, user, device id, which key store (no secrets)
+    keys/keystore.dpks   the software key store (Argon2id-sealed), unless a PKCS#11 token is used
+    state.sealed         the device's local session state, sealed by the key store
 
-Secrets come from the environment (``DUNPAI_KEYSTORE_PASSPHRASE``, ``DUNPAI_TOKEN_PIN``) or a prompt.
+The key store follows the one convention (``dunpai.keys.location``): the passphrase comes from
+``DUNPAI_KEYSTORE_PASSPHRASE`` or a prompt (a user's device never writes it down), a token's PIN
+from ``DUNPAI_PKCS11_PIN`` or a prompt. ``device.json`` is written only once the key store opened,
+so a failed enrolment leaves no half-made device behind.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.state import LocalState, load_state
 from dunpai.comms.errors import CommsError
 from dunpai.comms.keys_port import DeviceKeys, from_key_store
+from dunpai.core.config import KeystoreSettings
+from dunpai.keys.location import Prompt, open_configured
 
 DEVICE_FILE = "device.json"
 STATE_FILE = "state.sealed"
@@ -35,28 +38,19 @@ class DeviceConfig:
     format: int = 1
 
 
-def _secret(env: str, prompt: str) -> str:
-    value = os.environ.get(env)
-    if value:
-        return value
-    import getpass
-
-    return getpass.getpass(prompt)
-
-
-def open_keys(home: Path, cfg: DeviceConfig, create: bool = False) -> DeviceKeys:
-    from dunpai.keys import open_keystore
-
+def device_keystore(cfg: DeviceConfig, keystore: KeystoreSettings) -> KeystoreSettings:
+    """The settings' key store as this device uses it: the backend, module and token it enrolled with."""
     if cfg.backend == "pkcs11":
-        store: Any = open_keystore("pkcs11", module_path=cfg.module_path, token_label=cfg.token_label,
-                                   pin=_secret("DUNPAI_TOKEN_PIN", "密钥芯片 PIN / token PIN: "))
-    else:
-        from dunpai.keys import Argon2Params
+        return keystore.model_copy(update={"backend": "pkcs11", "module": cfg.module_path or keystore.module,
+                                           "token_label": cfg.token_label or keystore.token_label})
+    return keystore.model_copy(update={"backend": "software"})
 
-        # Tests only: cheap Argon2id for a throw-away store. Real stores keep the RFC 9106 defaults.
-        cheap = Argon2Params(1, 1024, 1) if os.environ.get("DUNPAI_TEST_CHEAP_KDF") == "1" else None
-        store = open_keystore("software", path=home / "keys.dks", create=create, argon2=cheap,
-                              passphrase=_secret("DUNPAI_KEYSTORE_PASSPHRASE", "密钥库口令 / key store passphrase: "))
+
+def open_keys(home: Path, cfg: DeviceConfig, create: bool = False, *, keystore: KeystoreSettings | None = None,
+              prompt: Prompt | None = None) -> DeviceKeys:
+    """The device's keys in ``home`` (``keystore``: the settings' key store section)."""
+    store = open_configured(device_keystore(cfg, keystore or KeystoreSettings()), home, create=create,
+                            remember=False, prompt=prompt)
     return from_key_store(store)
 
 
@@ -75,16 +69,19 @@ def load_config(home: Path) -> DeviceConfig:
     return DeviceConfig(**data)
 
 
-def open_client(home: Path) -> CommsClient:
+def open_client(home: Path, keystore: KeystoreSettings | None = None, prompt: Prompt | None = None) -> CommsClient:
     cfg = load_config(home)
-    keys = open_keys(home, cfg)
+    keys = open_keys(home, cfg, keystore=keystore, prompt=prompt)
     state = load_state(home / STATE_FILE, keys)
     return CommsClient(cfg.server, keys, state, state_path=home / STATE_FILE)
 
 
-def new_client(home: Path, cfg: DeviceConfig) -> CommsClient:
+def new_client(home: Path, cfg: DeviceConfig, keystore: KeystoreSettings | None = None,
+               prompt: Prompt | None = None) -> CommsClient:
+    """A device to enrol: its key store first (created), then ``device.json``."""
     if (home / STATE_FILE).exists():
         raise CommsError(f"{home} already holds a device; use another --home")
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys = open_keys(home, cfg, create=True, keystore=keystore, prompt=prompt)
     save_config(home, cfg)
-    keys = open_keys(home, cfg, create=True)
     return CommsClient(cfg.server, keys, LocalState.new(cfg.user, cfg.device_id), state_path=home / STATE_FILE)

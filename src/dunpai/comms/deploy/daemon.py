@@ -1,6 +1,5 @@
-"""The deployment's service process: ``python -m dunpai.comms.deploy.daemon --dir DIR``.
-
-Started in the background by ``dunpai comms deploy``; writes ``run/ready.json`` (pid, url, ports,
+"""The deployment's service, as its process runs it (``python -m dunpai.cli.comms.daemon --dir DIR``,
+started in the background by ``dunpai comms deploy``): writes ``run/ready.json`` (pid, url, ports,
 relay URL) once listening and stops cleanly on SIGTERM. It runs the deployment's media relay
 (push-to-talk, calls) next to the service, with the ticket secret from ``secrets/relay.secret``;
 the service issues relay tickets to its members with the same secret and tells them the relay's
@@ -12,7 +11,6 @@ bridge's account may ask for relay tickets on behalf of members across the bridg
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -22,13 +20,14 @@ from pathlib import Path
 from dunpai.comms.bridge.certs import server_context
 from dunpai.comms.bridge.listener import start_bridge_listener
 from dunpai.comms.bridge.relay import BRIDGE_USER
-from dunpai.comms.deploy.config import DeployError, load_config
 from dunpai.comms.deploy.paths import Paths
-from dunpai.comms.local import attach_log, start_service
-from dunpai.comms.media.local import start_relay
+from dunpai.comms.errors import DeployError
+from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.server.launch import attach_log, start_service
 from dunpai.comms.server.service import ServiceConfig
 from dunpai.comms.server.ws import CommsServer
+from dunpai.core.config import DeploymentSettings
 
 
 def relay_secret(p: Paths) -> bytes:
@@ -41,10 +40,8 @@ def relay_secret(p: Paths) -> bytes:
     return secret
 
 
-async def serve(directory: Path) -> None:
-    cfg = load_config(directory)
-    if cfg is None:
-        raise DeployError(f"no deployment in {directory}")
+async def serve(directory: Path, cfg: DeploymentSettings) -> None:
+    """Run the deployment in ``directory`` until SIGTERM or SIGINT."""
     p = Paths(directory)
     p.logs.mkdir(parents=True, exist_ok=True)
     p.run.mkdir(parents=True, exist_ok=True)
@@ -56,7 +53,7 @@ async def serve(directory: Path) -> None:
     delegates = (BRIDGE_USER,) if cfg.bridge_port else ()
     config = ServiceConfig(relay=RelayPolicy(secret, url=relay.url, delegates=delegates))
     try:
-        svc = await start_service(cfg.db, host=cfg.host, port=cfg.port, ssl_context=ctx, schema=cfg.schema,
+        svc = await start_service(cfg.db, host=cfg.host, port=cfg.port, ssl_context=ctx, schema=cfg.db_schema,
                                   config=config)
     except BaseException:
         await relay.stop()
@@ -84,14 +81,3 @@ async def serve(directory: Path) -> None:
         await svc.stop()
         await relay.stop()
         p.ready.unlink(missing_ok=True)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Dunpai comms deployment service")
-    parser.add_argument("--dir", required=True, type=Path)
-    args = parser.parse_args()
-    asyncio.run(serve(args.dir))
-
-
-if __name__ == "__main__":
-    main()

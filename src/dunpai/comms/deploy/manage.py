@@ -1,16 +1,16 @@
 """``dunpai comms deploy``: create (or complete) a deployment and start it. Safe to run again.
 
-Steps, each skipped when already done: configuration; key store passphrase (0600) and key store
-with the deployment's service keys; the media relay's ticket secret (0600); the service's TLS
-certificate; database schema, the administrator's invite and user invite codes; the background
-service with its media relay; the administrator's device (enrolled with its invite, its device
-directory under ``admin/``).
+Steps, each skipped when already done: the settings file (``dunpai.yaml``); the key store with the
+deployment's service keys (``keys/keystore.dpks``, its random passphrase in ``keys/passphrase``,
+0600, unless ``DUNPAI_KEYSTORE_PASSPHRASE`` is set: the one convention of ``docs/configuration.md``);
+the media relay's ticket secret (0600); the service's TLS certificate; database schema, the
+administrator's invite and user invite codes; the background service with its media relay; the
+administrator's device (enrolled with its invite, its device directory under ``admin/``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import time
 from collections.abc import Callable
@@ -19,15 +19,17 @@ from pathlib import Path
 
 from dunpai.comms.bridge.certs import new_cert, write_pair
 from dunpai.comms.deploy import process
-from dunpai.comms.deploy.config import DeploymentConfig, load_config, save_config
+from dunpai.comms.deploy.deployment_file import load_deployment, save_deployment
 from dunpai.comms.deploy.paths import Paths
+from dunpai.core.config import DeploymentSettings, KeystoreSettings
+from dunpai.keys.location import open_configured, write_secret_file
 
 SERVICE_KEYS = (("comms.deploy-audit", "ed25519"), ("comms.deploy-wrap", "aes-256"))
 
 
 @dataclass(frozen=True)
 class DeployResult:
-    config: DeploymentConfig
+    config: DeploymentSettings
     url: str
     pid: int
     started: bool
@@ -37,34 +39,15 @@ class DeployResult:
 
 
 def _secret_file(path: Path, make: Callable[[], str]) -> str:
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
-    return value
+    if not path.exists():
+        write_secret_file(path, make())
+    return path.read_text(encoding="utf-8").strip()
 
 
-def passphrase(p: Paths) -> str:
-    return os.environ.get("DUNPAI_KEYSTORE_PASSPHRASE") or _secret_file(p.passphrase,
-                                                                          lambda: secrets.token_urlsafe(32))
-
-
-def _argon2_params() -> object | None:
-    from dunpai.keys import Argon2Params
-
-    # Tests only: cheap Argon2id for throw-away stores. Real deployments keep the RFC 9106 defaults.
-    return Argon2Params(1, 1024, 1) if os.environ.get("DUNPAI_TEST_CHEAP_KDF") == "1" else None
-
-
-def _ensure_keystore(p: Paths, secret: str) -> None:
-    from dunpai.keys import open_keystore
+def _ensure_keystore(directory: Path, keystore: KeystoreSettings) -> None:
     from dunpai.keys.errors import KeyNotFound
 
-    store = open_keystore("software", path=p.keystore, passphrase=secret, create=True,
-                          argon2=_argon2_params())  # type: ignore[arg-type]
+    store = open_configured(keystore, directory, create=True, remember=True)
     try:
         for label, kind in SERVICE_KEYS:
             try:
@@ -75,7 +58,7 @@ def _ensure_keystore(p: Paths, secret: str) -> None:
         store.close()
 
 
-def _ensure_invites(cfg: DeploymentConfig, p: Paths, count: int, clock: Callable[[], float]) -> list[str]:
+def _ensure_invites(cfg: DeploymentSettings, p: Paths, count: int, clock: Callable[[], float]) -> list[str]:
     from dunpai.comms.server.service import CommsService
     from dunpai.comms.server.store import SqlStore
 
@@ -83,7 +66,7 @@ def _ensure_invites(cfg: DeploymentConfig, p: Paths, count: int, clock: Callable
         Path(cfg.db[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if p.invites.exists() and p.admin_invite.exists():
         return [line for line in p.invites.read_text(encoding="utf-8").split() if line]
-    store = SqlStore.open(cfg.db, clock(), cfg.schema)  # creates or upgrades the schema
+    store = SqlStore.open(cfg.db, clock(), cfg.db_schema)  # creates or upgrades the schema
     try:
         service = CommsService(store, clock)
         _secret_file(p.admin_invite, service.create_invite)
@@ -94,21 +77,21 @@ def _ensure_invites(cfg: DeploymentConfig, p: Paths, count: int, clock: Callable
     return codes
 
 
-async def _enrol_admin(cfg: DeploymentConfig, p: Paths, url: str, secret: str) -> bool:
+async def _enrol_admin(cfg: DeploymentSettings, p: Paths, url: str, keystore: KeystoreSettings) -> bool:
+    """The administrator's device on the service host: a device the deployment made, so (unlike a
+    user's own device) its random passphrase is kept beside its store."""
     from dunpai.comms.client.client import CommsClient
     from dunpai.comms.client.home import STATE_FILE, DeviceConfig
     from dunpai.comms.client.home import save_config as save_device
     from dunpai.comms.client.state import LocalState
     from dunpai.comms.keys_port import from_key_store
-    from dunpai.keys import open_keystore
 
     home = p.admin_home
     if (home / STATE_FILE).exists():
         return False
+    own = keystore.model_copy(update={"backend": "software", "path": None, "passphrase_file": None})
+    keys = from_key_store(open_configured(own, home, create=True, remember=True))
     save_device(home, DeviceConfig(url, cfg.admin, "admin-1"))
-    store = open_keystore("software", path=home / "keys.dks", passphrase=secret, create=True,
-                          argon2=_argon2_params())  # type: ignore[arg-type]
-    keys = from_key_store(store)
     client = CommsClient(url, keys, LocalState.new(cfg.admin, "admin-1"), state_path=home / STATE_FILE)
     await client.connect()
     try:
@@ -121,18 +104,26 @@ async def _enrol_admin(cfg: DeploymentConfig, p: Paths, url: str, secret: str) -
 def prepare(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
             port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
             bridge_certs: tuple[Path, ...] = (), schema: str | None = None, relay_port: int = 0,
-            clock: Callable[[], float] = time.time) -> tuple[DeploymentConfig, list[str]]:
-    """Everything but starting: configuration, key store, relay secret, TLS certificate, pinned
+            keystore: KeystoreSettings | None = None,
+            clock: Callable[[], float] = time.time) -> tuple[DeploymentSettings, list[str]]:
+    """Everything but starting: settings file, key store, relay secret, TLS certificate, pinned
     bridge certificates, schema and invites. Each step is skipped when already done."""
+    from pydantic import ValidationError
+
+    from dunpai.comms.errors import DeployError
+
     directory = directory.resolve()
     p = Paths(directory)
-    cfg = load_config(directory)
+    cfg = load_deployment(directory)
     if cfg is None:
-        cfg = DeploymentConfig(name=name, db=db or f"sqlite:///{directory / 'comms.db'}", host=host, port=port,
-                               admin=admin, bridge_port=bridge_port, schema=schema, relay_port=relay_port)
-        save_config(directory, cfg)
-    secret = passphrase(p)
-    _ensure_keystore(p, secret)
+        try:
+            cfg = DeploymentSettings(name=name, db=db or f"sqlite:///{directory / 'comms.db'}", host=host, port=port,
+                                     admin=admin, bridge_port=bridge_port, db_schema=schema, relay_port=relay_port)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise DeployError(f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+        save_deployment(directory, cfg)
+    _ensure_keystore(directory, keystore or KeystoreSettings())
     _secret_file(p.relay_secret, lambda: secrets.token_bytes(32).hex())  # read by the daemon only
     if not p.tls_cert.exists():
         hosts = (cfg.host,) if cfg.host != "localhost" else ("localhost", "127.0.0.1")
@@ -147,16 +138,18 @@ def prepare(directory: Path, *, name: str = "private", db: str | None = None, ho
 def deploy(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
            port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
            bridge_certs: tuple[Path, ...] = (), schema: str | None = None, relay_port: int = 0,
-           clock: Callable[[], float] = time.time) -> DeployResult:
-    """Prepare, start (unless running) and enrol the administrator (unless enrolled)."""
+           keystore: KeystoreSettings | None = None, clock: Callable[[], float] = time.time) -> DeployResult:
+    """Prepare, start (unless running) and enrol the administrator (unless enrolled). ``keystore``:
+    the key store settings (Argon2id cost of new stores, a passphrase from the environment)."""
     import asyncio
 
     directory = directory.resolve()
+    keystore = keystore or KeystoreSettings()
     cfg, codes = prepare(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
                          bridge_port=bridge_port, bridge_certs=bridge_certs, schema=schema, relay_port=relay_port,
-                         clock=clock)
+                         keystore=keystore, clock=clock)
     run, started = process.start(directory)
     enrolled = False
     if cfg.loopback:  # elsewhere the administrator enrols from their own machine, with the admin invite
-        enrolled = asyncio.run(_enrol_admin(cfg, Paths(directory), run.url, passphrase(Paths(directory))))
+        enrolled = asyncio.run(_enrol_admin(cfg, Paths(directory), run.url, keystore))
     return DeployResult(cfg, run.url, run.pid, started, run.relay_url, enrolled, codes)

@@ -1,4 +1,6 @@
-"""Where a deployment keeps its files (all under one directory)."""
+"""Where a deployment keeps its files (all under one directory). Its key store is where the one
+convention puts every store: ``keys/keystore.dpks`` (passphrase ``keys/passphrase``); its settings
+are ``dunpai.yaml`` (``deployment_file``)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,6 @@ class Paths:
     @property
     def secrets(self) -> Path:
         return self.root / "secrets"
-
-    @property
-    def passphrase(self) -> Path:
-        return self.secrets / "keystore.pass"
-
-    @property
-    def keystore(self) -> Path:
-        return self.secrets / "keys.dks"
 
     @property
     def invites(self) -> Path:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dunpai.comms.deploy.config import DeployError
 from dunpai.comms.deploy.paths import Paths
+from dunpai.comms.errors import DeployError
+
+DAEMON_MODULE = "dunpai.cli.comms.daemon"  # the process entry (``python -m``) of a deployment's service
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ def _ours(pid: int) -> bool:
     """Only ever signal a process that is our daemon (a pid file may outlive it and be reused)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"dunpai.comms.deploy.daemon" in fh.read()
+            return DAEMON_MODULE.encode() in fh.read()
     except OSError:
         return False
 
@@ -83,7 +85,7 @@ def start(directory: Path, timeout_s: float = 30.0) -> tuple[Running, bool]:
     p.run.mkdir(parents=True, exist_ok=True)
     p.logs.mkdir(parents=True, exist_ok=True)
     with open(p.daemon_out, "ab") as out:
-        argv = [sys.executable, "-m", "dunpai.comms.deploy.daemon", "--dir", str(directory)]
+        argv = [sys.executable, "-m", DAEMON_MODULE, "--dir", str(directory)]
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603 (fixed argv)
                                 stderr=out, start_new_session=True, cwd=directory)
     p.pid.write_text(str(proc.pid), encoding="ascii")

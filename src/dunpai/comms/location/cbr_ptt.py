@@ -20,7 +20,6 @@ delays; the capture's do not.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import multiprocessing as mp
@@ -31,18 +30,21 @@ import statistics
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import typer
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from dunpai.comms.location.cbr_tunnel import PTT_CBR, CbrTunnelClient, CbrTunnelServer, SlotSender
+from dunpai.comms.location.constant_rate import CbrConfig
 from dunpai.comms.media import codec
 from dunpai.comms.media.frames import new_media_key
-from dunpai.comms.media.local import start_relay
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.tickets import Ticket, issue_ticket
 
 EDGE_S = 0.1  # packets this close to a talk/silence switch are not attributed to either
@@ -85,13 +87,13 @@ def _classify(seen: list[tuple[float, int]], spans: list[tuple[float, float, boo
     return out
 
 
-def _serve(conn: Connection, secret: bytes) -> None:
+def _serve(conn: Connection, secret: bytes, cfg: CbrConfig) -> None:
     """Child process: the relay and the tunnel server (the service side, where the observer sits)."""
     async def go() -> None:
         relay = await start_relay(secret)
         static = X25519PrivateKey.generate()
         seen: dict[str, list[tuple[float, int]]] = {}
-        server = CbrTunnelServer(relay.url, static,
+        server = CbrTunnelServer(relay.url, static, cfg,
                                  # wall clock: comparable with the talk periods timed in the parent
                                  observe=lambda s, d, _t, n: seen.setdefault(f"{s}/{d}", []).append((time.time(), n)))
         port = await server.start()
@@ -142,22 +144,25 @@ def _ticket(secret: bytes, user: str) -> str:
     return issue_ticket(secret, Ticket("convoy", user, 1, time.time_ns() // 1_000_000 + 3_600_000))
 
 
-async def measure(seconds: float = 60.0, seed: int = 7, capture: bool = False) -> dict[str, Any]:
+async def measure(seconds: float = 60.0, seed: int = 7, capture: bool = False, realtime: bool = True
+                  ) -> dict[str, Any]:
     """Relay and tunnel server in a child process (the service side, where the observer is); the
     two devices (tunnel client + ``PttClient`` each) in this one. ``capture``: also observe with
-    tshark on the loopback interface."""
+    tshark on the loopback interface; ``realtime``: the sending threads ask for real-time
+    scheduling (setting ``comms.constant_rate.realtime``)."""
+    cfg = replace(PTT_CBR, realtime=realtime)
     rng, secret = random.Random(seed), os.urandom(32)
     tmp = Path(tempfile.mkdtemp(prefix="dunpai-cbr-"))
     tshark: subprocess.Popen[bytes] | None = None
     parent, child = mp.get_context("spawn").Pipe()
-    proc = mp.get_context("spawn").Process(target=_serve, args=(child, secret), daemon=True)
+    proc = mp.get_context("spawn").Process(target=_serve, args=(child, secret, cfg), daemon=True)
     proc.start()
     try:
         port, server_key = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
         url = f"ws://127.0.0.1:{port}"
         if capture:
             tshark = _start_capture(port, tmp / "capture.tsv")
-        tunnels = [CbrTunnelClient(url, server_key) for _ in range(2)]
+        tunnels = [CbrTunnelClient(url, server_key, cfg) for _ in range(2)]
         key = new_media_key("convoy", 1, ("talker", "listener"), os.urandom)
         talker = PttClient(await tunnels[0].start(), _ticket(secret, "talker"), key, "talker")
         await talker.connect()  # session 1 at the observer
@@ -256,19 +261,22 @@ def _quantiles(gaps: list[float]) -> list[float] | None:
     return [round(q[0] * 1000, 3), round(statistics.median(gaps) * 1000, 3), round(q[-1] * 1000, 3)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="measure constant-rate push-to-talk (loopback)")
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--capture", action="store_true", help="also observe with tshark on lo (kernel timestamps)")
-    args = parser.parse_args()
-    result = asyncio.run(measure(args.seconds, args.seed, args.capture))
+def main(seconds: Annotated[float, typer.Option(help="measured seconds")] = 60.0,
+         seed: Annotated[int, typer.Option(help="seed of the talk/silence periods")] = 7,
+         out: Annotated[Path | None, typer.Option(help="write the result here as JSON")] = None,
+         capture: Annotated[bool, typer.Option(help="also observe with tshark on lo (kernel timestamps)")] = False,
+         ) -> None:
+    """Measure constant-rate push-to-talk on loopback (real-time scheduling as the setting
+    ``comms.constant_rate.realtime``, ``DUNPAI_CBR_REALTIME``, says)."""
+    from dunpai.core.config import load_settings
+
+    realtime = load_settings().comms.constant_rate.realtime
+    result = asyncio.run(measure(seconds, seed, capture, realtime))
     text = json.dumps(result, indent=2)
-    if args.out is not None:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
     print(text)
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

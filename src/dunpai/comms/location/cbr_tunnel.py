@@ -179,7 +179,7 @@ class CbrPipe:
             await asyncio.sleep(0.01)
         broken = asyncio.Event()
         self._attach(broken)
-        sender = SlotSender.of(self.cfg.interval_s)
+        sender = SlotSender.of(self.cfg.interval_s, self.cfg.realtime)
         sender.add(self)
         tasks = [asyncio.ensure_future(a) for a in (self._receive_loop(), broken.wait(), *others)]
         try:
@@ -198,10 +198,9 @@ class CbrPipe:
 
 def _realtime() -> bool:
     """Ask for real-time scheduling (``SCHED_FIFO``) for the calling thread, as audio software
-    does, so that a busy machine does not delay the slot; without the privilege (``CAP_SYS_NICE``),
-    or with ``DUNPAI_CBR_REALTIME=0``, the thread keeps the normal policy. Returns whether it got it."""
-    if os.environ.get("DUNPAI_CBR_REALTIME") == "0":
-        return False
+    does, so that a busy machine does not delay the slot; without the privilege (``CAP_SYS_NICE``)
+    the thread keeps the normal policy. Returns whether it got it. Not asked at all when the
+    configuration says ``realtime=False`` (setting ``comms.constant_rate.realtime``)."""
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
     except (AttributeError, OSError):
@@ -223,19 +222,22 @@ class SlotSender:
     the thread (it asks for real-time priority, :func:`_realtime`) and the interpreter lock, whose
     hand-over interval is lowered to ``SWITCH_S`` in a process that runs a sender."""
 
-    def __init__(self, interval_s: float) -> None:
+    def __init__(self, interval_s: float, want_realtime: bool = True) -> None:
         self.interval_s = interval_s
+        self.want_realtime = want_realtime
         self._pipes: list[CbrPipe] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.realtime: bool | None = None  # whether the thread got real-time scheduling (once started)
 
     @classmethod
-    def of(cls, interval_s: float) -> SlotSender:
+    def of(cls, interval_s: float, want_realtime: bool = True) -> SlotSender:
+        """The process's sender for this interval (made by the first caller, whose ``want_realtime``
+        decides whether its thread asks for real-time scheduling)."""
         with _SENDERS_LOCK:
             found = _SENDERS.get(interval_s)
             if found is None:
-                found = _SENDERS[interval_s] = cls(interval_s)
+                found = _SENDERS[interval_s] = cls(interval_s, want_realtime)
             return found
 
     def add(self, pipe: CbrPipe) -> None:
@@ -253,7 +255,7 @@ class SlotSender:
                 self._pipes.remove(pipe)
 
     def _run(self) -> None:
-        self.realtime = _realtime()
+        self.realtime = _realtime() if self.want_realtime else False
         clock, step = time.monotonic, self.interval_s
         k = int(clock() / step) + 1
         while True:

@@ -29,6 +29,7 @@ VOICE, COVER = 1, 0
 class CbrConfig:
     interval_s: float = 0.02  # 20 ms Opus frames
     payload_bytes: int = 60  # Opus CBR frame size seen on this stack
+    realtime: bool = True  # the sending thread asks for real-time scheduling (setting comms.constant_rate.realtime)
 
     @property
     def wire_bytes(self) -> int:

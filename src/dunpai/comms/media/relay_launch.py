@@ -1,15 +1,13 @@
-"""Composition root for loopback push-to-talk: a relay on 127.0.0.1, tickets, key distribution."""
+"""Start a media relay in this process (``start_relay`` → ``RunningRelay``, which can also issue the
+tickets its service would)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dunpai.comms.client.client import CommsClient
 from dunpai.comms.media import floor as fl
-from dunpai.comms.media.frames import MediaKey
 from dunpai.comms.media.relay_ws import MediaRelay, Recorder
 from dunpai.comms.media.tickets import Ticket, issue_ticket
 
@@ -41,19 +39,3 @@ async def start_relay(secret: bytes, *, config: fl.FloorConfig | None = None, re
                       clock_ms: Callable[[], int] = lambda: time.monotonic_ns() // 1_000_000) -> RunningRelay:
     relay = MediaRelay(secret, config or fl.FloorConfig(), clock_ms, record=record)
     return RunningRelay(relay, await relay.start(host, port), host)
-
-
-async def send_media_key(sender: CommsClient, group_id: str, key: MediaKey) -> str:
-    """Distribute ``key`` to the group's members over Megolm (E2E); the relay never sees it."""
-    return await sender.group_send_content(group_id, key.to_content())
-
-
-async def receive_media_key(client: CommsClient, group_id: str, timeout: float = 10.0) -> MediaKey:
-    """Wait for the next media key for ``group_id`` arriving over the E2E channel."""
-    async with asyncio.timeout(timeout):
-        while True:
-            m = await client.receive(timeout)
-            if m.kind == "media_key" and m.group_id == group_id and m.content is not None:
-                key = MediaKey.from_content(m.content)
-                if key.group_id == group_id:
-                    return key

@@ -1,8 +1,6 @@
-"""Composition root for a loopback deployment: a service on 127.0.0.1 plus in-process users.
-
-Used by the demo, the benchmark and the tests; production wiring (TLS, PostgreSQL, key store) goes
-through the same functions with other arguments.
-"""
+"""Start the comms service in this process (``start_service`` → ``RunningService``) and send its
+log to a file. The command line, a deployment's process, the demos, benchmarks and tests all start
+it here, with their own arguments (TLS, PostgreSQL, ticketing)."""
 
 from __future__ import annotations
 
@@ -13,10 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dunpai.comms.client.client import CommsClient
-from dunpai.comms.client.state import LocalState
-from dunpai.comms.keys_port import DeviceKeys, MemoryKeys
-from dunpai.comms.protocol.megolm import RotationPolicy
 from dunpai.comms.server.service import CommsService, ServiceConfig
 from dunpai.comms.server.store import SqlStore
 from dunpai.comms.server.ws import CommsServer
@@ -58,14 +52,3 @@ async def start_service(db_url: str, *, port: int = 0, host: str = "127.0.0.1", 
     server = CommsServer(service)
     bound = await server.start(host, port, ssl_context)
     return RunningService(server, service, store, bound, host, ssl_context is not None)
-
-
-async def new_user(url: str, user: str, invite: str | None, *, device_id: str = "d1",
-                   keys: DeviceKeys | None = None, state_path: Path | None = None,
-                   clock: Callable[[], float] = time.time, policy: RotationPolicy | None = None) -> CommsClient:
-    """Create a device, register it (with an invite for a new user) and return the connected client."""
-    client = CommsClient(url, keys or MemoryKeys(), LocalState.new(user, device_id, policy),
-                         state_path=state_path, clock=clock)
-    await client.connect()
-    await client.register(invite)
-    return client

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from dunpai.risk.demo.traffic import CITIES, DEMO_DAY, Customer, Traffic, _iso
+from dunpai.risk.scenarios.traffic import CITIES, DEMO_DAY, Customer, Traffic, _iso
 
 
 def s1_counterfeit(tr: Traffic, c: Customer, day: datetime) -> None:
