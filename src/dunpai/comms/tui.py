@@ -5,6 +5,9 @@ Type a message and press Enter to send it to the open conversation. Commands:
 ``/to USER`` or ``/group GROUP`` open a conversation; ``/create G``, ``/add G USER``,
 ``/remove G USER`` manage groups; ``/file PATH`` sends a file (location metadata removed);
 ``/fetch MESSAGE-ID PATH`` saves a received file; ``/verify USER`` shows the safety number.
+Typing goes to the message line from the start; a conversation chosen in the list (arrows, Enter or a
+click) is where messages go. Conversations and messages are kept in the device's sealed history (the
+same one the app keeps, :mod:`dunpai.comms.app.history`), so they are there again after a restart.
 Calls and talk-groups (:mod:`dunpai.comms.tui_calls`): ``/call USER``, an incoming-call prompt
 (accept / reject), ``/hangup`` (F3), ``/mute`` (F4), ``/join GROUP [CALL-ID]`` (group call),
 ``/ptt GROUP`` then F2 to ask for the floor and F2 again to release it; ``/audio``, ``/speaker``,
@@ -13,8 +16,8 @@ Calls and talk-groups (:mod:`dunpai.comms.tui_calls`): ``/call USER``, an incomi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import ClassVar
@@ -25,6 +28,8 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Input, ListItem, ListView, Log, Static
 
+from dunpai.comms.app.history import HistoryStore, lock_device
+from dunpai.comms.app.model import State, group_conv, user_conv
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError
 from dunpai.comms.protocol.attachments import FileKey
@@ -34,7 +39,11 @@ HELP = ("/to 用户 · /group 群 · /create 群 · /add 群 用户 · /remove �
         "/fetch 消息ID 路径 · /verify 用户")
 
 
+SHOWN_AT_START = 30  # messages from the history written to the log at start
+
+
 class CommsApp(App[None]):
+    AUTO_FOCUS = "#input"
     CSS = """
     #side { width: 28; border: round $accent; }
     #main { border: round $primary; }
@@ -49,9 +58,11 @@ class CommsApp(App[None]):
     ]
 
     def __init__(self, client: CommsClient, connect: bool = True, *, audio: AudioSettings | None = None,
-                 relay_url: str | None = None) -> None:
+                 relay_url: str | None = None, history: HistoryStore | None = None) -> None:
         super().__init__()
         self.client = client
+        self.history = history
+        self.past = State(client.user)
         self.connect_on_mount = connect
         self.target: tuple[str, str] | None = None  # ("user"|"group", id)
         self.conversations: list[tuple[str, str]] = []
@@ -71,6 +82,7 @@ class CommsApp(App[None]):
 
     async def on_mount(self) -> None:
         self.title = f"盾牌通信 Dunpai — {self.client.user}/{self.client.device_id}"
+        self._replay()
         if self.connect_on_mount:
             await self.client.connect()
             await self.client.login()
@@ -80,6 +92,38 @@ class CommsApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.calls.stop()
+        if self.history is not None:
+            self.history.close()
+        if self.connect_on_mount:  # closed here, on the app's own event loop (not after it ended)
+            with contextlib.suppress(CommsError, OSError):
+                await self.client.close()
+
+    def _replay(self) -> None:
+        """Conversations and the last messages from the sealed history."""
+        if self.history is None:
+            return
+        for rec in self.history.load():
+            self.past.apply(rec)
+        for view in reversed(self.past.conversations()):
+            kind, name = ("group", view["id"][2:]) if view["kind"] == "group" else ("user", view["id"][2:])
+            self._add_conversation(kind, name)
+        recent = sorted(self.past.msgs.values(), key=lambda m: m.n)[-SHOWN_AT_START:]
+        if recent:
+            self._write("— 历史 / history —")
+        for m in recent:
+            where = self._where(m.conv)
+            body = m.text or f"[文件 / file] {(m.file or {}).get('name', '')}"
+            self._write(f"{where}{'我 / me' if m.out else m.sender}: {body}")
+
+    def _where(self, conv: str) -> str:
+        c = self.past.convs.get(conv)
+        if conv.startswith("g:"):
+            return f"#{(c.name if c is not None and c.name else conv[2:])} "
+        return f"@{conv[2:]} "
+
+    def _keep(self, record: dict[str, object]) -> None:
+        if self.history is not None and self.past.apply(record):
+            self.history.append(record)
 
     def _write(self, line: str) -> None:
         self.query_one("#log", Log).write_line(line)
@@ -88,14 +132,26 @@ class CommsApp(App[None]):
         if (kind, name) in self.conversations:
             return
         self.conversations.append((kind, name))
-        label = f"# {name}" if kind == "group" else f"@ {name}"
+        c = self.past.convs.get(group_conv(name) if kind == "group" else user_conv(name))
+        label = f"# {c.name if kind == 'group' and c is not None and c.name else name}" if kind == "group" \
+            else f"@ {name}"
         self.query_one("#side", ListView).append(ListItem(Static(label)))
+        if self.target is None:
+            self.target = (kind, name)  # the first conversation is the open one until another is chosen
 
-    def on_list_view_selected(self, event: ListView.Selected) -> None:
-        index = self.query_one("#side", ListView).index
-        if index is not None and index < len(self.conversations):
+    def _choose(self, index: int | None, announce: bool) -> None:
+        if index is None or not 0 <= index < len(self.conversations):
+            return
+        if self.conversations[index] != self.target or announce:
             self.target = self.conversations[index]
             self._write(f"— 会话 / conversation: {self.target[1]} —")
+
+    def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
+        self._choose(event.list_view.index, announce=False)
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        self._choose(event.list_view.index, announce=True)
+        self.query_one("#input", Input).focus()  # then type the reply at once
 
     def _call_status(self) -> None:
         with contextlib.suppress(NoMatches):
@@ -122,11 +178,17 @@ class CommsApp(App[None]):
             self._add_conversation("group", m.group_id)
         else:
             self._add_conversation("user", m.sender)
-        where = f"#{m.group_id} " if m.group_id else ""
+        conv = group_conv(m.group_id) if m.group_id else user_conv(m.sender)
+        where = self._where(conv) if m.group_id else ""
         if m.kind == "text":
             self._write(f"{where}{m.sender}: {m.text}")
+            self._keep({"t": "msg", "mid": m.mid, "conv": conv, "sender": m.sender, "device": m.sender_device,
+                        "out": m.sender == self.client.user, "at": m.sent_at, "kind": "text", "text": m.text or ""})
         elif m.file is not None:
             self._write(f"{where}{m.sender}: [文件 / file] {m.file.name} {m.file.size} B — /fetch {m.mid} <path>")
+            self._keep({"t": "msg", "mid": m.mid, "conv": conv, "sender": m.sender, "device": m.sender_device,
+                        "out": m.sender == self.client.user, "at": m.sent_at, "kind": "file",
+                        "file": m.file.to_content()})
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
@@ -140,8 +202,12 @@ class CommsApp(App[None]):
             self._write("! 先选择会话 / open a conversation first: /to USER or /group GROUP")
             return
         kind, name = self.target
-        await (self.client.group_send_text(name, text) if kind == "group" else self.client.send_text(name, text))
-        self._write(f"{'#' + name + ' ' if kind == 'group' else '→ ' + name + ' '}我 / me: {text}")
+        mid = await (self.client.group_send_text(name, text) if kind == "group"
+                     else self.client.send_content(name, {"type": "text", "body": text, "to": name}))
+        conv = group_conv(name) if kind == "group" else user_conv(name)
+        self._keep({"t": "msg", "mid": mid, "conv": conv, "sender": self.client.user, "device": self.client.device_id,
+                    "out": True, "at": int(time.time() * 1000), "kind": "text", "text": text, "status": "sent"})
+        self._write(f"{self._where(conv) if kind == 'group' else '→ ' + name + ' '}我 / me: {text}")
 
     async def _command(self, line: str) -> None:
         cmd, *args = line.split()
@@ -175,16 +241,26 @@ class CommsApp(App[None]):
             self._write(f"已保存 / saved {args[1]} ({len(data)} B, 已校验 / checked)")
         elif cmd == "/verify" and len(args) == 1:
             number, _ = await c.safety_number(args[0])
-            self._write(f"安全码 / safety number {c.user} ⇄ {args[0]}: {number}")
+            groups = number.split()
+            self._write(f"安全码 / safety number {c.user} ⇄ {args[0]}:")
+            for row in range(0, len(groups), 4):  # 3 rows of 4 groups: never cut at the pane's edge
+                self._write("    " + "  ".join(groups[row : row + 4]))
         else:
             self._write(f"! {HELP}")
             self._write(f"! {CALL_HELP}")
 
 
 def run_tui(client: CommsClient) -> None:
-    app = CommsApp(client)
+    """Run the terminal client on a device home (its history beside the sealed state); the client
+    is closed by the app itself, on its own event loop, so Ctrl+Q leaves cleanly."""
+    history = None
+    lock = None
+    if client.state_path is not None:
+        home = client.state_path.parent
+        lock = lock_device(home)
+        history = HistoryStore(home / "history", client.keys, f"{client.user}/{client.device_id}")
     try:
-        app.run()
+        CommsApp(client, history=history).run()
     finally:
-        if client.conn is not None:
-            asyncio.run(client.close())
+        if lock is not None:
+            lock.close()

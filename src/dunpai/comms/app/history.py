@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from dunpai.comms.errors import CommsError
 from dunpai.comms.keys_port import StateSealer
@@ -31,8 +32,26 @@ FORMAT = "dunpai-app-history-v1"
 _NAME = re.compile(r"^h-(\d{8})\.sealed$")
 
 
+LOCK_FILE = "app.lock"
+
+
 class HistoryDamaged(CommsError):
     code = "history_damaged"
+
+
+def lock_device(home: Path) -> IO[str]:
+    """One client at a time on a device directory (the app or the terminal client): two would fork
+    the device's session state and its history. Held until the returned file is closed."""
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fh = open(home / LOCK_FILE, "w", encoding="utf-8")  # noqa: SIM115 - held for the client's life
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        fh.close()
+        from dunpai.comms.errors import Conflict
+
+        raise Conflict(f"another client is already running on {home}") from exc
+    return fh
 
 
 class HistoryStore:

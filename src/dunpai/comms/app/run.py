@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import getpass
 import os
 import signal
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from dunpai.comms.app.files import DEFAULT_LIMIT
-from dunpai.comms.app.history import HistoryStore
+from dunpai.comms.app.history import HistoryStore, lock_device
 from dunpai.comms.app.messenger import Messenger
 from dunpai.comms.app.voice import Voice
 from dunpai.comms.calls.agent import CallAgent
@@ -36,7 +35,6 @@ from dunpai.core.config import KeystoreSettings
 from dunpai.keys.location import Prompt
 
 HISTORY_DIR = "history"
-LOCK_FILE = "app.lock"
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,7 @@ class AppHost:
         return (self.home / DEVICE_FILE).exists() and (self.home / STATE_FILE).exists()
 
     def lock(self) -> None:
-        """One app per device directory: a second one would fork the device's session state."""
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fh = open(self.home / LOCK_FILE, "w", encoding="utf-8")  # noqa: SIM115 - held for the app's life
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fh.close()
-            raise Conflict(f"another app is already running for {self.home}") from exc
-        self._lock = fh
+        self._lock = lock_device(self.home)
 
     def _keys(self, cfg: DeviceConfig, create: bool) -> DeviceKeys:
         """The device's key store by the one convention (``dunpai.keys.location``), as the CLI opens it."""
