@@ -11,7 +11,7 @@ import pytest
 
 from dunpai.cli.demos.comms import GPS_LAT, GPS_LON, gps_of, main, photo_with_gps
 from dunpai.comms.client.enrol import new_user
-from dunpai.comms.errors import IntegrityError
+from dunpai.comms.errors import AttachmentCorrupted
 from dunpai.comms.server import tables as t
 from dunpai.comms.server.launch import start_service
 
@@ -74,7 +74,7 @@ def test_photo_delivered_without_gps_and_large_file_chunked(sqlite_url: str) -> 
             with svc.store.engine.begin() as c:
                 c.execute(t.blob_chunks.update().where(t.blob_chunks.c.blob_id == ref.blob_id,
                                                        t.blob_chunks.c.idx == 1).values(data=b"\x00" * 32))
-            with pytest.raises(IntegrityError):
+            with pytest.raises(AttachmentCorrupted):
                 await bob.fetch_file(ref)
             for c in (alice, bob):
                 await c.close()

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from dunpai.comms.client.state import LocalState, load_state, save_state
-from dunpai.comms.errors import CommsError, DecryptionFailed, IntegrityError, MalformedFrame, UnsupportedVersion
+from dunpai.comms.errors import (
+    AttachmentCorrupted,
+    CommsError,
+    DecryptionFailed,
+    MalformedFrame,
+    UnsupportedVersion,
+)
 from dunpai.comms.keys_port import MemoryKeys
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.protocol.attachments import FileKey, decrypt_file, encrypt_file
@@ -65,10 +71,10 @@ def test_non_media_untouched() -> None:
 def test_file_encryption_round_trip_and_tamper(data: bytes, chunk: int) -> None:
     ref, chunks = encrypt_file(data, "b1", "n", "m", chunk_size=chunk)
     assert decrypt_file(FileKey.from_content(ref.to_content()), chunks) == data
-    with pytest.raises(IntegrityError):
+    with pytest.raises(AttachmentCorrupted):
         decrypt_file(ref, chunks[:-1] if len(chunks) > 1 else [chunks[0] + b"x"])
     if len(chunks) > 1:
-        with pytest.raises(IntegrityError):
+        with pytest.raises(AttachmentCorrupted):
             decrypt_file(ref, list(reversed(chunks)))
 
 
@@ -107,20 +113,58 @@ def test_state_sealed_and_bound_to_key(tmp_path: Path) -> None:
 
 
 def test_schema_newer_than_code_refused(tmp_path: Path) -> None:
-    from sqlalchemy import insert
+    from sqlalchemy import text
 
-    from dunpai.comms.server import migrations
-    from dunpai.comms.server import tables as t
     from dunpai.comms.server.store import SqlStore
+    from dunpai.core.errors import StateError
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     store = SqlStore.open(url, 0.0)
     with store.engine.begin() as c:
-        assert migrations.current_version(c) == migrations.LATEST
-        c.execute(insert(t.schema_version).values(version=migrations.LATEST + 1, applied_at=0.0))
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "c0100_comms"
+        c.execute(text("UPDATE alembic_version SET version_num = 'c9999_from_the_future'"))
     store.close()
-    with pytest.raises(CommsError, match="newer"):
+    with pytest.raises(StateError, match="newer release"):
         SqlStore.open(url, 0.0)
+
+
+def test_a_database_from_before_alembic_is_adopted_with_its_data(tmp_path: Path) -> None:
+    from sqlalchemy import insert, inspect, select, text
+
+    from dunpai.comms.server import tables as t
+    from dunpai.comms.server.store import SqlStore
+    from dunpai.core.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.begin() as c:  # what the comms service's own version runner made
+        t.metadata.create_all(c)
+        c.execute(text("CREATE TABLE comms_schema_version (version INTEGER PRIMARY KEY, applied_at FLOAT NOT NULL)"))
+        c.execute(text("INSERT INTO comms_schema_version VALUES (1, 0.0)"))
+        c.execute(insert(t.users).values(user_id="wang", signing_key="k", created_at=1.0))
+    engine.dispose()
+    store = SqlStore.open(url, 0.0)
+    with store.engine.connect() as c:
+        assert c.execute(select(t.users.c.user_id)).scalars().all() == ["wang"]
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "c0100_comms"
+        assert not inspect(c).has_table("comms_schema_version")
+    store.close()
+
+
+def test_the_two_databases_keep_their_own_tables(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from dunpai.comms.server.store import SqlStore
+    from dunpai.core.db import init_schema, make_engine
+
+    comms = SqlStore.open(f"sqlite:///{tmp_path / 'comms.db'}", 0.0)
+    risk = make_engine(f"sqlite:///{tmp_path / 'risk.db'}")
+    init_schema(risk)
+    comms_tables, risk_tables = (set(inspect(e).get_table_names()) for e in (comms.engine, risk))
+    assert {"comms_users", "comms_queue"} <= comms_tables and not any(n.startswith("audit") for n in comms_tables)
+    assert {"audit_entries", "case_cases"} <= risk_tables and not any(n.startswith("comms_") for n in risk_tables)
+    comms.close()
+    risk.dispose()
 
 
 def test_key_claims_capped_per_device(tmp_path: Path) -> None:

@@ -1,7 +1,13 @@
-"""Comms errors. Each carries a stable wire ``code`` that the service sends in ``error`` frames."""
+"""Comms errors. Each carries a stable wire ``code`` that the service sends in ``error`` frames.
+
+The house's shared meanings (``core.errors``: forbidden, not found, conflict) are the same classes
+here, specialised so that comms code catching ``CommsError`` still sees them: a comms ``NotFound``
+*is* a ``dunpai.core.errors.NotFound``, with the same code, presented alike everywhere.
+"""
 
 from __future__ import annotations
 
+from dunpai.core import errors as core
 from dunpai.core.errors import DunpaiError
 
 
@@ -37,16 +43,16 @@ class DeviceRevoked(CommsError):
     code = "device_revoked"
 
 
-class Forbidden(CommsError):
-    code = "forbidden"
+class Forbidden(CommsError, core.Forbidden):
+    code = core.Forbidden.code
 
 
-class NotFound(CommsError):
-    code = "not_found"
+class NotFound(CommsError, core.NotFound):
+    code = core.NotFound.code
 
 
-class Conflict(CommsError):
-    code = "conflict"
+class Conflict(CommsError, core.Conflict):
+    code = core.Conflict.code
 
 
 class RateLimited(CommsError):
@@ -79,8 +85,9 @@ class ReplayDetected(CommsError):
     code = "replay_detected"
 
 
-class IntegrityError(CommsError):
-    """Downloaded file content does not match the hash sent inside the E2E message."""
+class AttachmentCorrupted(CommsError):
+    """Downloaded file content does not match the hash sent inside the E2E message. (Not
+    SQLAlchemy's ``IntegrityError``, a database constraint: the wire code stays ``integrity_error``.)"""
 
     code = "integrity_error"
 

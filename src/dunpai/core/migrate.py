@@ -1,20 +1,72 @@
-"""Schema migrations (Alembic), run programmatically so `dunpai` needs no alembic.ini on disk."""
+"""Schema migrations (Alembic), run programmatically so `dunpai` needs no alembic.ini on disk.
+
+One history (``src/dunpai/migrations/versions``) with two trees: the risk database's (audit, PII,
+events and decisions, shield, compromise, cases: every branch from ``r0000_base``) and the comms
+service's (branch ``comms``, its own root: a comms deployment has its own database). ``upgrade``
+brings one of them to its heads; the other's tables are never created there. ``audit`` is the audit
+branch alone (the bridge keeps only an audit chain).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Engine
 
+from dunpai.core.errors import StateError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+Tree = Literal["risk", "comms", "audit"]
+COMMS_ROOT = "c0100_comms"
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
-    from alembic import command
+def _config(schema: str | None, tree: Tree) -> Config:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["tree"] = tree
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+def heads(tree: Tree) -> list[str]:
+    """The revisions ``upgrade(engine, tree)`` brings a database to."""
+    from alembic.script import ScriptDirectory
+
+    if tree == "audit":
+        return ["audit@head"]
+    script = ScriptDirectory(str(MIGRATIONS))
+    comms = {rev.revision for rev in script.walk_revisions() if COMMS_ROOT in _lineage(script, rev.revision)}
+    return sorted(h for h in script.get_heads() if (h in comms) == (tree == "comms"))
+
+
+def _lineage(script: ScriptDirectory, revision: str) -> set[str]:
+    return {rev.revision for rev in script.iterate_revisions(revision, "base") if rev is not None}
+
+
+def upgrade(engine: Engine, tree: Tree = "risk", *, schema: str | None = None,
+            stamp_first: str | None = None) -> None:
+    """Bring ``tree``'s tables up to date; with ``schema`` (PostgreSQL) they and the version table live
+    there. ``stamp_first`` records a revision as applied before upgrading (tables made before this
+    history existed)."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+
+    cfg = _config(schema, tree)
     with engine.begin() as conn:
+        if schema:
+            conn = conn.execution_options(schema_translate_map={None: schema})
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        try:
+            if stamp_first is not None:
+                command.stamp(cfg, stamp_first)
+            for head in heads(tree):
+                command.upgrade(cfg, head)
+        except CommandError as exc:  # e.g. a revision this software does not know: a newer release made it
+            raise StateError(f"cannot migrate the database: {exc} (was it made by a newer release?)") from None

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from dunpai.comms.errors import DecryptionFailed, IntegrityError
+from dunpai.comms.errors import AttachmentCorrupted, DecryptionFailed
 from dunpai.comms.protocol.canonical import b64d, b64e
 
 FILE_FORMAT = "dunpai-file-v1"
@@ -78,14 +78,14 @@ def decrypt_file(ref: FileKey, sealed: Iterable[bytes]) -> bytes:
     for chunk in chunks:
         digest.update(chunk)
     if len(chunks) != ref.chunks or digest.hexdigest() != ref.sha256:
-        raise IntegrityError("downloaded file does not match its hash")
+        raise AttachmentCorrupted("downloaded file does not match its hash")
     aead = AESGCM(ref.key)
     try:
         plain = b"".join(aead.decrypt(i.to_bytes(12, "big"), c, _aad(i, ref.chunks)) for i, c in enumerate(chunks))
     except InvalidTag as exc:
-        raise IntegrityError("downloaded file failed authentication") from exc
+        raise AttachmentCorrupted("downloaded file failed authentication") from exc
     if len(plain) != ref.size:
-        raise IntegrityError("downloaded file has the wrong size")
+        raise AttachmentCorrupted("downloaded file has the wrong size")
     return plain
 
 

@@ -9,14 +9,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Engine,
     and_,
     bindparam,
-    create_engine,
     delete,
-    event,
     func,
     insert,
+    inspect,
     select,
     text,
     tuple_,
@@ -24,28 +24,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from dunpai.comms.errors import Conflict
-from dunpai.comms.server import migrations
+from dunpai.comms.errors import CommsError, Conflict
 from dunpai.comms.server import tables as t
+from dunpai.core.db import make_engine
+from dunpai.core.migrate import COMMS_ROOT
+from dunpai.core.migrate import upgrade as migrate
+
+# Databases made before the comms tables joined the Alembic history kept their own version table.
+_LEGACY_VERSION_TABLE = "comms_schema_version"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
-        cur.execute(f"PRAGMA {pragma}")
-    cur.close()
+def _qualified(schema: str | None) -> str:
+    return f'"{schema}".{_LEGACY_VERSION_TABLE}' if schema else _LEGACY_VERSION_TABLE
 
 
-def make_engine(url: str) -> Engine:
-    """Like ``dunpai.core.db.make_engine`` but without a liveness ping on every checkout: the comms
-    service runs several short statements per message, and the ping doubled their cost on SQLite."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    sqlite = url.startswith("sqlite")
-    engine = create_engine(url, pool_pre_ping=not sqlite)
-    if sqlite:
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+def _legacy_version(conn: Connection, schema: str | None) -> int | None:
+    if not inspect(conn).has_table(_LEGACY_VERSION_TABLE, schema=schema):
+        return None
+    query = f"SELECT coalesce(max(version), 0) FROM {_qualified(schema)}"  # noqa: S608 - fixed names only
+    return int(conn.execute(text(query)).scalar_one())
 
 
 # Hot statements, built once (building a statement costs more than running it on SQLite).
@@ -75,13 +72,21 @@ class SqlStore:
 
     @classmethod
     def open(cls, url: str, now: float, schema: str | None = None) -> SqlStore:
+        """Open (creating or upgrading the schema through the Alembic history's ``comms`` tree).
+        ``now`` is kept for callers; migrations record no time of their own."""
         engine = make_engine(url)
-        if schema:
-            with engine.begin() as conn:
+        legacy = None
+        with engine.begin() as conn:
+            if schema:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        store = cls(engine, schema)
-        migrations.upgrade(store.engine, now, schema)
-        return store
+            legacy = _legacy_version(conn, schema)
+        if legacy is not None and legacy > 1:
+            raise CommsError(f"comms database schema {legacy} is newer than this software")
+        migrate(engine, "comms", schema=schema, stamp_first=COMMS_ROOT if legacy == 1 else None)
+        if legacy is not None:
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP TABLE {_qualified(schema)}"))
+        return cls(engine, schema)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,4 +1,5 @@
 """The comms service's own schema (separate from the risk database): ciphertext and public keys only.
+Its migrations are the ``comms`` tree of the Alembic history (``migrations/versions/c0100_comms.py``).
 
 No table has a column for a network address: the service never stores where a client connects from.
 """
@@ -25,12 +26,6 @@ metadata = MetaData(
         "uq": "uq_%(table_name)s_%(column_0_name)s",
         "pk": "pk_%(table_name)s",
     }
-)
-
-schema_version = Table(
-    "comms_schema_version", metadata,
-    Column("version", Integer, primary_key=True),
-    Column("applied_at", Float, nullable=False),
 )
 
 users = Table(

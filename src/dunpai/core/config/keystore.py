@@ -18,7 +18,7 @@ from dunpai.core.config.base import Env, Section
 
 KEYS_DIR = "keys"
 STORE_FILE = "keystore.dpks"
-PASSPHRASE_FILE = "passphrase"
+PASSPHRASE_FILE = "passphrase"  # noqa: S105 - a file name, not a secret
 
 
 class KdfSettings(Section):

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
         default=None, description="the YAML settings file read (flag --config)")
     data_dir: Path = Field(default=Path(".dunpai"), description="where the embedded database, state and keys live")
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL (default: sqlite:///DATA_DIR/dunpai.db; postgresql://… in production)")
+        default=None,
+        description="SQLAlchemy URL (default: sqlite:///DATA_DIR/dunpai.db; postgresql://… in production)")
     default_currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of amounts")
     keystore: KeystoreSettings = KeystoreSettings()
     state: StateSettings = StateSettings()
