@@ -14,7 +14,8 @@ import pytest
 
 from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import Argon2Params, KeyStore, PanTokenizer, open_keystore
-from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, MemoryAudit, Staff
+from dunpai.audit import MemoryAudit
+from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, Staff
 from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService

@@ -14,7 +14,7 @@ from dunpai.audit import AuditLog
 from dunpai.core.db import init_schema, make_engine
 from dunpai.core.errors import Forbidden
 from dunpai.keys import KeyStore, PanTokenizer
-from dunpai.risk.cases import AccountStates, AuditLogSink, Incidents, KeyStoreSigner, verify_bundle
+from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, verify_bundle
 from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService
@@ -52,7 +52,7 @@ def test_incident_flow_on_postgres(pg_risk: RiskService, keystore: KeyStore, tmp
     assert pg_risk.db.dialect.name == "postgresql"
     for body, _, _ in demo_events(7, 12, history_days=3):
         pg_risk.submit("default", body)
-    inc = Incidents.for_risk(pg_risk, AuditLogSink(AuditLog(pg_risk.db, keystore)), signer=KeyStoreSigner(keystore),
+    inc = Incidents.for_risk(pg_risk, AuditLog(pg_risk.db, keystore), signer=KeyStoreSigner(keystore),
                              clock=StepClock())
     inc.cases.sync_from_log("default")
     cid = next(c.case_id for c in inc.cases.queue(ANALYST) if c.group_key == S1_CUSTOMER)

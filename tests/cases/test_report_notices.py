@@ -14,7 +14,7 @@ from dunpai.cli.demos.incidents import run_incident_demo
 from dunpai.core.config import load_settings
 from dunpai.core.errors import InvalidInput
 from dunpai.core.i18n import Text
-from dunpai.risk.cases import AuditLogSink, Incidents, KeyStoreSigner
+from dunpai.risk.cases import Incidents, KeyStoreSigner
 from dunpai.risk.cases.bundle import verify_bundle
 from dunpai.risk.cases.liability import DEFAULT_RULES
 from dunpai.risk.cases.notices import (
@@ -83,7 +83,7 @@ def test_police_report_pdf_embeds_a_chinese_font(world: World) -> None:
 
 
 def test_changes_go_to_the_real_audit_chain(world: World) -> None:
-    inc = Incidents.for_risk(world.risk, AuditLogSink(AuditLog(world.risk.db, world.keystore, checkpoint_every=5)),
+    inc = Incidents.for_risk(world.risk, AuditLog(world.risk.db, world.keystore, checkpoint_every=5),
                              signer=KeyStoreSigner(world.keystore), clock=StepClock())
     cid = world.case_of(S1_CUSTOMER)
     inc.cases.transition(ANALYST, cid, "investigating")

@@ -22,7 +22,8 @@ import pytest
 
 from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import Argon2Params, PanTokenizer, open_keystore
-from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, MemoryAudit
+from dunpai.audit import MemoryAudit
+from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner
 from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService

@@ -20,10 +20,11 @@ from starlette.types import Receive, Scope, Send
 
 from dunpai import __version__
 from dunpai.api import errors
-from dunpai.api.auth import Authenticator, Principal, require
+from dunpai.api.auth import Authenticator, Principal
 from dunpai.api.batcher import Batcher
 from dunpai.api.docs import install_docs
 from dunpai.core.errors import DunpaiError, FieldProblem, InvalidInput
+from dunpai.core.roles import require
 from dunpai.risk.events.schemas import Event
 from dunpai.risk.service import RiskService
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from dunpai.audit import AuditPort
 from dunpai.core.config import ApiKeySettings
-from dunpai.core.errors import Forbidden, Unauthenticated
-from dunpai.risk.service import AuditPort
+from dunpai.core.errors import Unauthenticated
+from dunpai.core.roles import ROLES, require
 from dunpai.risk.storage import repository as repo
 
-ROLES = ("integrator", "analyst", "supervisor", "admin")
 CACHE_SECONDS = 30.0
 
 
@@ -71,7 +71,4 @@ class Authenticator:
         return principal
 
 
-def require(principal: Principal, *roles: str) -> None:
-    """Admins may do everything; others need one of ``roles``."""
-    if principal.role != "admin" and principal.role not in roles:
-        raise Forbidden(f"role {principal.role} may not do this", needs=list(roles))
+__all__ = ["ROLES", "Authenticator", "Principal", "create_api_key", "digest", "require"]

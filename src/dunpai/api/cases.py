@@ -15,8 +15,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dunpai.api.app import Caller
-from dunpai.api.auth import require
 from dunpai.core.errors import FieldProblem, InvalidInput
+from dunpai.core.roles import require
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.cases.model import Alert
 

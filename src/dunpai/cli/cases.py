@@ -53,14 +53,14 @@ def _incidents(cfg: Settings, store: KeyStore) -> Incidents:
     from dunpai.audit import AuditLog
     from dunpai.core.db import init_schema, make_engine
     from dunpai.core.i18n import Text
-    from dunpai.risk.cases import AuditLogSink, Incidents, KeyStoreSigner
+    from dunpai.risk.cases import Incidents, KeyStoreSigner
     from dunpai.risk.cases.notices import Bank
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(cfg.db_url)
     init_schema(db)
     bank = Bank(Text(cfg.bank.name_zh, cfg.bank.name_en), cfg.bank.hotline)
-    return Incidents(db, AuditLogSink(AuditLog(db, store)), signer=KeyStoreSigner(store), bank=bank)
+    return Incidents(db, AuditLog(db, store), signer=KeyStoreSigner(store), bank=bank)
 
 
 @evidence_app.command("export")

@@ -98,13 +98,12 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
 def open_incidents(service: RiskService, bank: BankSettings | None = None) -> Incidents:
     """Cases, account actions, evidence and disputes over the risk service (same database, keys and
     audit chain); customer notices come from ``bank`` (the settings' ``bank:``)."""
-    from dunpai.risk.cases.audit import AuditLogSink
     from dunpai.risk.cases.notices import DEFAULT_BANK, Bank
     from dunpai.risk.cases.signing import KeyStoreSigner
 
     keys = service.keys
     sender = DEFAULT_BANK if bank is None else Bank(Text(bank.name_zh, bank.name_en), bank.hotline)
-    return Incidents.for_risk(service, AuditLogSink(AuditLog(service.db, keys)), signer=KeyStoreSigner(keys),
+    return Incidents.for_risk(service, AuditLog(service.db, keys), signer=KeyStoreSigner(keys),
                               bank=sender)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dunpai.core.roles import Actor, require
 from dunpai.risk.cases import dashboards
 from dunpai.risk.cases import history as risk_history
 from dunpai.risk.cases import repository as repo
-from dunpai.risk.cases.common import Actor, require
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.web import charts
 from dunpai.web.i18n import pick, word

@@ -16,9 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, delete, insert, select, update
 
 from dunpai.core.errors import Conflict, InvalidInput, Unauthenticated
+from dunpai.core.roles import STAFF_ROLES
 from dunpai.risk.cases.tables import staff_sessions, staff_users
 
-ROLES = ("analyst", "supervisor", "admin")
+ROLES = STAFF_ROLES
 SESSION_SECONDS = 8 * 3600.0
 _HASHER = PasswordHasher()
 _DUMMY = _HASHER.hash("dunpai-timing-equaliser")

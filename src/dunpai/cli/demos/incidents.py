@@ -21,10 +21,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from dunpai.audit import AuditLog
+from dunpai.audit import AuditLog, AuditPort
 from dunpai.core.errors import Forbidden
 from dunpai.keys import KeyStore
-from dunpai.risk.cases.audit import AuditLogSink, AuditSink
 from dunpai.risk.cases.bundle import verify_bundle
 from dunpai.risk.cases.common import Staff
 from dunpai.risk.cases.incidents import Incidents
@@ -72,7 +71,7 @@ class IncidentDemoResult:
 
 def run_incident_demo(service: Any, decisions_rows: Sequence[Mapping[str, Any]], evidence_dir: Path, *,
                       tenant: str = "default", keystore: KeyStore | None = None,
-                      audit: AuditSink | None = None, terminal_flags: Sequence[Mapping[str, Any]] = (),
+                      audit: AuditPort | None = None, terminal_flags: Sequence[Mapping[str, Any]] = (),
                       console: Console | None = None) -> IncidentDemoResult:
     """``decisions_rows``: the demo's rows (``event_id``, ``scenario``, ``decision_id``, ``action``...).
     ``keystore`` signs the bundles and audit checkpoints (default: the service's own key store).
@@ -81,7 +80,7 @@ def run_incident_demo(service: Any, decisions_rows: Sequence[Mapping[str, Any]],
     last = max((datetime.fromisoformat(r["event_time"]).timestamp() for r in decisions_rows
                 if r.get("event_time")), default=0.0)
     clock = DemoClock(last + 600.0)
-    inc = Incidents.for_risk(service, audit or AuditLogSink(AuditLog(service.db, store)),
+    inc = Incidents.for_risk(service, audit or AuditLog(service.db, store),
                              signer=KeyStoreSigner(store), clock=clock)
     result = IncidentDemoResult(cases={})
     # 1. Alerts -> cases.

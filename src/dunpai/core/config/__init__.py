@@ -17,11 +17,11 @@ from dunpai.core.config.risk import (
     BankSettings,
     DatasetSettings,
     ModelSettings,
-    Role,
     StateSettings,
 )
 from dunpai.core.config.server import ConsoleSettings, ServerSettings
 from dunpai.core.config.tree import CONFIG_ENV, Settings, load_settings, secret
+from dunpai.core.roles import Role
 
 BankConfig = BankSettings  # the name used before the tree
 

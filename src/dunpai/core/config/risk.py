@@ -9,8 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from dunpai.core.config.base import Env, Section
-
-Role = Literal["integrator", "analyst", "supervisor", "admin"]
+from dunpai.core.roles import Role
 
 
 class ApiKeySettings(Section):

@@ -2,7 +2,6 @@
 evidence bundles, the police report, customer notices, disputes and the loss-reserve ledger."""
 
 from dunpai.risk.cases.accounts import AccountStates
-from dunpai.risk.cases.audit import AuditLogSink, AuditSink, MemoryAudit
 from dunpai.risk.cases.bundle import BundleReport, verify_bundle
 from dunpai.risk.cases.common import Staff
 from dunpai.risk.cases.incidents import Incidents
@@ -12,14 +11,11 @@ from dunpai.risk.cases.signing import EvidenceSigner, KeyStoreSigner, software_s
 __all__ = [
     "AccountStates",
     "Alert",
-    "AuditLogSink",
-    "AuditSink",
     "BundleReport",
     "Case",
     "EvidenceSigner",
     "Incidents",
     "KeyStoreSigner",
-    "MemoryAudit",
     "Staff",
     "software_signer",
     "verify_bundle",

@@ -1,4 +1,5 @@
-"""What the case services share: the actor, role checks, ports, and the one dependency bundle."""
+"""What the case services share: the actor (roles and checks are ``dunpai.core.roles``, re-exported
+here for the case modules), ports, and the one dependency bundle."""
 
 from __future__ import annotations
 
@@ -11,22 +12,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, text
 
-from dunpai.core.errors import Forbidden
-from dunpai.risk.cases.audit import AuditSink
+from dunpai.audit import AuditPort
+from dunpai.core.roles import ANALYSTS, SUPERVISORS, Actor, require
 from dunpai.risk.cases.notices import DEFAULT_BANK, Bank
-
-
-class Actor(Protocol):
-    """Who is acting: ``dunpai.api.auth.Principal`` and the console's staff user both fit."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def role(self) -> str: ...
-
-    @property
-    def tenant(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -73,22 +61,12 @@ class RecordingNotifier:
 @dataclass
 class Deps:
     db: Engine
-    audit: AuditSink
+    audit: AuditPort
     clock: Callable[[], float] = time.time
     events: EventSink | None = None
     explainer: Explainer | None = None
     notifier: Notifier = field(default_factory=RecordingNotifier)
     bank: Bank = DEFAULT_BANK  # who the customer notices come from
-
-
-ANALYSTS = ("analyst", "supervisor")
-SUPERVISORS = ("supervisor",)
-
-
-def require(actor: Actor, *roles: str) -> None:
-    """Admins may do everything; others need one of ``roles``. Raises ``Forbidden``."""
-    if actor.role != "admin" and actor.role not in roles:
-        raise Forbidden(f"role {actor.role} may not do this", needs=list(roles))
 
 
 def iso(t: float) -> str:
@@ -99,3 +77,7 @@ def lock_tenant(conn: Connection, tenant: str, what: str) -> None:
     """Serialise writers of one tenant's ``what`` on PostgreSQL (SQLite has a single writer)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{what}/{tenant}"})
+
+
+__all__ = ["ANALYSTS", "SUPERVISORS", "SYSTEM", "Actor", "Deps", "EventSink", "Explainer", "Notifier",
+           "RecordingNotifier", "Staff", "iso", "lock_tenant", "require"]

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from dunpai.audit import AuditPort
 from dunpai.core.errors import StateError
 from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.actions import ActionService
-from dunpai.risk.cases.audit import AuditSink
 from dunpai.risk.cases.bundle import BundleInput, export_bundle
 from dunpai.risk.cases.common import (
     ANALYSTS,
@@ -36,7 +36,7 @@ from dunpai.risk.cases.signing import EvidenceSigner
 
 
 class Incidents:
-    def __init__(self, db: Engine, audit: AuditSink, *, signer: EvidenceSigner | None = None,
+    def __init__(self, db: Engine, audit: AuditPort, *, signer: EvidenceSigner | None = None,
                  events: EventSink | None = None, explainer: Explainer | None = None,
                  notifier: Notifier | None = None, clock: Callable[[], float] | None = None,
                  liability_rules: Sequence[LiabilityRule] = DEFAULT_RULES, bank: Bank = DEFAULT_BANK) -> None:
@@ -52,7 +52,7 @@ class Incidents:
         self.accounts = AccountStates(db)
 
     @classmethod
-    def for_risk(cls, risk: Any, audit: AuditSink, **kwargs: Any) -> Incidents:
+    def for_risk(cls, risk: Any, audit: AuditPort, **kwargs: Any) -> Incidents:
         """Over a ``RiskService``: its database, ``submit`` for labels and staff-access events,
         ``explain`` for decision evidence."""
         return cls(risk.db, audit, events=risk, explainer=risk, **kwargs)
