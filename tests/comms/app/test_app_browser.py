@@ -35,12 +35,15 @@ PLAINTEXTS: list[str] = []     # every plaintext the tests send, searched for on
 class User:
     """One person: their app process and their browser window."""
 
-    def __init__(self, name: str, root: Path, lb: Loopback, browser: Any, invite: str) -> None:
+    def __init__(self, name: str, root: Path, lb: Loopback, browser: Any, invite: str, shots: bool = False) -> None:
         self.name, self.lb, self.browser = name, lb, browser
         self.app = AppProc(root / name).start()
         self.ctx: Any = None
         self.page: Any = None
         self.heard: list[bytes] = []
+        self.conv_open: str | None = None
+        if shots:
+            self.variants("enrol")
         self.open_page()
         p = self.page
         p.wait_for_selector("#enrol:not([hidden])")
@@ -63,6 +66,20 @@ class User:
         self.page.goto(self.app.url)
         self.page.wait_for_selector("body[data-ready='1']")
 
+    def variants(self, name: str, ready: str = "body[data-ready='1']") -> None:
+        """Screenshots of the current screen in both languages, wide and narrow (the page is opened
+        again for each; the app keeps its state). Ends on the Chinese wide page."""
+        for lang, size, viewport in (("en", "wide", WIDE), ("en", "narrow", NARROW), ("zh", "narrow", NARROW),
+                                     ("zh", "wide", WIDE)):
+            self.open_page(viewport, lang)
+            conv = f".conv[data-conv='{self.conv_open}']"
+            if self.conv_open and self.page.locator(conv).count():
+                self.page.click(conv)
+                self.page.wait_for_selector("#conversation:not([hidden])")
+            self.page.wait_for_selector(ready)
+            self.page.wait_for_timeout(150)
+            shoot(self.page, f"{name}-{lang}-{size}")
+
     def _tap(self, ws: Any) -> None:
         """What the app sends this window to play (binary 0x02 ‖ PCM): the test listens in."""
         ws.on("framereceived", lambda data: self.heard.append(data) if isinstance(data, bytes) and data[:1] == b"\x02"
@@ -77,12 +94,14 @@ class User:
     def open_conv(self, name: str) -> None:
         self.page.click(f".conv:has-text('{name}')")
         self.page.wait_for_selector(f"#conv-title:has-text('{name}')")
+        self.conv_open = str(self.page.get_attribute(".conv.active", "data-conv"))
 
     def chat_with(self, user: str) -> None:
         self.page.click("#new-chat-btn")
         self.page.fill("#new-chat-user", user)
         self.page.click("#new-chat-open")
         self.page.wait_for_selector(f"#conv-title:text-is('{user}')")
+        self.conv_open = f"u:{user}"
 
     def say(self, text: str) -> None:
         PLAINTEXTS.append(text)
@@ -127,7 +146,7 @@ def world(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         users["alice"] = User("alice", root, lb, talker, lb.invites[0])
         users["bob"] = User("bob", root, lb, plain, lb.invites[1])
-        users["carol"] = User("carol", root, lb, plain, lb.invites[2])
+        users["carol"] = User("carol", root, lb, plain, lb.invites[2], shots=True)
         yield {"root": root, "lb": lb, "wav": wav, "browsers": (talker, plain), **users}
     finally:
         for u in users.values():
@@ -281,7 +300,7 @@ def test_call_carries_the_microphone_wav_to_the_other_side(world: dict[str, Any]
     bob.heard.clear()
     alice.page.click("#call-btn")
     bob.page.wait_for_selector("#call-state[data-phase='ringing_in']", timeout=15_000)
-    shoot(bob.page, "call-incoming-zh-wide")
+    bob.variants("call-incoming", "#call-state[data-phase='ringing_in']")
     bob.page.click("#call-accept")
     alice.page.wait_for_selector("#call-state[data-phase='active']", timeout=15_000)
     bob.page.wait_for_selector("#call-state[data-phase='active']")
@@ -289,7 +308,7 @@ def test_call_carries_the_microphone_wav_to_the_other_side(world: dict[str, Any]
     deadline = time.monotonic() + 30
     while len(bob.heard) * codec.FRAME_SAMPLES < 2.5 * len(sent) and time.monotonic() < deadline:
         bob.page.wait_for_timeout(200)  # (Playwright delivers the socket frames while it waits)
-    shoot(alice.page, "call-active-zh-wide")
+    alice.variants("call-active", "#call-state[data-phase='active']")   # (her microphone stops here)
     alice.page.click("#call-hangup")
     bob.page.wait_for_selector("#call-screen", state="hidden", timeout=15_000)
     heard = np.concatenate([np.frombuffer(f[1:], dtype="<i2") for f in bob.heard]).astype(np.int16)
@@ -321,7 +340,7 @@ def test_offline_messages_queue_and_go_out_when_the_service_returns(world: dict[
     alice.page.wait_for_selector("#online-state[data-online='0']", timeout=15_000)
     alice.say("断网时写的消息")
     assert alice.mark_of("断网时写的消息") == "queued"
-    shoot(alice.page, "offline-queued-zh-wide")
+    alice.variants("offline-queued", "#online-state[data-online='0']")
     lb.start()
     alice.page.wait_for_selector("#online-state[data-online='1']", timeout=20_000)
     alice.wait_mark("断网时写的消息", "read", timeout=20_000)   # bob has the conversation open
@@ -361,6 +380,12 @@ def test_screens_in_both_languages_wide_and_narrow(world: dict[str, Any]) -> Non
             shoot(alice.page, f"ptt-{tag}")
             alice.page.click("#ptt-leave")
             alice.page.wait_for_selector("#ptt-screen", state="hidden")
+            if size == "narrow":
+                alice.page.click("#back-btn")
+            alice.page.fill("#search", "三点")
+            alice.page.wait_for_selector("#search-results .hit")
+            shoot(alice.page, f"search-{tag}")
+            alice.page.fill("#search", "")
     assert not alice.errors
 
 
@@ -383,7 +408,7 @@ def test_key_change_warns_and_blocks_sending_until_acknowledged(world: dict[str,
     alice.page.wait_for_selector("#keychange-banner:not([hidden])", timeout=15_000)
     alice.wait_mark("新手机上能收到吗", "blocked")
     assert alice.page.get_attribute("#conv-badge", "data-verified") == "0"
-    shoot(alice.page, "keychange-zh-wide")
+    alice.variants("keychange", "#keychange-banner:not([hidden])")
     alice.page.click("#keychange-ack")
     try:
         alice.wait_mark("新手机上能收到吗", "delivered", timeout=10_000)

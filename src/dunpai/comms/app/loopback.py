@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 
 from dunpai.comms.media.relay_launch import start_relay
-from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.server.launch import attach_log, start_service
 from dunpai.comms.server.service import ServiceConfig
 

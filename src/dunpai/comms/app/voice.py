@@ -30,8 +30,8 @@ from dunpai.comms.calls.agent import CallAgent
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError, MalformedFrame
 from dunpai.comms.media import codec, sessions
-from dunpai.comms.media.frames import MediaKey
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.sframe import MediaKey
 
 MIC, PLAY = 0x01, 0x02
 FRAME_BYTES = codec.FRAME_SAMPLES * 2

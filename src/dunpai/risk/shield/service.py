@@ -29,7 +29,7 @@ from dunpai.risk.shield.model import (
     VerifiedShield,
 )
 from dunpai.risk.shield.payload import TransferPayload, enrolment_payload, epoch_ms
-from dunpai.risk.shield.repository import ShieldRepository
+from dunpai.risk.shield.ports import ShieldRepository
 
 
 class ShieldService:

@@ -374,6 +374,7 @@
       cs.textContent = t("call_" + call.phase, { user: call.peer });
       $("#call-accept").hidden = call.phase !== "ringing_in"; $("#call-reject").hidden = call.phase !== "ringing_in";
       $("#call-mute").hidden = call.phase !== "active"; $("#call-mute").textContent = call.muted ? t("unmute") : t("mute");
+      $("#call-hangup").hidden = call.phase === "ringing_in";
     }
   }
   const pttPress = guarded(async (emergency) => { await audioContext(); await startMic(); S.ws.send(JSON.stringify({ type: "ptt", action: "press", emergency: !!emergency })); });
