@@ -41,9 +41,9 @@ import numpy as np
 
 from bench.common import free_port, pct, wait_port
 from dunpai.comms.media import codec
-from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.ptt_client import PttClient
-from dunpai.comms.media.tickets import Ticket, issue_ticket
+from dunpai.comms.media.relay_ticket import Ticket, issue_ticket
+from dunpai.comms.media.sframe import new_media_key
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ptt.json"
 TARGETS = {"access_time_p95_ms": 100.0, "mouth_to_ear_p95_ms": 150.0}

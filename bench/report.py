@@ -75,6 +75,7 @@ def generic_section(title: str, name: str, r: dict[str, Any]) -> list[str]:
 SECTIONS = [
     ("Key custody", "keys.json"),
     ("P2SC messaging", "comms.json"),
+    ("P2SC app: two apps in Chromium (`python -m bench.app_bench`)", "app.json"),
     ("Detection quality: Handbook, prequential protocol", "handbook-prequential.json"),
     ("Detection quality: Handbook, baseline protocol", "handbook-baseline.json"),
     ("Detection quality: ULB", "ulb.json"),

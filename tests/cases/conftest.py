@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from dunpai.audit import MemoryAudit
 from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import Argon2Params, KeyStore, PanTokenizer, open_keystore
-from dunpai.audit import MemoryAudit
 from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, Staff
 from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.scenarios.source_cases import demo_events

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from dunpai.comms.errors import CommsError
 from dunpai.comms.location.cbr_ptt import measure
 from dunpai.comms.location.cbr_tunnel import PTT_CBR, CbrTunnelClient, CbrTunnelServer
-from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay_launch import start_relay
+from dunpai.comms.media.sframe import new_media_key
 from tests.comms.helpers import run
 
 

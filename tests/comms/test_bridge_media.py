@@ -30,12 +30,12 @@ from dunpai.comms.bridge.relay import Bridge
 from dunpai.comms.errors import CommsError, Forbidden, MalformedFrame
 from dunpai.comms.media import codec
 from dunpai.comms.media import floor as fl
-from dunpai.comms.media.frames import HEADER_LEN, MediaKey, new_media_key
 from dunpai.comms.media.key_exchange import receive_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay_launch import RunningRelay, start_relay
-from dunpai.comms.media.ticketing import RelayPolicy
-from dunpai.comms.media.tickets import verify_ticket
+from dunpai.comms.media.relay_ticket import verify_ticket
+from dunpai.comms.media.sframe import HEADER_LEN, MediaKey, new_media_key
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.server.service import ServiceConfig
 from tests.comms.helpers import run

@@ -33,9 +33,9 @@ from dunpai.comms.errors import Forbidden, NotFound, UntrustedDevice
 from dunpai.comms.keys_port import MemoryKeys
 from dunpai.comms.location.cbr_tunnel import CbrTunnelClient
 from dunpai.comms.media import codec
-from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.key_exchange import receive_media_key
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.sframe import new_media_key
 from tests.comms.test_bridge_netns import (  # noqa: F401 - netns is a fixture
     BRIDGE_PUB_IP,
     PRIV_IP,

@@ -19,7 +19,7 @@ from dunpai.comms.location.cbr_tunnel import CbrTunnelClient
 from dunpai.comms.media import codec
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay_launch import start_relay
-from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.server.service import ServiceConfig
 from dunpai.core.config import load_settings
 from dunpai.keys import open_keystore

@@ -18,9 +18,9 @@ from dunpai.comms.deploy import process
 from dunpai.comms.deploy.manage import deploy
 from dunpai.comms.errors import CommsError
 from dunpai.comms.media import codec
-from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.key_exchange import receive_media_key, send_media_key
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.sframe import new_media_key
 from tests.comms.helpers import run
 from tests.comms.test_bridge_media import tone
 from tests.kdf import CHEAP_KEYSTORE

@@ -7,8 +7,6 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.comms.helpers import run
-from tests.comms.media.call_helpers import call_stack, voice_like
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -19,6 +17,8 @@ from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.sound import sound_device_present
 from dunpai.comms.tui import CommsApp
 from dunpai.comms.tui_calls import AudioSettings, IncomingCall
+from tests.comms.calls.call_helpers import call_stack, voice_like
+from tests.comms.helpers import run
 
 PACE = 0.25
 

@@ -38,8 +38,8 @@ from dunpai.comms.calls.agent import CallAgent
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError
 from dunpai.comms.media import codec, sessions
-from dunpai.comms.media.frames import MediaKey
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.sframe import MediaKey
 
 CALL_HELP = ("/call 用户 · /answer · /reject · /hangup (F3) · /mute /unmute (F4) · /join 群 [通话ID [用户…]] · "
              "/ptt 群 · /talk (F2) · /emergency · /leave · /audio wav 路径|mic|none · /speaker on|off · "

@@ -14,7 +14,7 @@ from dunpai.comms.client.enrol import new_user
 from dunpai.comms.media import codec
 from dunpai.comms.media.relay_launch import RunningRelay, start_relay
 from dunpai.comms.media.relay_ws import Recorder
-from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.server.launch import RunningService, start_service
 from dunpai.comms.server.service import ServiceConfig
 

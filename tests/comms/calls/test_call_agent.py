@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.comms.calls.call_helpers import call_stack, voice_like
 from tests.comms.helpers import run
-from tests.comms.media.call_helpers import call_stack, voice_like
 
 from dunpai.comms.calls.agent import CallAgent
 from dunpai.comms.calls.signalling import EndReason, SignallingError
 from dunpai.comms.errors import DecryptionFailed
 from dunpai.comms.media import codec
-from dunpai.comms.media.frames import HEADER_LEN, FrameOpener
+from dunpai.comms.media.sframe import HEADER_LEN, FrameOpener
 
 PACE = 0.25
 ADDRESS = re.compile(rb"127\.0\.0\.1|localhost|::1|\b\d{1,3}(\.\d{1,3}){3}\b")

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.comms.calls.call_helpers import SECRET, voice_like
 from tests.comms.helpers import cli, in_background
-from tests.comms.media.call_helpers import SECRET, voice_like
 from tests.kdf import cheap_kdf
 from typer.testing import CliRunner
 
@@ -22,7 +22,7 @@ from dunpai.cli.comms import app
 from dunpai.comms.media import codec
 from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.sound import sound_device_present
-from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.server.launch import start_service
 from dunpai.comms.server.service import ServiceConfig
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.comms.media.call_helpers import voice_like
-from tests.comms.media.test_call_cli import background, cli, enrol, finish, runner, stack  # noqa: F401
+from tests.comms.calls.call_helpers import voice_like
+from tests.comms.calls.test_call_cli import background, cli, enrol, finish, runner, stack  # noqa: F401
 
 from dunpai.cli.comms import app
 from dunpai.comms.media import codec

@@ -11,8 +11,8 @@ from dunpai.comms.calls import signalling as sg
 from dunpai.comms.calls.signalling import CallMessage, CallPhase, Phone
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.enrol import new_user
-from dunpai.comms.media.frames import FrameOpener, FrameSealer, MediaKey, new_media_key
 from dunpai.comms.media.key_exchange import receive_media_key, send_media_key
+from dunpai.comms.media.sframe import FrameOpener, FrameSealer, MediaKey, new_media_key
 from dunpai.comms.server.launch import start_service
 
 

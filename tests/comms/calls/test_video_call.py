@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.comms.calls.call_helpers import call_stack, voice_like
 from tests.comms.helpers import run
-from tests.comms.media.call_helpers import call_stack, voice_like
 
 from dunpai.comms.calls.run import CallPlan, answer_call, place_call
 from dunpai.comms.media import codec, video
 from dunpai.comms.media.call_media import VIDEO_CHUNK, SenderStream, video_fragments
-from dunpai.comms.media.frames import HEADER_LEN
+from dunpai.comms.media.sframe import HEADER_LEN
 
 FRAMES = 30
 MIN_PSNR_DB = 28.0

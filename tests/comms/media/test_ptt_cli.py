@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from dunpai.cli.comms import app
 from dunpai.comms.media import codec
 from dunpai.comms.media.relay_launch import start_relay
+from dunpai.comms.media.relay_ticket import verify_ticket
 from dunpai.comms.media.speech import espeak_available, speak
-from dunpai.comms.media.tickets import verify_ticket
 from dunpai.comms.server.launch import start_service
 
 runner = CliRunner()

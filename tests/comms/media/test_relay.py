@@ -14,11 +14,11 @@ from tests.comms.helpers import run
 from dunpai.comms.errors import AuthFailed, MalformedFrame, NotAuthenticated
 from dunpai.comms.media import codec
 from dunpai.comms.media import floor as fl
-from dunpai.comms.media.frames import HEADER_LEN, FrameSealer, new_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay import RelayCore
 from dunpai.comms.media.relay_launch import start_relay
-from dunpai.comms.media.tickets import Ticket, issue_ticket, verify_ticket
+from dunpai.comms.media.relay_ticket import Ticket, issue_ticket, verify_ticket
+from dunpai.comms.media.sframe import HEADER_LEN, FrameSealer, new_media_key
 
 SECRET = b"s" * 32
 ADDRESS = re.compile(rb"127\.0\.0\.1|localhost|::1|\b\d{1,3}(\.\d{1,3}){3}\b")
@@ -150,7 +150,7 @@ def test_ptt_over_relay_floor_media_preemption_and_privacy() -> None:
 def test_full_duplex_call_through_relay_with_e2e_key_from_ring() -> None:
     from dunpai.comms.calls import signalling as sg
     from dunpai.comms.errors import CommsError, Conflict
-    from dunpai.comms.media.frames import MediaKey
+    from dunpai.comms.media.sframe import MediaKey
 
     handled: list[tuple[str, int, str | bytes]] = []
 

@@ -12,11 +12,11 @@ from tests.comms.helpers import run
 
 from dunpai.comms.client.enrol import new_user
 from dunpai.comms.errors import CommsError, Conflict, Forbidden, MalformedFrame, NotConfigured, NotFound
-from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay_launch import start_relay
-from dunpai.comms.media.ticketing import RelayPolicy, call_session_id
-from dunpai.comms.media.tickets import verify_ticket
+from dunpai.comms.media.relay_ticket import verify_ticket
+from dunpai.comms.media.sframe import new_media_key
+from dunpai.comms.media.ticket_policy import RelayPolicy, call_session_id
 from dunpai.comms.server.launch import start_service
 from dunpai.comms.server.service import ServiceConfig
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dunpai.comms.errors import DecryptionFailed, MalformedFrame, ReplayDetected
-from dunpai.comms.media.frames import (
+from dunpai.comms.media.sframe import (
     HEADER_LEN,
     FrameOpener,
     FrameSealer,

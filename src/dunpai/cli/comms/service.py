@@ -55,7 +55,7 @@ def serve(db: DbOpt = None, host: HostOpt = None,
     when DUNPAI_RELAY_SECRET is set."""
     import ssl
 
-    from dunpai.comms.media.ticketing import RelayPolicy
+    from dunpai.comms.media.ticket_policy import RelayPolicy
     from dunpai.comms.server.launch import attach_log, start_service
     from dunpai.comms.server.service import ServiceConfig
 

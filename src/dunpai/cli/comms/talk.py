@@ -36,7 +36,7 @@ def ptt_ticket(group_id: GroupArg, user: Annotated[str, typer.Argument(help="用
                ) -> None:
     """签发中继入场券（运维，无服务时） / issue a relay ticket by hand (operator; the service issues them
     to members when it has the relay secret)."""
-    from dunpai.comms.media.tickets import Ticket, issue_ticket
+    from dunpai.comms.media.relay_ticket import Ticket, issue_ticket
 
     if not 0 <= priority <= 255:
         console.print("[red]错误 / error[/red] priority 0–255")

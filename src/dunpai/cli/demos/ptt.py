@@ -26,12 +26,12 @@ from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.enrol import new_user
 from dunpai.comms.media import codec
 from dunpai.comms.media import floor as fl
-from dunpai.comms.media.frames import HEADER_LEN, new_media_key
 from dunpai.comms.media.key_exchange import receive_media_key, send_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay_launch import start_relay
+from dunpai.comms.media.sframe import HEADER_LEN, new_media_key
 from dunpai.comms.media.speech import speak
-from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.server.launch import start_service
 from dunpai.comms.server.service import ServiceConfig
 

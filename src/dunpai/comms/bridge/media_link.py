@@ -40,9 +40,9 @@ from websockets.exceptions import ConnectionClosed
 
 from dunpai.comms.bridge.audit import CrossingLog
 from dunpai.comms.errors import AuthFailed, CommsError, Forbidden, MalformedFrame, NotConfigured
-from dunpai.comms.media.frames import parse_header
 from dunpai.comms.media.relay import MAX_CONTROL_FRAME, MAX_MEDIA_FRAME
-from dunpai.comms.media.tickets import Ticket, issue_ticket, verify_ticket
+from dunpai.comms.media.relay_ticket import Ticket, issue_ticket, verify_ticket
+from dunpai.comms.media.sframe import parse_header
 
 LINK_TICKET_TTL_MS = 10 * 60_000
 HELLO_TIMEOUT_S = 10.0

@@ -36,7 +36,7 @@ from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.state import LocalState, load_state
 from dunpai.comms.errors import CommsError, Forbidden, NotConfigured, NotFound
 from dunpai.comms.keys_port import DeviceKeys, MemoryKeys
-from dunpai.comms.media.ticketing import call_session_id
+from dunpai.comms.media.ticket_policy import call_session_id
 from dunpai.comms.protocol import frames as f
 
 BRIDGE_USER = "bridge"

@@ -29,8 +29,8 @@ from dunpai.comms.calls import signalling as sg
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError
 from dunpai.comms.media.call_media import CallMediaClient
-from dunpai.comms.media.frames import MediaKey, RandomBytes, new_media_key
-from dunpai.comms.media.ticketing import call_session_id, group_call_session_id
+from dunpai.comms.media.sframe import MediaKey, RandomBytes, new_media_key
+from dunpai.comms.media.ticket_policy import call_session_id, group_call_session_id
 
 
 def new_call_id(random_bytes: RandomBytes = os.urandom) -> str:

@@ -8,7 +8,7 @@ only relays ciphertext) and the events to show. Nothing here does I/O or reads a
 The media key of a 1:1 call travels inside ``ring`` (so inside Olm). A group call uses the talk-
 group's media key; whenever the set of participants changes the step carries a ``rekey`` event
 with the new roster, and the participant listed first makes and distributes a fresh key (see
-:func:`dunpai.comms.media.frames.new_media_key`).
+:func:`dunpai.comms.media.sframe.new_media_key`).
 """
 
 from __future__ import annotations

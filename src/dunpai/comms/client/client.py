@@ -31,7 +31,7 @@ from dunpai.comms.protocol.safety import qr_payload, safety_number
 
 ONE_TIME_KEY_TARGET = 50
 # E2E content types handed to the application as they are (validated by their own modules:
-# dunpai.comms.media.frames.MediaKey, dunpai.comms.calls.signalling).
+# dunpai.comms.media.sframe.MediaKey, dunpai.comms.calls.signalling).
 # location: comms.location.share; receipt, group_meta: comms.client.group_meta and comms.app.messenger.
 EXTENSION_CONTENT_TYPES = frozenset({"media_key", "call", "location", "receipt", "group_meta"})
 

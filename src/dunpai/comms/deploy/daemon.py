@@ -23,7 +23,7 @@ from dunpai.comms.bridge.relay import BRIDGE_USER
 from dunpai.comms.deploy.paths import Paths
 from dunpai.comms.errors import DeployError
 from dunpai.comms.media.relay_launch import start_relay
-from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.server.launch import attach_log, start_service
 from dunpai.comms.server.service import ServiceConfig
 from dunpai.comms.server.ws import CommsServer

@@ -42,10 +42,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from dunpai.comms.location.cbr_tunnel import PTT_CBR, CbrTunnelClient, CbrTunnelServer, SlotSender
 from dunpai.comms.location.constant_rate import CbrConfig
 from dunpai.comms.media import codec
-from dunpai.comms.media.frames import new_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay_launch import start_relay
-from dunpai.comms.media.tickets import Ticket, issue_ticket
+from dunpai.comms.media.relay_ticket import Ticket, issue_ticket
+from dunpai.comms.media.sframe import new_media_key
 
 EDGE_S = 0.1  # packets this close to a talk/silence switch are not attributed to either
 

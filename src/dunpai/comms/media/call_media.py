@@ -25,8 +25,8 @@ import numpy as np
 
 from dunpai.comms.errors import CommsError, MalformedFrame
 from dunpai.comms.media import codec
-from dunpai.comms.media.frames import MediaKey
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.sframe import MediaKey
 from dunpai.comms.media.video import DEFAULT_BITRATE, Image, VideoEncoder, decode_all
 
 AUDIO, VIDEO = 0x01, 0x02

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from dunpai.comms.client.client import CommsClient
-from dunpai.comms.media.frames import MediaKey
+from dunpai.comms.media.sframe import MediaKey
 
 
 async def send_media_key(sender: CommsClient, group_id: str, key: MediaKey) -> str:

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from dunpai.comms.errors import CommsError
 from dunpai.comms.media.codec import FRAME_MS, PCM, OpusDecoder, OpusEncoder, frames_of
-from dunpai.comms.media.frames import FrameOpener, FrameSealer, MediaKey
+from dunpai.comms.media.sframe import FrameOpener, FrameSealer, MediaKey
 
 FLOOR_TYPES = {"floor_granted", "floor_deny", "floor_queued", "floor_taken", "floor_idle", "floor_revoke",
                "floor_status"}

@@ -13,7 +13,7 @@ Control frames (JSON text, version 1): client → relay ``hello {ticket}``, ``fl
 {emergency?}``, ``floor_release``; relay → client ``welcome {group_id, user}``, the floor messages
 of :class:`~dunpai.comms.media.floor.Kind`, in a call ``present {group_id, users}`` whenever someone
 connects or disconnects, and ``error {code, message}``. Media: binary messages,
-one sealed frame each (:mod:`dunpai.comms.media.frames`).
+one sealed frame each (:mod:`dunpai.comms.media.sframe`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 
 from dunpai.comms.errors import Conflict, MalformedFrame, NotAuthenticated, TooLarge, UnknownType
 from dunpai.comms.media import floor as fl
-from dunpai.comms.media.frames import parse_header
-from dunpai.comms.media.tickets import verify_ticket
+from dunpai.comms.media.relay_ticket import verify_ticket
+from dunpai.comms.media.sframe import parse_header
 
 MAX_MEDIA_FRAME = 1_400
 MAX_CONTROL_FRAME = 4_096

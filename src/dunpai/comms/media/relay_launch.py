@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dunpai.comms.media import floor as fl
+from dunpai.comms.media.relay_ticket import Ticket, issue_ticket
 from dunpai.comms.media.relay_ws import MediaRelay, Recorder
-from dunpai.comms.media.tickets import Ticket, issue_ticket
 
 TICKET_TTL_MS = 3_600_000
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError
 from dunpai.comms.media import codec
-from dunpai.comms.media.frames import MediaKey, RandomBytes, new_media_key
 from dunpai.comms.media.ptt_client import PttClient
+from dunpai.comms.media.sframe import MediaKey, RandomBytes, new_media_key
 
 
 @dataclass(frozen=True)

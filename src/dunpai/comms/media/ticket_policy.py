@@ -1,7 +1,7 @@
 """The comms service's relay-ticket policy: who gets a ticket for which relay session.
 
 The service has authenticated the device and knows group membership; this module turns a
-``relay_ticket`` request into a ticket (:mod:`dunpai.comms.media.tickets`) for one relay session:
+``relay_ticket`` request into a ticket (:mod:`dunpai.comms.media.relay_ticket`) for one relay session:
 
 * ``ptt`` + ``group_id``: the talk-group, for a member of that comms group. Priority comes from
   the member's role (``RelayPolicy.priorities``); a request may ask for less, never for more.
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dunpai.comms.errors import Conflict, Forbidden, MalformedFrame, NotFound
-from dunpai.comms.media.tickets import Ticket, issue_ticket
+from dunpai.comms.media.relay_ticket import Ticket, issue_ticket
 from dunpai.comms.protocol import frames as f
 
 DEFAULT_TTL_S = 600

@@ -28,7 +28,7 @@ from dunpai.comms.errors import (
     UntrustedDevice,
 )
 from dunpai.comms.keys_port import verify_user_signature
-from dunpai.comms.media.ticketing import RelayPolicy
+from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.protocol.canonical import auth_bytes, b64d, b64e, device_keys_bytes, one_time_key_bytes, revoke_bytes
 from dunpai.comms.protocol.olm import verify_device_signature
@@ -320,10 +320,10 @@ class CommsService:
 
     # -- media relay tickets ------------------------------------------------------------------------
     def relay_ticket(self, who: Principal, frame: f.RelayTicket) -> dict[str, Any]:
-        """A relay ticket for a talk-group or call of which ``who`` is a member (policy: ticketing.py)."""
+        """A relay ticket for a talk-group or call of which ``who`` is a member (policy: ticket_policy.py)."""
         if self.config.relay is None:
             raise NotConfigured("this service issues no relay tickets (no relay secret configured)")
-        if frame.on_behalf is not None:  # the bridge, for a member across it (policy: ticketing.py)
+        if frame.on_behalf is not None:  # the bridge, for a member across it (policy: ticket_policy.py)
             return self.config.relay.grant_delegated(who.user, frame, self.clock())
         role = None if frame.group_id is None else self._group_for_member(frame.group_id, who)[1][who.user]
         peer_exists = frame.peer is not None and self.store.user_key(frame.peer) is not None

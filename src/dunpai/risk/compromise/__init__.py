@@ -19,7 +19,7 @@ from dunpai.risk.compromise.model import (
     FraudCard,
     TerminalFlag,
 )
-from dunpai.risk.compromise.repository import ExposureRepository, MemoryExposureRepository
+from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
 
 __all__ = [
     "ArrayVisitHistory",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dunpai.risk.compromise.repository import ExposureRepository
+from dunpai.risk.compromise.ports import ExposureRepository
 from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent
 
 FEATURES = ("card_exposed", "terminal_flagged", "card_exposure_score")

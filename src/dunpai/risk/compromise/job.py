@@ -35,7 +35,7 @@ from dunpai.risk.compromise.model import (
     FraudCard,
     TerminalFlag,
 )
-from dunpai.risk.compromise.repository import ExposureRepository, MemoryExposureRepository
+from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
 from dunpai.risk.compromise.stats import binom_sf
 from dunpai.risk.events.schemas import Label
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dunpai.core.errors import NotFound
 from dunpai.risk.compromise.model import EvidenceCard, ExposedCard, TerminalFlag
-from dunpai.risk.compromise.repository import merge_flag
+from dunpai.risk.compromise.ports import merge_flag
 from dunpai.risk.compromise.tables import (
     compromise_exposed,
     compromise_flags,

@@ -21,7 +21,7 @@ from typing import Any
 from dunpai.risk.compromise.history import ArrayVisitHistory
 from dunpai.risk.compromise.job import CompromiseJob
 from dunpai.risk.compromise.model import TerminalFlag
-from dunpai.risk.compromise.repository import ExposureRepository
+from dunpai.risk.compromise.ports import ExposureRepository
 from dunpai.risk.compromise.scenario import s4_demo_events
 from dunpai.risk.events.schemas import CardPresent, Label
 from dunpai.risk.insider.scenario import StaffScenario, generate_s3_events

@@ -21,7 +21,7 @@ from dunpai.risk.shield.errors import (
 )
 from dunpai.risk.shield.model import STATUS_CODES, EnrolledDevice, EnrolmentRequest, ShieldCheck, ShieldPolicy
 from dunpai.risk.shield.payload import PAYLOAD_VERSION, TransferPayload
-from dunpai.risk.shield.repository import MemoryShieldRepository, ShieldRepository
+from dunpai.risk.shield.ports import MemoryShieldRepository, ShieldRepository
 from dunpai.risk.shield.service import ShieldService
 
 __all__ = [

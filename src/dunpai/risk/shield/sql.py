@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from dunpai.core.errors import NotFound
 from dunpai.risk.shield.errors import ShieldKeyExists
 from dunpai.risk.shield.model import EnrolledDevice
-from dunpai.risk.shield.repository import same_enrolment
+from dunpai.risk.shield.ports import same_enrolment
 from dunpai.risk.shield.tables import shield_devices, shield_nonces
 
 
