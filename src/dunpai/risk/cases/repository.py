@@ -113,12 +113,6 @@ def entities_txn(conn: Connection, tenant: str, case_id: str) -> list[tuple[str,
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
-def cases_for_entity_txn(conn: Connection, tenant: str, kind: str, key: str) -> list[str]:
-    rows = conn.execute(select(t.entities.c.case_id).where(
-        t.entities.c.tenant == tenant, t.entities.c.kind == kind, t.entities.c.key == key))
-    return sorted({str(r[0]) for r in rows})
-
-
 # -- history (the case timeline) -------------------------------------------------------------------
 
 def add_history_txn(conn: Connection, tenant: str, case_id: str, at: float, actor: str, kind: str,
