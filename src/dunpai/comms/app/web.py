@@ -256,7 +256,7 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
     @api(False)
     async def safety(request: Request) -> Any:
         info = await messenger().safety(request.query_params.get("user", ""))
-        return {**info, "svg": qr_svg(str(info.pop("qr")))}
+        return {**info, "svg": qr_svg(str(info["qr"]))}  # the QR code's text: both users' public keys
 
     @api(True)
     async def verify(request: Request) -> Any:
