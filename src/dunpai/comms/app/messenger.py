@@ -92,12 +92,17 @@ class Messenger:
         self.spawn(self._group_events())
 
     async def stop(self) -> None:
+        if self._receipt_timer is not None:  # receipts still waiting go out first (briefly)
+            self._receipt_timer.cancel()
+            sending = self._flush_receipts_now()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.gather(*sending, return_exceptions=True)
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, CommsError, OSError):
                 await t
-        self._flush_receipts_now()
         self.history.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -498,14 +503,16 @@ class Messenger:
         if self._receipt_timer is None:
             self._receipt_timer = asyncio.get_running_loop().call_later(RECEIPT_DELAY_S, self._flush_receipts_now)
 
-    def _flush_receipts_now(self) -> None:
+    def _flush_receipts_now(self) -> list[asyncio.Task[Any]]:
         self._receipt_timer = None
         batches, self._receipts = self._receipts, {}
+        sending = []
         for (to, what), mids in batches.items():
             for i in range(0, len(mids), 500):
                 content = {"type": "receipt", "v": 1, "what": what, "mids": mids[i : i + 500]}
                 if self.is_connected():
-                    self.spawn(self.client.send_content(to, content))
+                    sending.append(self.spawn(self.client.send_content(to, content)))
+        return sending
 
     def _seen(self, conv: str, mid: str) -> None:
         self.record({"t": "seen", "conv": conv, "mid": mid})

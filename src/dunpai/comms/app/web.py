@@ -221,7 +221,13 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
         size = int(request.headers.get("content-length") or 0)
         if size > m.file_limit:
             raise TooLarge(f"file: {size} bytes is over the limit of {m.file_limit} bytes")
-        data = await request.body()
+        parts, got = [], 0
+        async for chunk in request.stream():  # never more than the limit in memory, whatever the headers say
+            got += len(chunk)
+            if got > m.file_limit:
+                raise TooLarge(f"file: over the limit of {m.file_limit} bytes")
+            parts.append(chunk)
+        data = b"".join(parts)
         mid = await m.send_file(q.get("conv", ""), data, q.get("name", ""), q.get("mime") or "application/octet-stream")
         return {"mid": mid}
 
