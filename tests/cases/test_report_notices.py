@@ -115,3 +115,25 @@ def test_incident_demo_end_to_end(world: World, tmp_path: Path) -> None:
     assert all(p.is_file() and p.read_bytes().startswith(b"%PDF") for p in result.reports)
     text = console.export_text()
     assert "70% bank / 30% customer" in text and "intact" in text
+
+
+def test_the_english_police_report_speaks_words_and_names_places_in_both_languages(world: World) -> None:
+    from dunpai.risk.cases.report import render_pdf, report_data
+    from dunpai.risk.cases.report_words import event_words, history_words, place
+
+    cid = world.case_of(S1_CUSTOMER)
+    world.inc.cases.transition(ANALYST, cid, "investigating")
+    detail = world.inc.cases.detail(ANALYST, cid)
+    data = report_data(detail, world.inc.cases.case_events(ANALYST, cid), 1_773_400_000.0)
+    english = [r["what"]["en"] for r in data["timeline"]] + [m["what"]["en"] for m in data["money"]]
+    assert "ATM cash withdrawal (card present)" in english
+    assert "case status changed to: investigating" in english
+    assert not [w for w in english if "_" in w]  # no raw codes such as card_present or action_approved
+    assert "宾阳 Binyang" in {r["where"] for r in data["timeline"]}
+    assert place("Nanning") == place("南宁") == place("南宁 Nanning") == "南宁 Nanning"
+    assert place("Atlantis") == "Atlantis"  # unknown places as given
+    assert event_words("device", "sim_change").en == "SIM card changed"
+    assert history_words("action_approved", "freeze", {}).en == "account action approved by a second person: freeze"
+    ours = render_pdf(data, "en", Text("南宁银行", "Bank of Nanning"))
+    default = render_pdf(data, "en")
+    assert ours != default  # the reporting institution is the configured bank, not a placeholder

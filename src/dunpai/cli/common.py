@@ -22,7 +22,8 @@ from dunpai.keys.errors import DecryptionFailed
 from dunpai.keys.location import Prompt, open_configured
 from dunpai.keys.store import KeyStore
 
-console = Console()
+# Piped output is read by programs and people's pagers: wide enough that tables are not cut to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
 errors = Console(stderr=True)
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 

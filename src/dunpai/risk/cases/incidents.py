@@ -63,7 +63,7 @@ class Incidents:
         require(actor, *ANALYSTS)
         detail = self.cases.detail(actor, case_id)
         events = self.cases.case_events(actor, case_id)
-        pdf = render_pdf(report_data(detail, events, self.deps.clock()), lang)
+        pdf = render_pdf(report_data(detail, events, self.deps.clock()), lang, self.deps.bank.name)
         self.audit.append(actor.name, "case.report", f"{actor.tenant}/case/{case_id}", {"lang": lang})
         return pdf
 

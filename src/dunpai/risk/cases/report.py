@@ -23,8 +23,11 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from dunpai.core.i18n import Text
 from dunpai.risk.cases.alerts import reason_text
-from dunpai.risk.cases.notices import yuan
+from dunpai.risk.cases.model import STATUS_TEXT
+from dunpai.risk.cases.notices import DEFAULT_BANK, yuan
+from dunpai.risk.cases.report_words import event_words, history_words, place
 
 CST = timezone(timedelta(hours=8))
 FONT_CANDIDATES = (
@@ -36,7 +39,7 @@ _FONT: str | None = None
 
 LABELS: dict[str, tuple[str, str]] = {
     "title": ("银行卡盗刷案件报案材料", "Report of a bank-card fraud case to the police"),
-    "bank": ("报案单位：盾牌银行 风险管理部", "Reporting institution: Dunpai Bank, Risk Management"),
+    "bank": ("报案单位：{bank} 风险管理部", "Reporting institution: {bank}, Risk Management"),
     "summary": ("一、案件概要", "1. Summary"),
     "timeline": ("二、时间经过", "2. Timeline"),
     "amounts": ("三、涉案金额", "3. Amounts"),
@@ -52,7 +55,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "head": ("证据链末项哈希", "Evidence chain head"), "generated": ("生成时间", "Generated"),
     "none": ("无", "none"),
 }
-MEASURES = {"freeze": ("冻结", "freeze"), "restrict": ("限制非柜面业务", "restrict"), "unfreeze": ("解冻", "unfreeze")}
+MEASURES = {"freeze": ("冻结", "freeze"), "restrict": ("限制非柜面业务", "restrict non-counter business"),
+            "unfreeze": ("解冻", "unfreeze")}
+SUBJECTS = {"customer": ("客户", "customer"), "card": ("银行卡", "card"), "terminal": ("终端", "terminal"),
+            "employee": ("员工", "employee"), "account": ("账户", "account")}
 OUTCOMES = {"allow": ("已放行", "allowed"), "verify": ("要求验证", "step-up"), "delay": ("暂缓", "held"),
             "restrict": ("已拦截并限制", "stopped, restricted"), "freeze": ("已拦截并冻结", "stopped, frozen")}
 
@@ -91,15 +97,16 @@ def report_data(detail: Mapping[str, Any], events: list[dict[str, Any]], generat
         if e["event_id"] in alerted or e.get("type") in ("device", "login"):
             d = e.get("decision") or {}
             where = (e.get("terminal_location") or e.get("location") or {}).get("city", "")
-            timeline.append({"time": when(e["event_time"]), "type": e.get("type"), "txn": e.get("txn") or e.get("kind")
-                             or e.get("action") or "", "where": where, "terminal": e.get("terminal_id", ""),
-                             "amount": e.get("amount"), "action": d.get("action", ""),
-                             "card": e.get("card_masked", "")})
+            what = event_words(str(e.get("type")), str(e.get("txn") or e.get("kind") or e.get("action")
+                                                        or e.get("channel") or ""))
+            timeline.append({"time": when(e["event_time"]), "what": what.to_dict(), "where": place(where),
+                             "terminal": e.get("terminal_id", ""), "amount": e.get("amount"),
+                             "action": d.get("action", ""), "card": e.get("card_masked", "")})
     for h in detail["timeline"]:
         if h["kind"] in ("status", "action_approved", "dispute_settled", "footage"):
-            timeline.append({"time": when(h["at"]), "type": h["kind"], "txn": h.get("to") or h.get("action") or "",
-                             "where": "", "terminal": "", "amount": h.get("paid"), "action": "",
-                             "card": h.get("target_id", "")})
+            what = history_words(h["kind"], str(h.get("to") or h.get("action") or ""), STATUS_TEXT)
+            timeline.append({"time": when(h["at"]), "what": what.to_dict(), "where": "", "terminal": "",
+                             "amount": h.get("paid"), "action": "", "card": h.get("target_id", "")})
     timeline.sort(key=lambda r: r["time"])
     codes = list(dict.fromkeys(r for a in detail["alerts"] for r in a["reasons"]))
     reasons = [reason_text(c).to_dict() for c in codes] or [a["summary"] for a in detail["alerts"][:1]]
@@ -108,7 +115,8 @@ def report_data(detail: Mapping[str, Any], events: list[dict[str, Any]], generat
         "case": case, "reasons": reasons[:6], "timeline": timeline,
         "money": [{"time": when(e["event_time"]), "event_id": e["event_id"], "amount": int(e["amount"]),
                    "action": (e.get("decision") or {}).get("action", ""), "terminal": e.get("terminal_id", ""),
-                   "txn": e.get("txn") or e.get("kind") or ""} for e in money],
+                   "what": event_words(str(e.get("type")), str(e.get("txn") or e.get("kind") or "")).to_dict()}
+                  for e in money],
         "total": sum(int(e["amount"]) for e in money),
         "actions": actions, "evidence": detail["evidence"],
         "head": detail["evidence"][-1]["item_hash"] if detail["evidence"] else None,
@@ -116,9 +124,10 @@ def report_data(detail: Mapping[str, Any], events: list[dict[str, Any]], generat
     }
 
 
-def render_pdf(data: Mapping[str, Any], lang: str = "zh") -> bytes:
-    """The report as PDF bytes; ``lang`` is ``zh`` or ``en``."""
+def render_pdf(data: Mapping[str, Any], lang: str = "zh", bank: Text = DEFAULT_BANK.name) -> bytes:
+    """The report as PDF bytes; ``lang`` is ``zh`` or ``en``; ``bank`` reports (the settings' ``bank``)."""
     i = 0 if lang == "zh" else 1
+    code = "zh" if i == 0 else "en"
     font = cjk_font()
 
     def L(key: str) -> str:
@@ -144,12 +153,14 @@ def render_pdf(data: Mapping[str, Any], lang: str = "zh") -> bytes:
         return t
 
     case = data["case"]
-    story: list[Any] = [P(L("title"), h1), P(L("bank")), Spacer(1, 4 * mm), P(L("summary"), h2)]
+    subject = SUBJECTS.get(case["group"]["kind"], (case["group"]["kind"],) * 2)[i]
+    story: list[Any] = [P(L("title"), h1), P(L("bank").format(bank=bank.zh if i == 0 else bank.en)),
+                        Spacer(1, 4 * mm), P(L("summary"), h2)]
     story.append(table([
         [L("case_id"), case["case_id"]],
         [L("status"), case["status_text"]["zh" if i == 0 else "en"]],
         [L("opened"), when(case["opened_at"])],
-        [L("subject"), f"{case['group']['kind']} {case['group']['key']}"],
+        [L("subject"), f"{subject} {case['group']['key']}"],
         [L("reasons"), ("；" if i == 0 else "; ").join(r["zh" if i == 0 else "en"] for r in data["reasons"])
          or L("none")],
         [L("total"), yuan(int(data["total"]))],
@@ -159,21 +170,22 @@ def render_pdf(data: Mapping[str, Any], lang: str = "zh") -> bytes:
     for r in data["timeline"]:
         detail = " ".join(x for x in (r["where"], r["terminal"], r["card"]) if x)
         outcome = OUTCOMES.get(r["action"], (r["action"], r["action"]))[i] if r["action"] else ""
-        rows.append([r["time"], f"{r['type']} {r['txn']}".strip(), detail,
+        rows.append([r["time"], r["what"][code], detail,
                      "" if r["amount"] is None else yuan(int(r["amount"])), outcome])
     story.append(table(rows, [32 * mm, 38 * mm, 50 * mm, 22 * mm, 28 * mm], small))
     story += [P(L("amounts"), h2)]
     rows = [[L("time"), L("what"), L("detail"), L("amount"), L("outcome")]]
     for m in data["money"]:
-        rows.append([m["time"], m["txn"], f"{m['terminal']} {m['event_id']}",
+        rows.append([m["time"], m["what"][code], f"{m['terminal']} {m['event_id']}",
                      yuan(m["amount"]), OUTCOMES.get(m["action"], (m["action"], m["action"]))[i]])
     rows.append([L("total"), "", "", yuan(int(data["total"])), ""])
     story.append(table(rows, [32 * mm, 30 * mm, 58 * mm, 24 * mm, 26 * mm], small))
     story += [P(L("frozen"), h2)]
     rows = [[L("target"), L("measure"), L("basis"), L("by"), L("time")]]
     for a in data["actions"]:
-        rows.append([f"{a['target']['kind']} {a['target']['id']}", MEASURES[a["action"]][i],
-                     a["legal_basis_text"]["zh" if i == 0 else "en"], f"{a['requested_by']} / {a['decided_by']}",
+        kind = SUBJECTS.get(a["target"]["kind"], (a["target"]["kind"],) * 2)[i]
+        rows.append([f"{kind} {a['target']['id']}", MEASURES[a["action"]][i],
+                     a["legal_basis_text"][code], f"{a['requested_by']} / {a['decided_by']}",
                      when(a["decided_at"])])
     if len(rows) == 1:
         rows.append([L("none"), "", "", "", ""])
