@@ -3,7 +3,6 @@ with the launch secret, and stops cleanly on SIGTERM (its address file removed).
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,8 +15,9 @@ from bench.app_procs import app_env
 
 def test_cli_starts_the_app_and_it_stops_on_sigterm(tmp_path: Path) -> None:
     url_file = tmp_path / "app.url"
-    exe = shutil.which("dunpai", path=str(Path(sys.executable).parent)) or "dunpai"
-    proc = subprocess.Popen([exe, "comms", "app", "--home", str(tmp_path / "home"), "--no-browser",
+    # the `dunpai comms` sub-command tree, as `dunpai comms app …` runs it
+    comms = "from dunpai.cli.comms import app; app(prog_name='dunpai comms')"
+    proc = subprocess.Popen([sys.executable, "-c", comms, "app", "--home", str(tmp_path / "home"), "--no-browser",
                              "--url-file", str(url_file)], env=app_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
