@@ -3,8 +3,9 @@
 One history (``src/dunpai/migrations/versions``) with two trees: the risk database's (audit, PII,
 events and decisions, shield, compromise, cases: every branch from ``r0000_base``) and the comms
 service's (branch ``comms``, its own root: a comms deployment has its own database). ``upgrade``
-brings one of them to its heads; the other's tables are never created there. ``audit`` is the audit
-branch alone (the bridge keeps only an audit chain).
+brings one of them to its heads; the other's tables are never created there. Any other target is an
+Alembic revision spec such as ``audit@head`` (the bridge keeps only an audit chain; tests migrate one
+branch).
 """
 
 from __future__ import annotations
@@ -21,26 +22,26 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-Tree = Literal["risk", "comms", "audit"]
+Tree = Literal["risk", "comms"]
 COMMS_ROOT = "c0100_comms"
 
 
-def _config(schema: str | None, tree: Tree) -> Config:
+def _config(schema: str | None, tree: Tree | str) -> Config:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["tree"] = tree
+    cfg.attributes["tree"] = "comms" if tree == "comms" or tree.startswith("comms@") else "risk"
     cfg.attributes["schema"] = schema
     return cfg
 
 
-def heads(tree: Tree) -> list[str]:
+def heads(tree: Tree | str) -> list[str]:
     """The revisions ``upgrade(engine, tree)`` brings a database to."""
     from alembic.script import ScriptDirectory
 
-    if tree == "audit":
-        return ["audit@head"]
+    if tree not in ("risk", "comms"):
+        return [tree]
     script = ScriptDirectory(str(MIGRATIONS))
     comms = {rev.revision for rev in script.walk_revisions() if COMMS_ROOT in _lineage(script, rev.revision)}
     return sorted(h for h in script.get_heads() if (h in comms) == (tree == "comms"))
@@ -50,7 +51,7 @@ def _lineage(script: ScriptDirectory, revision: str) -> set[str]:
     return {rev.revision for rev in script.iterate_revisions(revision, "base") if rev is not None}
 
 
-def upgrade(engine: Engine, tree: Tree = "risk", *, schema: str | None = None,
+def upgrade(engine: Engine, tree: Tree | str = "risk", *, schema: str | None = None,
             stamp_first: str | None = None) -> None:
     """Bring ``tree``'s tables up to date; with ``schema`` (PostgreSQL) they and the version table live
     there. ``stamp_first`` records a revision as applied before upgrading (tables made before this

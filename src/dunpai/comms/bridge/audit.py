@@ -68,7 +68,7 @@ def open_crossing_log(db_url: str, keystore: KeyStore, *, checkpoint_every: int 
     from dunpai.keys.errors import KeyNotFound
 
     engine = make_engine(db_url)
-    upgrade(engine, "audit")
+    upgrade(engine, "audit@head")
     try:
         keystore.find(AUDIT_KEY)
     except KeyNotFound:
