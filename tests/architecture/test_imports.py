@@ -28,8 +28,6 @@ CYCLES_ALLOWED: dict[tuple[str, ...], str] = {
 # Modules that read the process environment although not the settings tree.
 ENVIRONMENT_ALLOWED = {
     "dunpai.keys.softhsm": "SoftHSM2's own SOFTHSM2_CONF: the throw-away token sandbox is set up through it",
-    "dunpai.risk.backtest.replay": "issue 13 (the lead moves the replay cache into the settings' datasets)",
-    "dunpai.risk.backtest.run": "issue 13 (the lead moves the Handbook folder into the settings' datasets)",
 }
 
 
@@ -183,3 +181,23 @@ def test_only_the_settings_tree_reads_the_environment() -> None:
 
 def test_the_test_switch_is_gone_from_production_code() -> None:
     assert not [m for m, p in MODULES.items() if "DUNPAI_TEST_" in p.read_text(encoding="utf-8")]
+
+
+# Modules still parsing their command line with argparse instead of typer, each with its issue.
+ARGPARSE_ALLOWED = {
+    "dunpai.comms.app.__main__": "issue 17 (the messenger app, in progress)",
+    "dunpai.comms.app.loopback": "issue 17 (the messenger app, in progress)",
+}
+
+
+def test_typer_is_the_one_command_line_library() -> None:
+    users = {m for m, targets in _raw_imports().items() if "argparse" in targets}
+    assert users - set(ARGPARSE_ALLOWED) == set()
+    assert set(ARGPARSE_ALLOWED) <= users, "an allowed argparse user is gone: remove it from ARGPARSE_ALLOWED"
+
+
+def _raw_imports() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for module, path in MODULES.items():
+        found[module] = set(_imported(module, path))
+    return found
