@@ -3,6 +3,13 @@
 Passwords are stored only as Argon2id hashes (argon2-cffi's defaults, RFC 9106). A session is a
 random 256-bit token in an HttpOnly, SameSite=Strict cookie; the database keeps only its SHA-256,
 with a per-session CSRF token that every form posts back. Sessions expire after 8 hours.
+
+Why no session or CSRF library: the maintained ones for Starlette keep the session in a signed
+cookie (Starlette's ``SessionMiddleware``: no server-side revocation, so a stolen cookie lives until
+it expires) or defend forms with double-submit cookies (``starlette-csrf``, ``asgi-csrf``), which
+OWASP ranks below a synchronizer token bound to a server-side session. A bank's console needs
+sign-out and disabling a user to end sessions at once, so sessions stay rows here; every
+primitive comes from a library (``argon2-cffi``, ``secrets``, ``hmac.compare_digest``).
 """
 
 from __future__ import annotations
