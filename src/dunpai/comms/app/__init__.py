@@ -5,7 +5,8 @@ per-launch secret; keys and plaintext never leave that process except to the use
 window. History is kept on the device, sealed by the key store.
 
 Modules: ``model`` (conversations and messages, pure), ``history`` (the sealed on-device log),
-``messenger`` (the client: connection, outbox, receipts, groups, files, verification),
+``messenger`` (the client: connection, outbox, receipts, files, key changes), ``groups`` and
+``trust`` (group management; safety numbers and QR verification),
 ``voice`` (push-to-talk and calls bridged to the browser's microphone and speaker), ``web``
 (the local HTTP/WebSocket server and its guard), ``run`` (launch).
 """

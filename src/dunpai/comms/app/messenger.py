@@ -35,7 +35,6 @@ from dunpai.comms.errors import CommsError, MalformedFrame, NotFound, UntrustedD
 from dunpai.comms.location.share import Precision, coarsen, location_content, parse_location
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.protocol.attachments import FileKey
-from dunpai.comms.protocol.safety import qr_payload, safety_number, verify_qr_payload
 
 log = logging.getLogger("dunpai.comms.app")
 Emit = Callable[[dict[str, Any] | bytes], None]   # a window: JSON events, or audio to play
@@ -265,31 +264,6 @@ class Messenger:
         self.emit({"type": "contacts", "contacts": self.contacts()})
         return conv
 
-    async def safety(self, user: str) -> dict[str, Any]:
-        theirs, mine = await self._their_key(user), self.client.keys.public_key()
-        contact = self.client.state.contacts.get(user, {})
-        return {"user": user, "number": safety_number(self.client.user, mine, user, theirs),
-                "qr": qr_payload(self.client.user, mine, user, theirs),
-                "verified": bool(contact.get("verified")), "key_changed": user in self.key_changes}
-
-    async def _their_key(self, user: str) -> bytes:
-        if user in self.key_changes:
-            raise KeyChanged(f"the signing key of {user} changed: acknowledge the warning first")
-        return await self.client.user_key(user)
-
-    async def verify_number(self, user: str, number: str) -> None:
-        await self._their_key(user)
-        await self.client.mark_verified(user, number)
-        self.emit({"type": "contacts", "contacts": self.contacts()})
-
-    async def verify_scanned(self, user: str, payload: str) -> None:
-        """A QR code scanned from the other user's screen: it must name exactly our two keys."""
-        theirs = await self._their_key(user)
-        verify_qr_payload(payload, self.client.user, self.client.keys.public_key(), user, theirs)
-        self.client.state.contacts[user]["verified"] = True
-        self.client.save()
-        self.emit({"type": "contacts", "contacts": self.contacts()})
-
     # -- sending ------------------------------------------------------------------------------------
     def _new_message(self, conv: str, kind: str, **fields: Any) -> str:
         c = self.state.convs.get(conv)
@@ -435,7 +409,7 @@ class Messenger:
             kind = "group" if r.group_id else "user"
             self.record({"t": "conv", "conv": conv, "kind": kind, "name": conv[2:] if kind == "user" else ""})
             if kind == "group":
-                self.spawn(self._refresh_group(str(r.group_id)))
+                self.spawn(self.refresh_group(str(r.group_id)))
         rec: Record = {"t": "msg", "mid": r.mid, "conv": conv, "sender": r.sender, "device": r.sender_device,
                        "out": r.sender == me, "at": r.sent_at, "kind": r.kind}
         if r.sender == me:
@@ -466,7 +440,7 @@ class Messenger:
         if thumb is not None:
             self.record({"t": "thumb", "mid": mid, "data": thumb})
 
-    async def _refresh_group(self, group_id: str) -> None:
+    async def refresh_group(self, group_id: str) -> None:
         info = await self.client.group_info(group_id)
         self._members(group_id, {str(m["user"]): str(m["role"]) for m in info["members"]})
 
@@ -474,7 +448,7 @@ class Messenger:
         name = group_meta.parse_meta(content)
         conv = self.state.convs.get(group_conv(group_id))
         if conv is None or sender not in conv.members:
-            await self._refresh_group(group_id)
+            await self.refresh_group(group_id)
             conv = self.state.conv(group_conv(group_id))
         if conv.members.get(sender) in group_meta.RENAMING_ROLES and conv.name != name:
             self.record({"t": "conv", "conv": conv.id, "kind": "group", "name": name})
@@ -525,51 +499,3 @@ class Messenger:
         self._seen(conv, unread[-1].mid)
         for m in unread:
             self._queue_receipt(m.sender, "read", m.mid)
-
-    # -- groups -------------------------------------------------------------------------------------
-    def _group(self, conv: str) -> str:
-        c = self.state.convs.get(conv)
-        if c is None or c.kind != "group":
-            raise NotFound("group: no such group")
-        return c.id[2:]
-
-    async def create_group(self, name: str, members: list[str]) -> str:
-        group_meta.meta_content(name)  # a bad name is refused before anything is created
-        for user in members:
-            await self.open_chat(user)
-        gid = await group_meta.create_group(self.client, name, members)
-        conv = group_conv(gid)
-        self.record({"t": "conv", "conv": conv, "kind": "group", "name": name})
-        await self._refresh_group(gid)
-        return conv
-
-    async def rename_group(self, conv: str, name: str) -> None:
-        gid = self._group(conv)
-        await group_meta.rename_group(self.client, gid, name)
-        self.record({"t": "conv", "conv": conv, "kind": "group", "name": group_meta.parse_meta(
-            group_meta.meta_content(name))})
-
-    async def add_member(self, conv: str, user: str, role: str) -> None:
-        gid = self._group(conv)
-        await group_meta.add_member(self.client, gid, user, self.state.conv(conv).name or gid, role)
-        await self._refresh_group(gid)
-
-    async def remove_member(self, conv: str, user: str) -> None:
-        gid = self._group(conv)
-        await self.client.group_remove(gid, user)
-        if user != self.client.user:
-            await self._refresh_group(gid)
-
-    async def set_role(self, conv: str, user: str, role: str) -> None:
-        gid = self._group(conv)
-        await self.client.group_role(gid, user, role)
-        await self._refresh_group(gid)
-
-    def members_view(self, conv: str) -> list[dict[str, Any]]:
-        c = self.state.convs.get(conv)
-        if c is None:
-            return []
-        contacts = self.client.state.contacts
-        return [{"user": u, "role": r, "me": u == self.client.user,
-                 "verified": u == self.client.user or bool(contacts.get(u, {}).get("verified")),
-                 "key_changed": u in self.key_changes} for u, r in sorted(c.members.items())]

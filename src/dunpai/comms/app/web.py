@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from dunpai.comms.app import groups, trust
 from dunpai.comms.app.messenger import Messenger
 from dunpai.comms.errors import CommsError, MalformedFrame, NotFound, TooLarge
 
@@ -203,7 +204,7 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
         if conv not in m.state.convs:
             raise NotFound("conv: no such conversation")
         return {"conv": m.state.conv_view(m.state.convs[conv]), "messages": m.state.messages(conv),
-                "members": m.members_view(conv)}
+                "members": groups.members_view(m, conv)}
 
     @api(False)
     async def search(request: Request) -> Any:
@@ -261,13 +262,13 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
 
     @api(False)
     async def safety(request: Request) -> Any:
-        info = await messenger().safety(request.query_params.get("user", ""))
+        info = await trust.safety(messenger(), request.query_params.get("user", ""))
         return {**info, "svg": qr_svg(str(info["qr"]))}  # the QR code's text: both users' public keys
 
     @api(True)
     async def verify(request: Request) -> Any:
         data = await _body(request)
-        await messenger().verify_number(_str(data, "user", 64), _str(data, "number", 100))
+        await trust.verify_number(messenger(), _str(data, "user", 64), _str(data, "number", 100))
 
     @api(True)
     async def verify_scan(request: Request) -> Any:
@@ -280,7 +281,7 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
         texts = await asyncio.to_thread(decode_qr, raw)
         if not texts:
             return {"found": False}
-        await messenger().verify_scanned(_str(data, "user", 64), texts[0])
+        await trust.verify_scanned(messenger(), _str(data, "user", 64), texts[0])
         return {"found": True, "verified": True}
 
     @api(True)
@@ -296,19 +297,19 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
             members = data.get("members") or []
             if not isinstance(members, list) or not all(isinstance(u, str) for u in members) or len(members) > 200:
                 raise MalformedFrame("members: a list of user names")
-            return {"conv": await m.create_group(_str(data, "name", 100), members)}
+            return {"conv": await groups.create_group(m, _str(data, "name", 100), members)}
         conv = _str(data, "conv")
         if action == "rename":
-            await m.rename_group(conv, _str(data, "name", 100))
+            await groups.rename_group(m, conv, _str(data, "name", 100))
         elif action == "add":
-            await m.add_member(conv, _str(data, "user", 64), str(data.get("role") or "member"))
+            await groups.add_member(m, conv, _str(data, "user", 64), str(data.get("role") or "member"))
         elif action == "remove":
-            await m.remove_member(conv, _str(data, "user", 64))
+            await groups.remove_member(m, conv, _str(data, "user", 64))
         elif action == "role":
-            await m.set_role(conv, _str(data, "user", 64), _str(data, "role", 16))
+            await groups.set_role(m, conv, _str(data, "user", 64), _str(data, "role", 16))
         else:
             raise NotFound("action: no such group action")
-        return {"members": m.members_view(conv)}
+        return {"members": groups.members_view(m, conv)}
 
     @api(True)
     async def voice(request: Request) -> Any:
