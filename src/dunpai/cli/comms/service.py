@@ -21,8 +21,8 @@ from dunpai.core.errors import DunpaiError
 DbOpt = Annotated[str | None, typer.Option(
     "--db", help="数据库 / database URL (comms.service.db, DUNPAI_COMMS_DB; default sqlite:///DATA_DIR/comms.db)",
     show_default=False)]
-SchemaOpt = Annotated[str | None, typer.Option("--schema", help="PostgreSQL schema (comms.service.db_schema)",
-                                               show_default=False)]
+SchemaOpt = Annotated[str | None, typer.Option(
+    "--schema", help="PostgreSQL 模式 / PostgreSQL schema (comms.service.db_schema)", show_default=False)]
 HostOpt = Annotated[str | None, typer.Option(help="监听地址 / listen address (default 127.0.0.1)", show_default=False)]
 
 
