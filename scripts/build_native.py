@@ -19,6 +19,7 @@ MODULES = [
     "dunpai/risk/features/windows.py",
     "dunpai/risk/features/geo.py",
     "dunpai/risk/features/event.py",
+    "dunpai/risk/features/habit.py",
     "dunpai/risk/features/card.py",
     "dunpai/risk/features/customer.py",
     "dunpai/risk/features/entities.py",

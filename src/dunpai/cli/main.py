@@ -31,8 +31,7 @@ def _root(version: Annotated[bool, typer.Option(
 
 
 def _mount() -> None:
-    from dunpai.cli import audit, cases, comms, compromise, keys, risk
-    from dunpai.risk.backtest.cli import backtest, eval_app, models_app, train  # the lead moves these here
+    from dunpai.cli import audit, cases, comms, compromise, history, keys, risk
 
     for command in (risk.serve, risk.apikey, risk.replay, risk.explain, risk.demo):
         app.command()(command)
@@ -42,11 +41,12 @@ def _mount() -> None:
     app.add_typer(cases.cases_app, name="cases")
     app.add_typer(cases.staff_app, name="staff")
     app.add_typer(comms.app, name="comms")
-    eval_app.command("compromise")(compromise.compromise)
-    app.add_typer(eval_app, name="eval", help="检测质量评估 / detection quality under published protocols.")
-    app.add_typer(models_app, name="models", help="模型注册表：列出、晋升 / the model registry: list, promote.")
-    app.command("train")(train)
-    app.command("backtest")(backtest)
+    app.command("import")(history.import_)
+    app.command("train")(history.train)
+    history.eval_app.command("compromise")(compromise.compromise)
+    app.add_typer(history.eval_app, name="eval")
+    app.command("backtest")(history.backtest)
+    app.add_typer(history.models_app, name="models")
 
 
 _mount()

@@ -48,8 +48,8 @@ def model_registry_dir(settings: Settings) -> Path:
 
 
 def open_model(registry_dir: Path, service: RiskService | None = None) -> Scorer | None:
-    """The registry's champion (``None`` when it holds none), with its challenger scoring in shadow
-    when there is one. Shadow scores are counted on the service's metrics."""
+    """The champion of one tenant's registry (``None`` when it holds none), with its challenger
+    scoring in shadow when there is one. Shadow scores are counted on the service's metrics."""
     from dunpai.risk.models.registry import Registry
     from dunpai.risk.models.shadow import ShadowScorer, ShadowTally
 
@@ -86,13 +86,21 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
                           accounts=AccountStates(db), enrichers=enrichers,
                           snapshot_every=settings.state.snapshot_every)
     service.keys = keys
-    model = open_model(model_registry or model_registry_dir(settings), service)
-    if model is not None:  # live features equal the ones the model was trained on
-        from dunpai.risk.models.pipeline import model_pipeline
-
-        service.deploy_model(model, model_pipeline())
+    service.data_dir = settings.data_dir
+    deploy_models(service, model_registry or model_registry_dir(settings))
     service.recover(progress)
     return service
+
+
+def deploy_models(service: RiskService, registry_root: Path) -> None:
+    """Each tenant's champion (``<registry>/<tenant>/``) decides that tenant's live traffic from now on;
+    a tenant without one decides by rules alone."""
+    if not registry_root.is_dir():
+        return
+    for folder in sorted(p for p in registry_root.iterdir() if p.is_dir()):
+        model = open_model(folder, service)
+        if model is not None:
+            service.deploy_model(folder.name, model)
 
 
 def open_incidents(service: RiskService, bank: BankSettings | None = None) -> Incidents:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
@@ -28,14 +28,15 @@ from dunpai.risk.decisions.engine import AccountStatus, Engine, Enricher, Scorer
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.events.ingest import PanProtector, event_to_json, parse_event
-from dunpai.risk.events.schemas import AnyEvent, Label
+from dunpai.risk.events.schemas import Label
+from dunpai.risk.features.entities import label_category
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import MemoryStore, StateKey, StateStore
 from dunpai.risk.rules.compiler import CompiledRuleset, content_version
 from dunpai.risk.storage import repository as repo
 
 DEFAULT_RULESET = Path(__file__).resolve().parent / "rules" / "default.yaml"
-_LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id")
+_LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id", "ip")
 PIPELINE_MARK: StateKey = ("__meta__", "pipeline")
 """The state store's record of which feature pipeline built it (never a tenant's key: those are
 ``tenant/kind``)."""
@@ -126,6 +127,8 @@ class Metrics:
         self.rejected = Counter("dunpai_rejected_events", "Events rejected by validation", registry=self.registry)
         self.rule_errors = Counter("dunpai_rule_errors", "Rule evaluations that errored", ["rule"],
                                    registry=self.registry)
+        self.model_info = Gauge("dunpai_model_info", "The model scoring each tenant's live traffic (1)",
+                                ["tenant", "version", "kind"], registry=self.registry)
         self.latency = Histogram("dunpai_decision_seconds", "Time to decide and persist one event",
                                  buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
                                  registry=self.registry)
@@ -141,6 +144,7 @@ class AuditPort(Protocol):
 
 class RiskService:
     keys: Any = None  # the key store, when the composition root opened one
+    data_dir: Path | None = None  # the data directory, when the composition root has one (history)
 
     def __init__(
         self,
@@ -158,7 +162,9 @@ class RiskService:
         self.db = db
         self.store = store
         self.protector = protector
-        self.model = model
+        self.models: dict[str, Scorer] = {}
+        if model is not None:
+            self.models["default"] = model
         self.accounts = accounts
         self.enrichers = enrichers
         self.audit = audit
@@ -173,15 +179,18 @@ class RiskService:
         # come from the event loop, console look-ups from worker threads.
         self._lock = threading.RLock()
 
-    def deploy_model(self, model: Scorer, pipeline: FeaturePipeline) -> None:
-        """Score with ``model`` from now on, on the features it was trained on (``pipeline``, the same
-        feature code the training replay ran). Call before the first event is decided or recovered:
-        online state is kept per pipeline."""
+    def deploy_model(self, tenant: str, model: Scorer | None) -> None:
+        """Score ``tenant``'s events with ``model`` from the next event on (``None``: rules alone).
+        Every model reads the one feature pipeline, so online state stays as it is."""
         with self._lock:
-            self.pipeline = pipeline
-            self.known = known_variables(pipeline, DEFAULT_DETECTORS, self.enrichers)
-            self.model = model
-            self._engines.clear()
+            if model is None:
+                self.models.pop(tenant, None)
+            else:
+                self.models[tenant] = model
+            self._engines.pop(tenant, None)
+            self.metrics.model_info.clear()
+            for name, m in self.models.items():
+                self.metrics.model_info.labels(name, m.version, getattr(m, "kind", "model")).set(1)
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -287,6 +296,11 @@ class RiskService:
         if target is None:
             return label
         updates: dict[str, Any] = {k: target[k] for k in _LABEL_FILL if getattr(label, k) is None and k in target}
+        if label.category is None and (category := label_category(target)) is not None:
+            updates["category"] = category
+        texts = {k: v for k, v in (target.get("attributes") or {}).items() if isinstance(v, str)}
+        if label.attributes is None and texts:
+            updates["attributes"] = texts
         if label.target_event_time is None:
             updates["target_event_time"] = target["event_time"]
         return Label.model_validate({**label.model_dump(), **updates}) if updates else label
@@ -350,7 +364,7 @@ class RiskService:
             for_tenant = getattr(accounts, "for_tenant", None)
             if for_tenant is not None:
                 accounts = for_tenant(tenant)  # a freeze in one bank never touches another's account
-            engine = Engine(self._published(tenant), pipeline=self.pipeline, model=self.model,
+            engine = Engine(self._published(tenant), pipeline=self.pipeline, model=self.models.get(tenant),
                             accounts=accounts, enrichers=self.enrichers, tenant=tenant)
             self._engines[tenant] = engine
         return engine
@@ -424,19 +438,3 @@ class RiskService:
 
 def default_ruleset_version() -> str:
     return content_version(DEFAULT_RULESET.read_text(encoding="utf-8"))
-
-
-def decide_offline(events: Iterable[AnyEvent], ruleset: CompiledRuleset | None = None) -> list[Decision]:
-    """Decide a sequence of validated events in memory (no persistence): tests, backtests, demos."""
-    pipeline = FeaturePipeline()
-    if ruleset is None:
-        ruleset = CompiledRuleset.from_yaml(DEFAULT_RULESET.read_text(encoding="utf-8"),
-                                            known_variables(pipeline, DEFAULT_DETECTORS))
-    engine = Engine(ruleset, pipeline=pipeline)
-    store = MemoryStore()
-    out = []
-    for seq, event in enumerate(events, start=1):
-        decision, states = engine.decide(event, store)
-        store.put_many(states, seq)
-        out.append(decision)
-    return out

@@ -134,4 +134,13 @@ def dashboard_view(incidents: Incidents, risk: Any, user: Actor, lang: str) -> d
                                      y_title=word("decisions", lang))} if model["n"] else {}),
         },
         "model_versions": model["versions"],
+        "live_model": _live_model(risk, user.tenant),
     }
+
+
+def _live_model(risk: Any, tenant: str) -> dict[str, str] | None:
+    """The model deciding the tenant's live traffic now (a supervised model or the cold-start score)."""
+    scorer = getattr(risk, "models", {}).get(tenant)
+    if scorer is None:
+        return None
+    return {"version": str(scorer.version), "kind": str(getattr(scorer, "kind", "model"))}

@@ -48,6 +48,14 @@ class ModelSettings(Section):
         default=None, description="model registry directory (default: DATA_DIR/models)")
 
 
+class PolicySettings(Section):
+    """How many customers the bank accepts to bother: intervention thresholds come from this budget."""
+
+    max_interrupt_rate: float = Field(
+        default=0.005, gt=0, lt=0.5,
+        description="share of legitimate payments a step above allow may interrupt (rules and score together)")
+
+
 class DatasetSettings(Section):
     """External data sets read by evaluations (never by live decisions)."""
 

@@ -28,7 +28,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from dunpai.core.config.base import Env, put, walk
 from dunpai.core.config.comms import CommsSettings
 from dunpai.core.config.keystore import KeystoreSettings
-from dunpai.core.config.risk import ApiKeySettings, BankSettings, DatasetSettings, ModelSettings, StateSettings
+from dunpai.core.config.risk import (
+    ApiKeySettings,
+    BankSettings,
+    DatasetSettings,
+    ModelSettings,
+    PolicySettings,
+    StateSettings,
+)
 from dunpai.core.config.server import ConsoleSettings, ServerSettings
 from dunpai.core.errors import FieldProblem, InvalidInput
 
@@ -57,6 +64,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     console: ConsoleSettings = ConsoleSettings()
     models: ModelSettings = ModelSettings()
+    policy: PolicySettings = PolicySettings()
     datasets: DatasetSettings = DatasetSettings()
     comms: CommsSettings = CommsSettings()
 

@@ -3,7 +3,7 @@
 Device facts (new device, SIM change, remote-control or overlay app), behaviour (login from a new
 device then payments, new payee, draining, bursts, unusual hours) and the mobile shield: with the
 ``ShieldEnricher`` present, ``sig_no_shield`` means "no *valid* signature" and the shield's status
-adds signals of its own; without it, only the signature's presence is known.
+adds signals of its own. A missing signature counts only for customers who enrolled a shield.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ MOBILE = ("mobile_transfer",)
 PAYMENTS = ("mobile_transfer", "card_not_present")
 
 
-def _shield_valid(f: Mapping[str, float]) -> float:
-    """Shield validity when the shield enricher ran; otherwise mere presence is all we know."""
+def _unsigned(f: Mapping[str, float]) -> bool:
+    """No valid signature from a customer who enrolled a shield. Without the shield enricher
+    (history replays) nobody is known to have enrolled, so a missing signature says nothing."""
     valid = f.get("shield_valid")
-    return f["shield_present"] if valid is None else valid
+    return valid is not None and valid == 0 and f.get("shield_enrolled", 0.0) > 0
 
 
 def _risky_app_secs(f: Mapping[str, float]) -> float:
@@ -74,7 +75,7 @@ TAKEOVER = Detector("takeover", (
     SignalSpec(
         "sig_no_shield", "takeover.no_shield",
         Text("转账未附带有效的手机盾签名", "the transfer carries no valid mobile-shield signature"),
-        MOBILE, lambda f: _shield_valid(f) == 0,
+        MOBILE, _unsigned,
     ),
     SignalSpec(
         "sig_shield_invalid", "takeover.shield_invalid",

@@ -31,7 +31,7 @@ def card_precision_top_k(days: np.ndarray, cards: np.ndarray, y: np.ndarray, sco
     the precision is the share of them that were compromised. Cards detected on an earlier day are
     removed from later days. The mean is over days."""
     df = pd.DataFrame({"day": days, "card": cards, "y": y, "p": score})
-    detected: set[int] = set()
+    detected: set[object] = set()
     precisions: list[float] = []
     compromised: list[int] = []
     for day in sorted(df.day.unique()):
@@ -43,7 +43,7 @@ def card_precision_top_k(days: np.ndarray, cards: np.ndarray, y: np.ndarray, sco
         hit = top[top.y == 1].index.to_list()
         precisions.append(len(hit) / k)
         if remove_detected:
-            detected.update(int(c) for c in hit)
+            detected.update(hit)
     return CardPrecision(float(np.mean(precisions)), tuple(precisions), tuple(compromised))
 
 

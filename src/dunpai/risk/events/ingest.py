@@ -13,9 +13,11 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from dunpai.core.errors import FieldProblem, InvalidInput
-from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent, Event
+from dunpai.risk.events.schemas import AnyEvent, CardEvent, CardNotPresent, CardPresent, Event
 
 _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
+_TAGS = frozenset({"card_present", "card_not_present", "mobile_transfer", "login", "device", "card", "staff_access",
+                   "label"})
 
 
 class PanProtector(Protocol):
@@ -31,8 +33,7 @@ def _problems(exc: ValidationError) -> list[FieldProblem]:
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
         # Drop the discriminator tag pydantic inserts ("card_present") so paths read like the input.
-        if loc and loc[0] in {"card_present", "card_not_present", "mobile_transfer", "login", "device",
-                              "staff_access", "label"}:
+        if loc and loc[0] in _TAGS:
             loc = loc[1:]
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = ["type"]
@@ -48,7 +49,7 @@ def parse_event(raw: Any, protector: PanProtector | None = None) -> tuple[AnyEve
     except ValidationError as exc:
         raise InvalidInput("invalid event", problems=_problems(exc)) from None
     masked = None
-    if isinstance(event, CardPresent | CardNotPresent):
+    if isinstance(event, CardPresent | CardNotPresent | CardEvent):
         if event.pan is not None:
             if protector is None:
                 raise InvalidInput("card numbers are not accepted here",

@@ -8,22 +8,15 @@ a keyed token and a masked form before anything is stored (see ``dunpai.risk.eve
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 SCHEMA_VERSION = 1
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("must include a timezone offset, e.g. 2026-03-01T20:15:00+08:00")
-    return value
 
 
 def _minor_units(value: Decimal) -> Decimal:
@@ -36,7 +29,8 @@ def _minor_units(value: Decimal) -> Decimal:
     return value
 
 
-AwareTime = Annotated[datetime, AfterValidator(_aware)]
+AwareTime = AwareDatetime
+"""A time with its offset (``2026-03-01T20:15:00+08:00``): the offset gives the local hour."""
 Minor = Annotated[Decimal, AfterValidator(_minor_units)]
 
 
@@ -45,11 +39,17 @@ class _Model(BaseModel):
 
 
 class Location(_Model):
-    """A point on Earth (WGS-84) and, when known, its city."""
+    """A point on Earth (WGS-84) and, when known, its city and how precise it is.
+
+    ``accuracy_km`` is the radius within which the real place lies: about 0 for an ATM or POS
+    terminal at a fixed, surveyed position; tens of kilometres for a merchant's billing address or
+    a place derived from an IP address. Distance features subtract it (two places 30 km apart, one
+    known only to 50 km, may be the same place)."""
 
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     city: str | None = Field(default=None, max_length=64)
+    accuracy_km: float | None = Field(default=None, ge=0, le=20_000)
 
 
 class Shield(_Model):
@@ -67,9 +67,37 @@ class _Base(_Model):
     event_time: AwareTime
 
 
+AttributeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
+AttributeValue = Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, StringConstraints(max_length=64)]
+MAX_ATTRIBUTES = 200
+
+
+def _attributes(value: dict[str, float | str] | None) -> dict[str, float | str] | None:
+    if value is not None and len(value) > MAX_ATTRIBUTES:
+        raise ValueError(f"at most {MAX_ATTRIBUTES} attributes")
+    return value
+
+
+Attributes = Annotated[dict[AttributeName, AttributeValue] | None, AfterValidator(_attributes)]
+"""Signals the bank's own systems computed for a payment (counts, scores, codes): numbers are read
+by the model as ``attr_<name>``; text values (at most 64 characters) as how often that value was
+seen and how often it was fraud (``attrv_<name>_*``). Never card numbers or personal data."""
+
+Category = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
 class _Money(_Model):
     amount: Minor
     currency: Currency = "CNY"
+    category: Category | None = None
+    """Merchant or product category in the bank's own words (``grocery``, ``travel``); novelty and
+    known-fraud features read it beside the ISO 18245 ``mcc``."""
+    country: Country | None = None
+    """ISO 3166-1 alpha-2 country of the merchant, terminal or payee."""
+    customer_home: Location | None = None
+    """The customer's home address, when the bank sends it (distance-from-home features)."""
+    attributes: Attributes = None
 
 
 PosEntryMode = Literal["01", "05", "07", "80", "90", "91"]
@@ -96,7 +124,6 @@ class CardPresent(_Base, _Money):
     chip_card: bool | None = None
     atc: int | None = Field(default=None, ge=0, le=65535)
     balance_before: Minor | None = None
-    customer_home: Location | None = None
 
 
 class CardNotPresent(_Base, _Money):
@@ -108,6 +135,9 @@ class CardNotPresent(_Base, _Money):
     account_id: Id
     customer_id: Id
     merchant_id: Id
+    merchant_location: Location | None = None
+    """The merchant's registered (billing) address: not where the card is, so give its
+    ``accuracy_km``; impossible-travel features never read it."""
     mcc: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = None
     ip: Annotated[str, StringConstraints(max_length=45)] | None = None
     device_id: Id | None = None
@@ -118,10 +148,10 @@ class MobileTransfer(_Base, _Money):
     """A mobile-banking transfer to a payee or a payment, optionally signed by the mobile shield."""
 
     type: Literal["mobile_transfer"] = "mobile_transfer"
-    kind: Literal["transfer", "payment"] = "transfer"
+    kind: Literal["transfer", "payment", "cash_out"] = "transfer"
     account_id: Id
     customer_id: Id
-    device_id: Id
+    device_id: Id | None = None
     payee_id: Id
     payee_name: str | None = Field(default=None, max_length=128)
     location: Location | None = None
@@ -149,6 +179,19 @@ class DeviceEvent(_Base):
     action: Literal["enrol", "remove", "sim_change", "remote_access_app", "overlay_app", "malware", "rooted"]
     detail: str | None = Field(default=None, max_length=256)
     location: Location | None = None
+
+
+class CardEvent(_Base):
+    """The card's lifecycle, from the card management system. A confirmed fraud label blocks a card
+    (unless the label says otherwise); ``reissue`` (a new card under the same token) or ``unblock``
+    ends the block, ``block`` starts one (reported lost or stolen)."""
+
+    type: Literal["card"] = "card"
+    action: Literal["reissue", "unblock", "block"]
+    card_id: Id | None = None
+    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] | None = None
+    account_id: Id | None = None
+    customer_id: Id
 
 
 class StaffAccess(_Base):
@@ -179,12 +222,22 @@ class Label(_Base):
     merchant_id: Id | None = None
     device_id: Id | None = None
     payee_id: Id | None = None
+    ip: Annotated[str, StringConstraints(max_length=45)] | None = None
+    category: Category | None = None
+    attributes: Attributes = None
+    """The labelled event's text attributes (copied from it when absent), so the known-fraud
+    counts of their values see the label."""
     target_event_time: AwareTime | None = None
+    blocks_card: bool = True
+    """Whether a confirmed fraud blocks the card until it is reissued or unblocked (the card
+    lifecycle). False when the card key is not one physical card, e.g. an id composed from card
+    attributes that many cards share."""
 
 
 Event = Annotated[
-    CardPresent | CardNotPresent | MobileTransfer | Login | DeviceEvent | StaffAccess | Label,
+    CardPresent | CardNotPresent | MobileTransfer | Login | DeviceEvent | CardEvent | StaffAccess | Label,
     Field(discriminator="type"),
 ]
-EVENT_TYPES = (CardPresent, CardNotPresent, MobileTransfer, Login, DeviceEvent, StaffAccess, Label)
-AnyEvent = CardPresent | CardNotPresent | MobileTransfer | Login | DeviceEvent | StaffAccess | Label
+EVENT_TYPES = (CardPresent, CardNotPresent, MobileTransfer, Login, DeviceEvent, CardEvent, StaffAccess, Label)
+AnyEvent = CardPresent | CardNotPresent | MobileTransfer | Login | DeviceEvent | CardEvent | StaffAccess | Label
+MONEY_TYPES = (CardPresent, CardNotPresent, MobileTransfer)

@@ -1,114 +1,93 @@
-"""Per-card online state: velocity, amount habits, geo-velocity, EMV counters, deposits, novelty.
+"""Per-card online state: the card's habits, card-present geography, EMV counters, deposits, and
+its lifecycle (a confirmed fraud blocks the card until it is reissued or unblocked).
 
-Keyed by ``card_id`` (a keyed token, never the card number). All windows are time-decayed
-(see ``windows``); ``count_1h`` reads "about how many uses in the last hour".
+Keyed by ``card_id`` (a keyed token, never the card number). Counts are time-decayed
+(``card_count_1h`` reads "about how many uses in the last hour"); see ``habit`` for the habit
+features every paying entity has.
 """
 
 from __future__ import annotations
 
-import math
 from array import array
 from typing import Any, ClassVar
 
-from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label
+from dunpai.risk.events.schemas import CardEvent, CardNotPresent, CardPresent, Label
+from dunpai.risk.features.event import channel_of, event_location
 from dunpai.risk.features.geo import haversine_km, speed_kmh
+from dunpai.risk.features.habit import H_N, habit_defaults, habit_names, habit_scalars, habit_update
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
-from dunpai.risk.features.windows import (
-    DecayGroups,
-    decay_add,
-    decay_groups,
-    decay_to,
-    recent_add,
-    recent_distinct,
-    recent_seen,
-    recent_touch,
-    value_hash,
-)
+from dunpai.risk.features.windows import recent_add, recent_seen, value_hash
 
-HOUR, DAY = 3600.0, 86400.0
-TAUS = (("1h", HOUR), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY))
-
-
-def _decay_slots(slot: dict[str, int]) -> tuple[tuple[int, float], ...]:
-    pairs = [(slot[f"{k}_{w}"], tau) for k in ("count", "sum") for w, tau in TAUS]
-    return (*pairs, (slot["sumsq_30d"], 30 * DAY))
-
-
-def _window_slots(slot: dict[str, int]) -> tuple[tuple[int, int, float, str], ...]:
-    return tuple((slot[f"count_{w}"], slot[f"sum_{w}"], tau, f"card_count_{w}") for w, tau in TAUS)
+NAN = float("nan")
+_CARD_SCALARS = ["cp_t", "cp_lat", "cp_lon", "cp_acc", "atc", "dep_t", "dep_amount", "dep_lat", "dep_lon",
+                 "fraud_t", "frauds", "blocked_t", "unblocked_t"]
 
 
 class CardStep:
     name: ClassVar[str] = "card"
-    applies_to: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent, Label)
+    applies_to: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent, Label, CardEvent)
     layout: ClassVar[Layout] = Layout(
-        ["ref", "n", *(f"count_{w}" for w, _ in TAUS), *(f"sum_{w}" for w, _ in TAUS), "sumsq_30d",
-         "cp_t", "cp_lat", "cp_lon", "atc", "dep_t", "dep_amount", "dep_lat", "dep_lon", "fraud_t"],
-        sets={"terminals": 16, "cities": 6},
-        defaults={"ref": NEVER, "cp_t": NEVER, "atc": -1.0, "dep_t": NEVER, "fraud_t": NEVER},
+        [*habit_scalars(), *_CARD_SCALARS],
+        sets={"cities": 4},
+        defaults={**habit_defaults(), "cp_t": NEVER, "atc": -1.0, "dep_t": NEVER, "fraud_t": NEVER,
+                  "blocked_t": NEVER, "unblocked_t": NEVER},
     )
-    _S: ClassVar[dict[str, int]] = layout.slot
-    _DECAY: ClassVar[DecayGroups] = decay_groups(_decay_slots(layout.slot))
-    _WINDOWS: ClassVar[tuple[tuple[int, int, float, str], ...]] = _window_slots(layout.slot)
-    _FEATURES: ClassVar[tuple[str, ...]] = (
-        "card_count_1h", "card_count_24h", "card_count_7d", "card_count_30d", "card_sum_24h", "card_sum_7d",
-        "card_history_n", "card_mean_30d", "card_amount_ratio", "card_amount_z", "card_secs_since_last",
-        "card_km_from_last_cp", "card_secs_since_last_cp", "card_speed_kmh", "card_new_terminal",
-        "card_new_city", "card_terminals_24h", "card_atc_backwards", "card_atc_jump", "card_deposit_secs",
-        "card_deposit_km", "card_fraud_known",
+    HABIT: ClassVar[tuple[str, ...]] = habit_names("card")
+    OWN: ClassVar[tuple[str, ...]] = (
+        "card_km_from_last_cp", "card_secs_since_last_cp", "card_speed_kmh", "card_new_city", "card_atc_backwards",
+        "card_atc_jump", "card_deposit_secs", "card_deposit_km", "card_blocked", "card_frauds_known",
+        "card_secs_since_fraud", "card_fraud_rate",
     )
 
     def key(self, event: Any) -> str | None:
-        if isinstance(event, (CardPresent, CardNotPresent, Label)):
+        if isinstance(event, (CardPresent, CardNotPresent, Label, CardEvent)):
             return event.card_id
         return None
 
     def feature_names(self) -> tuple[str, ...]:
-        return self._FEATURES
+        return (*self.HABIT, *self.OWN)
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = self.layout.new() if state is None else array("d", state)
-        ref = s[C_REF]
         if isinstance(event, Label):
             if event.fraud:
                 s[C_FRAUD_T] = max(s[C_FRAUD_T], t)
+                s[C_FRAUDS] += 1.0
+                target = event.target_event_time
+                # A late label about a use before the card was reissued does not block the new card.
+                if event.blocks_card and (target is None or target.timestamp() >= s[C_UNBLOCKED_T]):
+                    s[C_BLOCKED_T] = max(s[C_BLOCKED_T], t)
             return s
-        # Read the history before this event.
+        if isinstance(event, CardEvent):
+            if event.action == "block":
+                s[C_BLOCKED_T] = max(s[C_BLOCKED_T], t)
+            else:
+                s[C_UNBLOCKED_T] = max(s[C_UNBLOCKED_T], t)
+            return s
         n = s[C_N]
-        dt = t - ref if ref > NEVER else 0.0
-        decay_to(s, self._DECAY, dt)
-        new_ref = max(ref, t)
-        age = new_ref - t  # > 0 only for a late event
-        amount = out["amount"]
-        cnt30, sum30, sq30 = s[C_COUNT_30D], s[C_SUM_30D], s[C_SUMSQ_30D]
-        mean = sum30 / cnt30 if cnt30 > 1e-9 else 0.0
-        var = max(sq30 / cnt30 - mean * mean, 0.0) if cnt30 > 1e-9 else 0.0
-        out["card_history_n"] = n
-        out["card_mean_30d"] = mean
-        out["card_amount_ratio"] = amount / mean if mean > 0 else 0.0
-        out["card_amount_z"] = (amount - mean) / math.sqrt(var) if var > 1e-9 and n >= 3 else 0.0
-        out["card_secs_since_last"] = t - ref if ref > NEVER else BIG
-        out["card_fraud_known"] = 1.0 if s[C_FRAUD_T] > NEVER and s[C_FRAUD_T] <= t else 0.0
-        # Add this event.
-        for count_slot, sum_slot, tau, name in self._WINDOWS:
-            w = math.exp(-age / tau) if age > 0 else 1.0
-            s[count_slot] += w
-            s[sum_slot] += amount * w
-            out[name] = s[count_slot]
-        decay_add(s, C_SUMSQ_30D, 30 * DAY, amount * amount, age)
-        s[C_N] = n + 1
-        s[C_REF] = new_ref
-        out["card_sum_24h"] = s[C_SUM_24H]
-        out["card_sum_7d"] = s[C_SUM_7D]
+        blocked_t = s[C_BLOCKED_T]
+        out["card_blocked"] = 1.0 if NEVER < blocked_t <= t and blocked_t > s[C_UNBLOCKED_T] else 0.0
+        out["card_frauds_known"] = s[C_FRAUDS]
+        out["card_secs_since_fraud"] = t - s[C_FRAUD_T] if NEVER < s[C_FRAUD_T] <= t else BIG
+        out["card_fraud_rate"] = s[C_FRAUDS] / n if n > 0 else 0.0
+        loc = event_location(event)
+        lat = lon = NAN
+        accuracy = 0.0
+        if loc is not None:
+            lat, lon = loc.lat, loc.lon
+            accuracy = loc.accuracy_km or 0.0
+        merchant = event.merchant_id
+        if isinstance(event, CardPresent):
+            merchant = merchant or event.terminal_id
+        habit_update(s, self.HABIT, t, out, merchant, event.category or event.mcc, event.country,
+                     channel_of(event), lat, lon, accuracy)
         if isinstance(event, CardPresent):
             self._card_present(s, event, t, out)
         else:
-            for name in ("card_km_from_last_cp", "card_speed_kmh", "card_new_terminal", "card_new_city",
-                         "card_atc_backwards", "card_atc_jump", "card_deposit_km"):
+            for name in ("card_km_from_last_cp", "card_speed_kmh", "card_new_city", "card_atc_backwards",
+                         "card_atc_jump", "card_deposit_km"):
                 out[name] = 0.0
             out["card_secs_since_last_cp"] = out["card_deposit_secs"] = BIG
-            start, size = C_TERMINALS
-            out["card_terminals_24h"] = float(recent_distinct(s, start, size, t - DAY))
         return s
 
     def _card_present(self, s: array[float], event: CardPresent, t: float, out: Features) -> None:
@@ -116,18 +95,15 @@ class CardStep:
         cp_t = s[C_CP_T]
         km = secs = 0.0
         if loc is not None and cp_t > NEVER:
-            km = haversine_km(s[C_CP_LAT], s[C_CP_LON], loc.lat, loc.lon)
+            # Two fixes of uncertain places may be closer than their centres: subtract both radii.
+            raw = haversine_km(s[C_CP_LAT], s[C_CP_LON], loc.lat, loc.lon)
+            km = max(raw - s[C_CP_ACC] - (loc.accuracy_km or 0.0), 0.0)
             secs = abs(t - cp_t)
         out["card_km_from_last_cp"] = km
         out["card_secs_since_last_cp"] = secs if cp_t > NEVER else BIG
         out["card_speed_kmh"] = speed_kmh(km, secs) if km > 0 else 0.0
         if loc is not None and t >= cp_t:
-            s[C_CP_T], s[C_CP_LAT], s[C_CP_LON] = t, loc.lat, loc.lon
-        start, size = C_TERMINALS
-        h = value_hash(event.terminal_id)
-        seen, distinct = recent_touch(s, start, size, h, t, t - DAY)
-        out["card_new_terminal"] = 1.0 if s[C_N] > 1 and seen < 0 else 0.0
-        out["card_terminals_24h"] = float(distinct)
+            s[C_CP_T], s[C_CP_LAT], s[C_CP_LON], s[C_CP_ACC] = t, loc.lat, loc.lon, loc.accuracy_km or 0.0
         cstart, csize = C_CITIES
         if loc is not None and loc.city:
             ch = value_hash(loc.city)
@@ -157,21 +133,18 @@ class CardStep:
 
 # Slot numbers as module constants: the hot path indexes arrays without dict look-ups.
 _C_SLOTS = CardStep.layout.slot
-C_TERMINALS = CardStep.layout.sets["terminals"]
 C_CITIES = CardStep.layout.sets["cities"]
+C_N = H_N
 C_ATC = _C_SLOTS["atc"]
-C_COUNT_30D = _C_SLOTS["count_30d"]
 C_CP_LAT = _C_SLOTS["cp_lat"]
 C_CP_LON = _C_SLOTS["cp_lon"]
+C_CP_ACC = _C_SLOTS["cp_acc"]
 C_CP_T = _C_SLOTS["cp_t"]
 C_DEP_AMOUNT = _C_SLOTS["dep_amount"]
 C_DEP_LAT = _C_SLOTS["dep_lat"]
 C_DEP_LON = _C_SLOTS["dep_lon"]
 C_DEP_T = _C_SLOTS["dep_t"]
 C_FRAUD_T = _C_SLOTS["fraud_t"]
-C_N = _C_SLOTS["n"]
-C_REF = _C_SLOTS["ref"]
-C_SUM_24H = _C_SLOTS["sum_24h"]
-C_SUM_30D = _C_SLOTS["sum_30d"]
-C_SUM_7D = _C_SLOTS["sum_7d"]
-C_SUMSQ_30D = _C_SLOTS["sumsq_30d"]
+C_FRAUDS = _C_SLOTS["frauds"]
+C_BLOCKED_T = _C_SLOTS["blocked_t"]
+C_UNBLOCKED_T = _C_SLOTS["unblocked_t"]

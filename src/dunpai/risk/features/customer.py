@@ -15,10 +15,12 @@ from dunpai.risk.events.schemas import (
     CardPresent,
     DeviceEvent,
     Label,
+    Location,
     Login,
     MobileTransfer,
     StaffAccess,
 )
+from dunpai.risk.features.event import event_location
 from dunpai.risk.features.geo import haversine_km
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
 from dunpai.risk.features.windows import (
@@ -69,6 +71,7 @@ class CustomerStep:
             "all_30d",
             "n_xfer",
             "fraud_t",
+            "frauds",
         ],
         sets={"devices": 6, "payees": 16},
         defaults={
@@ -112,6 +115,8 @@ class CustomerStep:
         "cust_xfer_ratio",
         "cust_night_share",
         "cust_fraud_known",
+        "cust_frauds_known",
+        "cust_secs_since_fraud",
     )
 
     def key(self, event: Any) -> str | None:
@@ -128,6 +133,7 @@ class CustomerStep:
         if isinstance(event, Label):
             if event.fraud:
                 s[U_FRAUD_T] = max(s[U_FRAUD_T], t)
+                s[U_FRAUDS] += 1.0
             return s
         ref = s[U_REF]
         decay_to(s, self._DECAY, t - ref if ref > NEVER else 0.0)
@@ -140,12 +146,9 @@ class CustomerStep:
         out["cust_login_secs"] = _ago(s[U_LOGIN_T], t)
         out["cust_login_new_device"] = s[U_LOGIN_NEW_DEV] if NEVER < s[U_LOGIN_T] <= t else 0.0
         out["cust_fraud_known"] = 1.0 if NEVER < s[U_FRAUD_T] <= t else 0.0
-        loc = (
-            event.terminal_location
-            if isinstance(event, CardPresent)
-            else (None if isinstance(event, CardNotPresent) else event.location)
-        )
-        self._location_features(s, event, loc, t, out)
+        out["cust_frauds_known"] = s[U_FRAUDS]
+        out["cust_secs_since_fraud"] = t - s[U_FRAUD_T] if NEVER < s[U_FRAUD_T] <= t else BIG
+        self._location_features(s, event, event_location(event), t, out)
         night = out.get("night", 0.0)
         decay_add(s, U_ALL_30D, 30 * DAY, 1.0, age)
         decay_add(s, U_NIGHT_30D, 30 * DAY, night, age)
@@ -179,17 +182,21 @@ class CustomerStep:
             out["cust_xfer_mean_30d"] = s[U_XFER_SUM_30D] / c30 if c30 > 1e-9 else 0.0
         return s
 
-    def _location_features(self, s: array[float], event: Any, loc: Any, t: float, out: Features) -> None:
-        home = event.customer_home if isinstance(event, CardPresent) else None
+    def _location_features(self, s: array[float], event: Any, loc: Location | None, t: float,
+                           out: Features) -> None:
+        home = event.customer_home if isinstance(event, (CardPresent, CardNotPresent, MobileTransfer)) else None
         if home is not None:
             s[U_HOME_LAT], s[U_HOME_LON], s[U_HOME_W], s[U_HOME_GIVEN] = home.lat, home.lon, 1.0, 1.0
         out["cust_km_from_home"] = out["cust_km_from_app"] = 0.0
         out["cust_app_secs"] = BIG
         if loc is None:
             return
+        accuracy = loc.accuracy_km or 0.0
         if s[U_HOME_W] > 0:
-            out["cust_km_from_home"] = haversine_km(s[U_HOME_LAT], s[U_HOME_LON], loc.lat, loc.lon)
-        if isinstance(event, (CardPresent, CardNotPresent)):
+            out["cust_km_from_home"] = max(haversine_km(s[U_HOME_LAT], s[U_HOME_LON], loc.lat, loc.lon) - accuracy, 0.0)
+        if isinstance(event, CardNotPresent):
+            return  # a merchant's registered address: not where the customer is
+        if isinstance(event, CardPresent):
             app_t = s[U_APP_T]
             if app_t > NEVER:
                 out["cust_km_from_app"] = haversine_km(s[U_APP_LAT], s[U_APP_LON], loc.lat, loc.lon)
@@ -240,6 +247,7 @@ U_APP_LAT = _U_SLOTS["app_lat"]
 U_APP_LON = _U_SLOTS["app_lon"]
 U_APP_T = _U_SLOTS["app_t"]
 U_FRAUD_T = _U_SLOTS["fraud_t"]
+U_FRAUDS = _U_SLOTS["frauds"]
 U_HOME_GIVEN = _U_SLOTS["home_given"]
 U_HOME_LAT = _U_SLOTS["home_lat"]
 U_HOME_LON = _U_SLOTS["home_lon"]

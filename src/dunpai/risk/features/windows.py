@@ -236,3 +236,30 @@ def recent_distinct(state: array[float], start: int, size: int, since: float) ->
         if state[i] != 0.0 and state[i + 1] >= since:
             n += 1
     return n
+
+
+# -- decayed histograms (habits: amounts, hours, weekdays) ---------------------------------------
+
+
+def bins_total(state: array[float], start: int, size: int) -> float:
+    total = 0.0
+    for i in range(start, start + size):
+        total += state[i]
+    return total
+
+
+def bins_share(state: array[float], start: int, size: int, index: int, total: float) -> float:
+    """Share of the (decayed) history that fell in bin ``index``; 1.0 with no history (nothing to
+    contrast with)."""
+    return state[start + index] / total if total > 1e-9 else 1.0
+
+
+def bins_rank(state: array[float], start: int, size: int, index: int, total: float) -> float:
+    """Where bin ``index`` lies in the history: the share below it plus half the share in it (a
+    mid-rank percentile, 0..1); 0.5 with no history."""
+    if total <= 1e-9:
+        return 0.5
+    below = 0.0
+    for i in range(start, start + index):
+        below += state[i]
+    return (below + 0.5 * state[start + index]) / total

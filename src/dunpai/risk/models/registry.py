@@ -22,8 +22,12 @@ from typing import Any
 
 import lightgbm as lgb
 
+from dunpai.risk.models.coldstart import ColdStartScorer
+from dunpai.risk.models.policy import Thresholds
 from dunpai.risk.models.scorer import LightGBMScorer
 from dunpai.risk.models.train import Fitted
+
+AnyScorer = LightGBMScorer | ColdStartScorer
 
 FORMAT = 1
 ROLES = ("champion", "challenger")
@@ -81,6 +85,7 @@ class Registry:
         """Store a fitted model and return its version; ``role`` names the slot it takes (the first
         model of an empty registry becomes champion)."""
         text = fitted.scorer.booster.model_to_string().encode()
+        policy = fitted.scorer.policy
         meta: dict[str, Any] = {
             "format": FORMAT,
             "kind": "lightgbm-binary",
@@ -88,12 +93,26 @@ class Registry:
             "best_iteration": fitted.best_iteration,
             "features": list(fitted.scorer.features),
             "calibration": {"method": "platt", "a": fitted.scorer.calibration[0], "b": fitted.scorer.calibration[1]},
+            "thresholds": policy.to_dict() if policy is not None else None,
             "data_window": data_window,
             "metrics": fitted.metrics,
             **(extra or {}),
         }
+        return self._store("lgbm_", text, meta, role)
+
+    def register_cold_start(self, scorer: ColdStartScorer, data_window: dict[str, str],
+                            extra: dict[str, Any] | None = None, role: str | None = "champion") -> str:
+        """Store a cold-start (habit deviation) scorer, champion by default: it serves until a
+        supervised model is trained and promoted."""
+        text = json.dumps(scorer.to_json(), sort_keys=True).encode()
+        meta: dict[str, Any] = {"format": FORMAT, "kind": scorer.kind, "features": list(scorer.features),
+                                "thresholds": scorer.policy.to_dict(), "data_window": data_window,
+                                "metrics": {}, "best_iteration": 0, **(extra or {})}
+        return self._store("hab_", text, meta, role)
+
+    def _store(self, prefix: str, text: bytes, meta: dict[str, Any], role: str | None) -> str:
         body = json.dumps(meta, sort_keys=True, default=str).encode()
-        version = "lgbm_" + _sha256(text + b"\x00" + body)[:12]
+        version = prefix + _sha256(text + b"\x00" + body)[:12]
         meta["version"] = version
         meta["model_sha256"] = _sha256(text)
         folder = self.root / version
@@ -132,6 +151,10 @@ class Registry:
                 out.append(ModelInfo(meta["version"], meta, roles.get(meta["version"])))
         return out
 
+    def role_of(self, version: str) -> str | None:
+        state = self._state()
+        return next((r for r in ROLES if state[r] == version), None)
+
     def role(self, role: str) -> str | None:
         value = self._state()[role]
         return str(value) if value is not None else None
@@ -143,20 +166,24 @@ class Registry:
         meta: dict[str, Any] = json.loads(path.read_text())
         return meta
 
-    def load(self, version: str) -> LightGBMScorer:
+    def load(self, version: str) -> AnyScorer:
         """Load and verify a model (raises :class:`ModelIntegrityError` when its bytes changed)."""
         meta = self.meta(version)
         text = (self.root / version / "model.txt").read_bytes()
         if _sha256(text) != meta["model_sha256"]:
             raise ModelIntegrityError(f"model {version}: checksum mismatch")
         body = {k: v for k, v in meta.items() if k not in ("version", "model_sha256")}
-        expected = "lgbm_" + _sha256(text + b"\x00" + json.dumps(body, sort_keys=True, default=str).encode())[:12]
+        prefix = version.split("_", 1)[0] + "_"
+        expected = prefix + _sha256(text + b"\x00" + json.dumps(body, sort_keys=True, default=str).encode())[:12]
         if expected != version:
             raise ModelIntegrityError(f"model {version}: metadata does not match its version")
+        if meta["kind"] == ColdStartScorer.kind:
+            return ColdStartScorer.from_json(json.loads(text), version)
         booster = lgb.Booster(model_str=text.decode())
         cal = meta["calibration"]
-        return LightGBMScorer(booster, meta["features"], (float(cal["a"]), float(cal["b"])), version)
+        policy = Thresholds.from_dict(meta["thresholds"]) if meta.get("thresholds") else None
+        return LightGBMScorer(booster, meta["features"], (float(cal["a"]), float(cal["b"])), version, policy)
 
-    def load_role(self, role: str) -> LightGBMScorer | None:
+    def load_role(self, role: str) -> AnyScorer | None:
         version = self.role(role)
         return self.load(version) if version is not None else None

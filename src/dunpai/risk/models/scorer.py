@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import lightgbm as lgb
 import numpy as np
 
+from dunpai.risk.models.policy import Thresholds
 from dunpai.risk.models.reasons import reason_for
 
 
@@ -24,15 +25,23 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class LightGBMScorer:
+    kind = "lightgbm-binary"
+
     def __init__(self, booster: lgb.Booster, features: Sequence[str], calibration: tuple[float, float],
-                 version: str) -> None:
+                 version: str, policy: Thresholds | None = None) -> None:
         self.booster = booster
         self.features = tuple(features)
         self.calibration = calibration
         self.version = version
+        self.policy = policy
+
+    def thresholds(self) -> Thresholds | None:
+        """The alert budget's thresholds chosen when the model was trained (``None``: the ruleset's)."""
+        return self.policy
 
     def _row(self, features: Mapping[str, float]) -> np.ndarray:
-        return np.array([[features.get(name, 0.0) for name in self.features]], dtype=np.float64)
+        # A feature the event lacks is missing (NaN), exactly as in the training matrix.
+        return np.array([[features.get(name, math.nan) for name in self.features]], dtype=np.float64)
 
     def margin(self, matrix: np.ndarray) -> np.ndarray:
         out: np.ndarray = np.asarray(self.booster.predict(matrix, raw_score=True), dtype=np.float64)

@@ -26,6 +26,7 @@ class ShadowScorer:
         self.challenger = challenger
         self.sink = sink
         self.version = champion.version
+        self.kind = champion.kind
         self.shadow_errors = 0
 
     def predict(self, features: Mapping[str, float]) -> float:

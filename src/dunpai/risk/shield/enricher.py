@@ -3,7 +3,9 @@
 ``shield_valid`` 1/0; ``shield_status`` the stable code of :data:`STATUS_CODES`;
 ``shield_device_age_secs`` how long the signing device has been enrolled (0 when not valid);
 ``shield_cooling_off`` 1 while a valid device is still inside its cooling-off period;
-``shield_trusted`` 1 for a valid signature from a device past its cooling-off period.
+``shield_trusted`` 1 for a valid signature from a device past its cooling-off period;
+``shield_enrolled`` 1 when the customer had a shield device enrolled at the transfer's time (a
+missing signature from a customer who never enrolled one is no sign of takeover).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Protocol
 from dunpai.risk.events.schemas import AnyEvent, MobileTransfer
 from dunpai.risk.shield.model import STATUS_CODES, ShieldCheck
 
-FEATURES = ("shield_valid", "shield_status", "shield_device_age_secs", "shield_cooling_off", "shield_trusted")
+FEATURES = ("shield_valid", "shield_status", "shield_device_age_secs", "shield_cooling_off", "shield_trusted",
+            "shield_enrolled")
 
 
 class ShieldChecker(Protocol):
@@ -29,6 +32,7 @@ def shield_features(result: ShieldCheck) -> dict[str, float]:
         "shield_device_age_secs": result.device_age_secs if valid else 0.0,
         "shield_cooling_off": 1.0 if valid and result.cooling_off else 0.0,
         "shield_trusted": 1.0 if valid and not result.cooling_off else 0.0,
+        "shield_enrolled": 1.0 if result.enrolled else 0.0,
     }
 
 

@@ -97,6 +97,9 @@ class ShieldCheck:
     cooling_off: bool = False
     key_id: str | None = None
     detail: str = field(default="", compare=False)
+    enrolled: bool = True
+    """Whether the customer had a shield device enrolled (and not revoked) at the transfer's time: a
+    missing signature is a risk signal only for customers who enrolled one."""
 
     @property
     def valid(self) -> bool:

@@ -100,7 +100,13 @@ class ShieldService:
         try:
             verified = self.verify_transfer(transfer)
         except ShieldError as exc:
-            return ShieldCheck(status=exc.status, key_id=key_id, detail=exc.code)  # type: ignore[arg-type]
+            enrolled = True
+            if isinstance(exc, MissingShield):
+                t = transfer.event_time.timestamp()
+                enrolled = any(d.enrolled_at <= t and not d.revoked_by(t)
+                               for d in self.repo.devices_of(transfer.customer_id))
+            return ShieldCheck(status=exc.status, key_id=key_id, detail=exc.code,  # type: ignore[arg-type]
+                               enrolled=enrolled)
         return ShieldCheck(
             status="valid",
             device_age_secs=verified.device_age_secs,

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from dunpai.risk.decisions.record import Decision
-from dunpai.risk.storage.tables import api_keys, decisions, events, rulesets
+from dunpai.risk.storage.tables import api_keys, decisions, events, imports, rulesets
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,62 @@ def insert_events_and_decisions_txn(conn: Connection, rows: list[EventRow]) -> l
         "record": orjson.dumps(r.decision.to_dict()).decode(),  # compact UTF-8 JSON (hot path: orjson)
     } for r, seq in zip(rows, seqs, strict=True)])
     return seqs
+
+
+def insert_events_txn(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """Append events that have no live decision (imported history), in order, with one executemany
+    (no per-row RETURNING); the first and last log sequence numbers they got. Each row has the
+    ``risk_events`` columns but ``seq``. The caller holds the log alone (an import)."""
+    if not rows:
+        return None
+    before = last_seq_txn(conn)
+    conn.execute(insert(events), rows)
+    return before + 1, last_seq_txn(conn)
+
+
+def tenant_events(engine: Engine, tenant: str, after: int = 0, batch: int = 20_000,
+                  until: int | None = None) -> Iterator[list[tuple[int, str]]]:
+    """Batches of (seq, body) of one tenant's logged events after ``after``, in log order."""
+    last = after
+    while True:
+        cond = [events.c.tenant == tenant, events.c.seq > last]
+        if until is not None:
+            cond.append(events.c.seq <= until)
+        with engine.connect() as conn:
+            rows = conn.execute(select(events.c.seq, events.c.body).where(*cond).order_by(events.c.seq)
+                                .limit(batch)).all()
+        if not rows:
+            return
+        yield [(int(r[0]), r[1]) for r in rows]
+        last = int(rows[-1][0])
+
+
+def last_seq_txn(conn: Connection, tenant: str | None = None) -> int:
+    q = select(func.max(events.c.seq))
+    if tenant is not None:
+        q = q.where(events.c.tenant == tenant)
+    return int(conn.execute(q).scalar() or 0)
+
+
+def label_bodies(engine: Engine, tenant: str) -> list[str]:
+    """Bodies of the tenant's label events, in log order."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(events.c.body).where(events.c.tenant == tenant, events.c.event_type == "label")
+                            .order_by(events.c.seq)).all()
+    return [r[0] for r in rows]
+
+
+def import_run_txn(conn: Connection, import_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(imports).where(imports.c.import_id == import_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def save_import_run_txn(conn: Connection, run: dict[str, Any]) -> None:
+    exists = conn.execute(select(imports.c.import_id).where(imports.c.import_id == run["import_id"])).first()
+    if exists:
+        conn.execute(update(imports).where(imports.c.import_id == run["import_id"]).values(**run))
+    else:
+        conn.execute(insert(imports).values(**run))
 
 
 def decision_by_event_txn(conn: Connection, tenant: str, event_id: str) -> Decision | None:

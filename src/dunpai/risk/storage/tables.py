@@ -1,4 +1,4 @@
-"""Tables of the risk part: the durable event log, decisions, rulesets and API keys."""
+"""Tables of the risk part: the durable event log, decisions, rulesets, history imports and API keys."""
 
 from __future__ import annotations
 
@@ -57,6 +57,26 @@ rulesets = Table(
     Column("created_at", Float, nullable=False),
     Column("published_at", Float),
     PrimaryKeyConstraint("tenant", "version", name="pk_risk_rulesets"),
+)
+
+imports = Table(
+    "risk_imports", metadata,
+    Column("import_id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("source_name", String(256), nullable=False),
+    Column("source_sha256", String(64), nullable=False),
+    Column("mapping_sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("labels", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("first_seq", BigInteger),
+    Column("last_seq", BigInteger),
+    Column("started_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 api_keys = Table(

@@ -1,0 +1,155 @@
+"""Cold start: before a tenant has labels, how unusual a payment is against its own habits.
+
+The score reads the habit deviations the feature pipeline already computes — an amount high in the
+card's own history, an hour or weekday the card rarely uses, a merchant, category, country or
+channel never seen, a burst of uses, a place far from usual, a balance drained, money out just after
+money in, an amount high for its category or merchant, a device or IP shared by many customers,
+and every detector signal. Each deviation's value is turned into a tail probability *under the
+tenant's own recent traffic* (the share of recent payments at least as extreme: an empirical
+distribution of a calibration window, no labels needed), and the payment's surprise is the sum of
+``-ln(tail)`` over the deviations (Fisher's method for combining independent tests).
+
+The score reported is how rare that combined surprise is in the same window, on a log scale: 0.5
+means about one payment in a hundred is as unusual, 0.75 one in a thousand, 1.0 one in ten thousand
+or rarer. Thresholds follow the alert budget (``policy.py``): on unlabelled traffic every payment
+counts as legitimate, so about ``budget`` of it is interrupted, the most unusual first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dunpai.risk.models.policy import Thresholds, thresholds
+
+HIGH, LOW = 1, -1
+DEVIATIONS: tuple[tuple[str, int], ...] = tuple(
+    (f"{p}_{name}", sense)
+    for p in ("card", "payer")
+    for name, sense in (
+        ("amount_pctl", HIGH), ("amount_ratio", HIGH), ("amount_z", HIGH), ("burst_24h", HIGH), ("count_1h", HIGH),
+        ("hour_share", LOW), ("weekday_share", LOW), ("new_merchant", HIGH), ("new_category", HIGH),
+        ("new_country", HIGH), ("new_channel", HIGH), ("km_from_usual", HIGH),
+    )
+) + (
+    ("cust_km_from_home", HIGH), ("card_speed_kmh", HIGH), ("drain_ratio", HIGH), ("acct_out_in_ratio", HIGH),
+    ("cat_amount_z", HIGH), ("merch_amount_ratio", HIGH), ("term_amount_ratio", HIGH), ("payee_amount_ratio", HIGH),
+    ("dev_customers_24h", HIGH), ("ip_customers_24h", HIGH),
+)
+"""Habit deviations and their unusual side (``HIGH``: large values are unusual)."""
+FEATURE_SAMPLE = 5_000
+"""Each deviation's calibration distribution is a sorted uniform sample of the window's values."""
+SURPRISE_SAMPLE = 50_000
+"""The combined surprise's distribution keeps more values: its far tail sets the thresholds."""
+FLOOR = 1e-4
+"""Rarity is read down to one payment in ten thousand (score 1.0)."""
+
+
+def _tails(sorted_values: np.ndarray, x: np.ndarray, sense: int) -> np.ndarray:
+    """Share of the calibration values at least as extreme as each ``x`` (at least 1/n)."""
+    n = len(sorted_values)
+    if sense == HIGH:
+        count = n - np.searchsorted(sorted_values, x, side="left")
+    else:
+        count = np.searchsorted(sorted_values, x, side="right")
+    return np.maximum(count, 1) / n
+
+
+def rarity(tail: np.ndarray | float) -> np.ndarray:
+    """``-log10(tail)`` scaled so that one in ten thousand (or rarer) is 1.0."""
+    t = np.maximum(np.asarray(tail, dtype=np.float64), FLOOR)
+    out: np.ndarray = -np.log10(t) / -math.log10(FLOOR)
+    return out
+
+
+@dataclass
+class ColdStartScorer:
+    """Implements the engine's ``Scorer`` for a tenant without labels."""
+
+    features: tuple[str, ...]
+    senses: tuple[int, ...]
+    grids: tuple[np.ndarray, ...]
+    """Each deviation's calibration values (a sorted sample of the window)."""
+    surprise_grid: np.ndarray
+    """The combined surprise of the window's payments (a sorted sample)."""
+    policy: Thresholds
+    version: str = "unregistered"
+    kind: str = "habit-deviation"
+
+    def _surprises(self, matrix: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(matrix)
+        for j, (grid, sense) in enumerate(zip(self.grids, self.senses, strict=True)):
+            col = matrix[:, j]
+            given = ~np.isnan(col)
+            if given.any():
+                out[given, j] = -np.log(_tails(grid, col[given], sense))
+        return out
+
+    def predict_batch(self, matrix: np.ndarray) -> np.ndarray:
+        total = self._surprises(matrix).sum(axis=1)
+        return rarity(_tails(self.surprise_grid, total, HIGH))
+
+    def _row(self, features: Mapping[str, float]) -> np.ndarray:
+        return np.array([[features.get(n, math.nan) for n in self.features]], dtype=np.float64)
+
+    def predict(self, features: Mapping[str, float]) -> float:
+        return float(self.predict_batch(self._row(features))[0])
+
+    def contributions(self, features: Mapping[str, float], top: int) -> list[tuple[str, float]]:
+        values = self._surprises(self._row(features))[0]
+        order = np.argsort(-values, kind="stable")[:top]
+        return [(self.features[i], float(values[i])) for i in order if values[i] > 0]
+
+    def reason_for(self, feature: str) -> str:
+        from dunpai.risk.models.reasons import reason_for
+
+        return reason_for(feature)
+
+    def thresholds(self) -> Thresholds:
+        return self.policy
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "features": list(self.features), "senses": list(self.senses),
+                "grids": [g.tolist() for g in self.grids], "surprise_grid": self.surprise_grid.tolist(),
+                "thresholds": self.policy.to_dict()}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, object], version: str) -> ColdStartScorer:
+        grids = tuple(np.asarray(g, dtype=np.float64) for g in d["grids"])  # type: ignore[attr-defined]
+        return cls(tuple(d["features"]), tuple(d["senses"]), grids,  # type: ignore[arg-type]
+                   np.asarray(d["surprise_grid"], dtype=np.float64),
+                   Thresholds.from_dict(d["thresholds"]), version)  # type: ignore[arg-type]
+
+
+def _sample(values: np.ndarray, size: int) -> np.ndarray:
+    """A sorted uniform sample (fixed seed: the same window gives the same scorer)."""
+    values = values[~np.isnan(values)]
+    if len(values) > size:
+        values = np.random.default_rng(0).choice(values, size, replace=False)
+    return np.sort(values)
+
+
+def fit_cold_start(matrix: np.ndarray, names: Sequence[str], budget: float,
+                   rule_alerts: np.ndarray | None = None) -> ColdStartScorer:
+    """Calibrate on a window of recent payments (``matrix`` columns named ``names``): each
+    deviation present there, then the combined surprise, then the budget's thresholds."""
+    wanted = {n: s for n, s in DEVIATIONS}
+    wanted.update({n: HIGH for n in names if n.startswith("sig_")})
+    cols = [i for i, n in enumerate(names) if n in wanted and np.nanstd(matrix[:, i]) > 0]
+    features = tuple(names[i] for i in cols)
+    senses = tuple(wanted[f] for f in features)
+    grids = tuple(_sample(matrix[:, i], FEATURE_SAMPLE) for i in cols)
+    scorer = ColdStartScorer(features, senses, grids, np.zeros(1), Thresholds(1.0, 1.0, 1.0, budget))
+    sub = matrix[:, cols]
+    total = scorer._surprises(sub).sum(axis=1)
+    scorer.surprise_grid = _sample(total, SURPRISE_SAMPLE)
+    scores = scorer.predict_batch(sub)
+    scorer.policy = thresholds(scores, budget, rule_alerts)
+    body = json.dumps(scorer.to_json(), sort_keys=True).encode()
+    scorer.version = "hab_" + hashlib.sha256(body).hexdigest()[:12]
+    return scorer
