@@ -157,3 +157,22 @@ def test_alert_intake_and_terminal_flags(api: Api) -> None:
     assert case["case"]["group"] == {"kind": "terminal", "key": "atm-LI-003"} and case["case"]["priority"] == 95
     assert api.post("/v1/alerts", "integrator", {"alert": {"alert_id": "x"}}).status_code == 422
     assert api.post("/v1/alerts", "analyst", {"terminal_flag": flag}).status_code == 403
+
+
+def test_live_decisions_open_cases_without_a_sync(api: Api, world: World) -> None:
+    """An insider's bulk pull decided through ``POST /v1/events`` is in the queue at once: the
+    employee's case opens on the first alert and the next alerts join it."""
+    def pull(i: int) -> dict[str, Any]:
+        return {"type": "staff_access", "event_id": f"live-pull-{i}", "event_time": f"2026-03-12T22:{10 + i}:00+08:00",
+                "employee_id": "emp-live", "branch_id": "branch-01", "customer_id": f"cust-9{i:07d}",
+                "customer_branch_id": "branch-05", "query_type": "credit_report", "records": 2000}
+
+    assert not [c for c in api.get("/v1/cases", "analyst").json() if c["group"]["key"] == "emp-live"]
+    first = api.post("/v1/events", "integrator", pull(0)).json()
+    assert first["action"] != "allow"
+    mine = [c for c in api.get("/v1/cases", "analyst").json() if c["group"]["key"] == "emp-live"]
+    assert len(mine) == 1 and mine[0]["alert_count"] == 1 and mine[0]["group"]["kind"] == "employee"
+    api.post("/v1/events", "integrator", pull(1))
+    api.post("/v1/events", "integrator", pull(0))  # a resend: same decision, no second alert
+    mine = [c for c in api.get("/v1/cases", "analyst").json() if c["group"]["key"] == "emp-live"]
+    assert len(mine) == 1 and mine[0]["alert_count"] == 2

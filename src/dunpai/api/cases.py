@@ -124,7 +124,9 @@ def take_next(request: Request, caller: Caller) -> dict[str, Any] | None:
 
 @router.post("/v1/cases/sync")
 def sync_cases(request: Request, caller: Caller, since: float = 0.0) -> dict[str, Any]:
-    """Open or join cases for every stored decision above ``allow`` since ``since`` (idempotent)."""
+    """Open or join cases for every stored decision above ``allow`` since ``since`` (idempotent).
+    Decisions made through ``POST /v1/events`` reach the queue as they are made; this catches up
+    on events decided elsewhere (``dunpai replay``, an import) or before a crash."""
     require(caller, "supervisor")
     return {"cases": incidents(request).cases.sync_from_log(caller.tenant, since, caller)}
 
@@ -304,6 +306,10 @@ def fund(body: MoneyIn, request: Request, caller: Caller) -> dict[str, Any]:
 
 
 def install_cases(app: FastAPI, incidents_: Incidents) -> None:
-    """Mount the router on the decision API's app (same authentication and error presenter)."""
+    """Mount the router on the decision API's app (same authentication and error presenter), and
+    open or join cases as the decision endpoint decides (no ``/v1/cases/sync`` needed)."""
     app.state.incidents = incidents_
     app.include_router(router)
+    events = getattr(app.state, "events", None)
+    if events is not None:
+        events.batcher.after = incidents_.cases.ingest_submitted

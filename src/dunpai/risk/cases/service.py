@@ -95,6 +95,17 @@ class CaseService:
                 out.append(self.ingest(tenant, alert, actor)[0])
         return sorted(set(out))
 
+    def ingest_submitted(self, results: Iterable[tuple[str, Any]]) -> list[str]:
+        """Open or join cases for decisions just made: (tenant, ``Submitted`` or an error) pairs as
+        the risk service answers them. Errors, duplicates (their alert exists already) and ``allow``
+        are skipped, so calling this after every batch is what makes alerts reach the queue live."""
+        fresh: dict[str, list[Any]] = {}
+        for tenant, result in results:
+            decision = getattr(result, "decision", None)
+            if decision is not None and not getattr(result, "duplicate", False) and decision.action != "allow":
+                fresh.setdefault(tenant, []).append(decision)
+        return sorted({c for tenant, ds in fresh.items() for c in self.ingest_decisions(tenant, ds)})
+
     def sync_from_log(self, tenant: str, since: float = 0.0, actor: Actor = SYSTEM) -> list[str]:
         """Alerts for every stored decision above ``allow`` with event time from ``since``."""
         from dunpai.risk.decisions.record import Decision
@@ -387,4 +398,4 @@ class CaseService:
             "customer_id": customer_id, "query_type": query_type, "records": max(1, records)}
         if case_id:
             body["business_ref"] = case_id
-        self.deps.events.submit(actor.tenant, body)
+        self.ingest_submitted([(actor.tenant, self.deps.events.submit(actor.tenant, body))])
