@@ -84,7 +84,8 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
                  ExposureEnricher(CachedExposureRepository(SqlExposureRepository(db))))
     service = RiskService(db, store, protector=PanTokenizer(keys), audit=AuditLog(db, keys),
                           accounts=AccountStates(db), enrichers=enrichers,
-                          snapshot_every=settings.state.snapshot_every)
+                          snapshot_every=settings.state.snapshot_every,
+                          max_future_skew=settings.events.max_future_skew_s)
     service.keys = keys
     service.data_dir = settings.data_dir
     deploy_models(service, model_registry or model_registry_dir(settings))

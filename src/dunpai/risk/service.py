@@ -23,12 +23,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
-from dunpai.core.errors import Conflict, DunpaiError, InvalidRuleset, NotFound, StateError
+from dunpai.core.errors import (
+    Conflict,
+    DunpaiError,
+    FieldProblem,
+    InvalidInput,
+    InvalidRuleset,
+    NotFound,
+    StateError,
+)
 from dunpai.risk.decisions.engine import AccountStatus, Engine, Enricher, Scorer, known_variables
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.events.ingest import PanProtector, event_to_json, parse_event
-from dunpai.risk.events.schemas import Label
+from dunpai.risk.events.schemas import AnyEvent, Label
 from dunpai.risk.features.entities import label_category
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import MemoryStore, StateKey, StateStore
@@ -158,6 +166,7 @@ class RiskService:
         audit: AuditPort | None = None,
         snapshot_every: int = 50_000,
         clock: Callable[[], float] = time.time,
+        max_future_skew: float | None = None,
     ) -> None:
         self.db = db
         self.store = store
@@ -170,6 +179,7 @@ class RiskService:
         self.audit = audit
         self.snapshot_every = snapshot_every
         self.clock = clock
+        self.max_future_skew = max_future_skew  # seconds an event may be dated ahead of ``clock`` (None: any)
         self.pipeline = FeaturePipeline()
         self.known = known_variables(self.pipeline, DEFAULT_DETECTORS, enrichers)
         self.metrics = Metrics()
@@ -215,6 +225,7 @@ class RiskService:
         for i, (tenant, raw) in enumerate(items):
             try:
                 event, masked = parse_event(raw, self.protector)
+                self._check_not_future(event)
             except DunpaiError as exc:
                 self.metrics.rejected.inc()
                 out[i] = exc
@@ -266,6 +277,17 @@ class RiskService:
             out[i] = Submitted(decision, duplicate=False, masked_card=masked)
             self._after_accept(decision, started)
         return [r if r is not None else StateError("not processed") for r in out]
+
+    def _check_not_future(self, event: AnyEvent) -> None:
+        """A far-future ``event_time`` would move every entity's reference time ahead and make each
+        later, real use look late (windows would not count it): refuse it, naming the field."""
+        if self.max_future_skew is None:
+            return
+        ahead = event.event_time.timestamp() - self.clock()
+        if ahead > self.max_future_skew:
+            raise InvalidInput("event_time is in the future", problems=[FieldProblem(
+                "event_time", f"is {ahead:.0f} s after the service clock; at most {self.max_future_skew:.0f} s "
+                "allowed (events.max_future_skew_s)")])
 
     def _after_race(self, tenant: str, event_id: str, digest: str) -> Submitted | DunpaiError:
         """Another worker accepted this event id between our check and our insert."""

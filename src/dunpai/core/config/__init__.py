@@ -11,6 +11,7 @@ from dunpai.core.config.comms import (
     CommsSettings,
     DeploymentSettings,
 )
+from dunpai.core.config.events import EventSettings
 from dunpai.core.config.keystore import KdfSettings, KeystoreSettings
 from dunpai.core.config.risk import (
     ApiKeySettings,
@@ -39,6 +40,7 @@ __all__ = [
     "DatasetSettings",
     "DeploymentSettings",
     "Env",
+    "EventSettings",
     "KdfSettings",
     "KeystoreSettings",
     "ModelSettings",

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from dunpai.core.config.base import Env, put, walk
 from dunpai.core.config.comms import CommsSettings
+from dunpai.core.config.events import EventSettings
 from dunpai.core.config.keystore import KeystoreSettings
 from dunpai.core.config.risk import (
     ApiKeySettings,
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     bank: BankSettings = BankSettings()
     api_keys: tuple[ApiKeySettings, ...] = Field(default=(), description="API keys given by digest (file only)")
     server: ServerSettings = ServerSettings()
+    events: EventSettings = EventSettings()
     console: ConsoleSettings = ConsoleSettings()
     models: ModelSettings = ModelSettings()
     policy: PolicySettings = PolicySettings()

@@ -2,12 +2,17 @@
 
 ``parse_event`` is the single entry point for untrusted input (HTTP bodies, replay files). It
 returns a validated, frozen event or raises ``InvalidInput`` naming every bad field; it never
-stores anything. A ``pan`` is replaced by a keyed token (``card_id``) and its masked form is kept
+stores anything. JSON bytes (an HTTP body) are read as the wire: numbers are parsed from their
+text as decimals (``12000.0000000000000001`` is a fraction, not 12000; ``1e-400`` is not 0), a
+number sent as a string or a flag sent as ``1`` is refused, and so are ``NaN`` and ``Infinity``.
+A dict (the importer's rows, replay files) and the stored canonical text are read as before. A ``pan`` is replaced by a keyed token (``card_id``) and its masked form is kept
 only for display: the clear number never leaves this module.
 """
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
@@ -16,6 +21,7 @@ from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.events.schemas import AnyEvent, CardEvent, CardNotPresent, CardPresent, Event
 
 _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(Event)
+_WIRE = {"wire": True}
 _TAGS = frozenset({"card_present", "card_not_present", "mobile_transfer", "login", "device", "card", "staff_access",
                    "label"})
 
@@ -41,11 +47,33 @@ def _problems(exc: ValidationError) -> list[FieldProblem]:
     return out
 
 
-def parse_event(raw: Any, protector: PanProtector | None = None) -> tuple[AnyEvent, str | None]:
-    """Validate ``raw`` (a dict or JSON bytes). Returns the event and, for card events sent with a
-    ``pan``, its masked form. Raises ``InvalidInput`` naming each bad field."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _wire_json(raw: bytes) -> Any:
+    """The body's JSON with every non-integer number as the exact ``Decimal`` of its text."""
     try:
-        event = _ADAPTER.validate_json(raw) if isinstance(raw, bytes | str) else _ADAPTER.validate_python(raw)
+        return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, NaN/Infinity, over-long digits, nesting
+        problem = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise InvalidInput("the body is not valid JSON", problems=[FieldProblem("$", problem[:200])]) from None
+
+
+def parse_event(raw: Any, protector: PanProtector | None = None, *, wire: bool | None = None,
+                ) -> tuple[AnyEvent, str | None]:
+    """Validate ``raw`` (a dict, JSON bytes or stored JSON text). Returns the event and, for card
+    events sent with a ``pan``, its masked form. Raises ``InvalidInput`` naming each bad field.
+    ``wire`` (default: ``raw`` is bytes) applies the strict reading of untrusted JSON above."""
+    wire = isinstance(raw, bytes) if wire is None else wire
+    try:
+        if wire:
+            event = _ADAPTER.validate_python(_wire_json(raw) if isinstance(raw, bytes | str) else raw,
+                                             context=_WIRE)
+        elif isinstance(raw, bytes | str):
+            event = _ADAPTER.validate_json(raw)
+        else:
+            event = _ADAPTER.validate_python(raw)
     except ValidationError as exc:
         raise InvalidInput("invalid event", problems=_problems(exc)) from None
     masked = None

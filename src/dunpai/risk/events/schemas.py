@@ -4,19 +4,63 @@ Every event has an ``event_id`` (idempotency key), an ``event_time`` (timezone-a
 never reads the wall clock) and a ``type``. Money is an integral amount of minor units with an
 ISO 4217 currency. Card numbers may be sent as ``pan`` only at the edge: ingestion replaces them by
 a keyed token and a masked form before anything is stored (see ``dunpai.risk.events.ingest``).
+
+Input from the wire (validated with the context ``{"wire": True}``, see ``ingest.parse_event``) is
+typed strictly: numbers are JSON numbers (``"12000"`` is refused), flags are ``true``/``false``.
+Times are ISO 8601 date-times with their offset on every path: an epoch (``1700000000`` or
+``"1700000000"``) is refused, since its zone and unit are guesses.
 """
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+)
 
 SCHEMA_VERSION = 1
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _wire(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("wire"))
+
+
+def _number(value: Any, info: ValidationInfo) -> Any:
+    """A number is a number: never ``true``; from the wire never a string (``"12000"``)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    if isinstance(value, str | bytes) and _wire(info):
+        raise ValueError("must be a JSON number, not a string")
+    return value
+
+
+def _flag(value: Any, info: ValidationInfo) -> Any:
+    if _wire(info) and not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_time(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_START.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date-time with its offset (2026-03-01T20:15:00+08:00), not an epoch")
 
 
 def _minor_units(value: Decimal) -> Decimal:
@@ -26,12 +70,16 @@ def _minor_units(value: Decimal) -> Decimal:
         raise ValueError("must not be negative")
     if value > Decimal(10) ** 15:
         raise ValueError("is implausibly large (over 10^15 minor units)")
-    return value
+    return Decimal(int(value))  # one form per amount: 12000, 12000.0 and 1.2e4 store alike
 
 
-AwareTime = AwareDatetime
+AwareTime = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
 """A time with its offset (``2026-03-01T20:15:00+08:00``): the offset gives the local hour."""
-Minor = Annotated[Decimal, AfterValidator(_minor_units)]
+Minor = Annotated[Decimal, BeforeValidator(_number), AfterValidator(_minor_units)]
+"""Minor units, exactly: from the wire the JSON number's text is read as a decimal, never a float."""
+Real = Annotated[float, BeforeValidator(_number)]
+Whole = Annotated[int, BeforeValidator(_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 class _Model(BaseModel):
@@ -46,10 +94,10 @@ class Location(_Model):
     a place derived from an IP address. Distance features subtract it (two places 30 km apart, one
     known only to 50 km, may be the same place)."""
 
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Real = Field(ge=-90, le=90)
+    lon: Real = Field(ge=-180, le=180)
     city: str | None = Field(default=None, max_length=64)
-    accuracy_km: float | None = Field(default=None, ge=0, le=20_000)
+    accuracy_km: Real | None = Field(default=None, ge=0, le=20_000)
 
 
 class Shield(_Model):
@@ -116,13 +164,13 @@ class CardPresent(_Base, _Money):
     customer_id: Id
     terminal_id: Id
     terminal_location: Location | None = None
-    terminal_chip_capable: bool = True
+    terminal_chip_capable: Flag = True
     merchant_id: Id | None = None
     mcc: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = None
     pos_entry_mode: PosEntryMode
     service_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")] | None = None
-    chip_card: bool | None = None
-    atc: int | None = Field(default=None, ge=0, le=65535)
+    chip_card: Flag | None = None
+    atc: Whole | None = Field(default=None, ge=0, le=65535)
     balance_before: Minor | None = None
 
 
@@ -165,7 +213,7 @@ class Login(_Base):
     customer_id: Id
     device_id: Id
     channel: Literal["app", "web", "counter"] = "app"
-    success: bool = True
+    success: Flag = True
     ip: Annotated[str, StringConstraints(max_length=45)] | None = None
     location: Location | None = None
 
@@ -204,7 +252,7 @@ class StaffAccess(_Base):
     customer_branch_id: Id | None = None
     query_type: Literal["credit_report", "account_detail", "transaction_history", "personal_data", "card_detail"]
     business_ref: Id | None = None
-    records: int = Field(default=1, ge=1, le=1_000_000)
+    records: Whole = Field(default=1, ge=1, le=1_000_000)
 
 
 class Label(_Base):
@@ -213,7 +261,7 @@ class Label(_Base):
 
     type: Literal["label"] = "label"
     target_event_id: Id
-    fraud: bool
+    fraud: Flag
     source: Literal["analyst", "customer_claim", "chargeback", "police", "import"] = "analyst"
     card_id: Id | None = None
     account_id: Id | None = None
@@ -228,7 +276,7 @@ class Label(_Base):
     """The labelled event's text attributes (copied from it when absent), so the known-fraud
     counts of their values see the label."""
     target_event_time: AwareTime | None = None
-    blocks_card: bool = True
+    blocks_card: Flag = True
     """Whether a confirmed fraud blocks the card until it is reissued or unblocked (the card
     lifecycle). False when the card key is not one physical card, e.g. an id composed from card
     attributes that many cards share."""
