@@ -72,7 +72,7 @@ def test_api_docs_are_served_from_the_package(api: Api) -> None:
 def test_event_body_is_bounded_and_nothing_is_stored(api: Api) -> None:
     big = card_event(1, merchant_name="x" * (70 * 1024))
     r = api.post_event(big)
-    assert r.status_code == 422
+    assert r.status_code == 413 and r.json()["code"] == "too_large"
     assert r.json()["problems"] == [{"field": "$", "problem": "over 65536 bytes"}]
     assert api.counts() == (0, 0)
     ok = api.client.post("/v1/events", json=card_event(2), headers={"X-API-Key": api.keys["integrator"]})

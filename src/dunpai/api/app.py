@@ -23,12 +23,12 @@ from dunpai.api import errors
 from dunpai.api.auth import Authenticator, Principal
 from dunpai.api.batcher import Batcher
 from dunpai.api.docs import install_docs
+from dunpai.api.guard import guarded
 from dunpai.core.errors import DunpaiError, FieldProblem, InvalidInput
 from dunpai.core.roles import require
 from dunpai.risk.events.schemas import Event
 from dunpai.risk.service import RiskService
 
-MAX_BODY = 64 * 1024
 _EVENT_SCHEMA = TypeAdapter(Event).json_schema(ref_template="#/components/schemas/{model}")
 
 
@@ -85,10 +85,12 @@ class DunpaiAPI(FastAPI):
     (:class:`EventsEndpoint`); every other request takes FastAPI's full stack."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/events" and scope["method"] == "POST":
-            await self.state.events(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+        elif scope["path"] == "/v1/events" and scope["method"] == "POST":
+            await guarded(scope, receive, send, self.state.events)
+        else:
+            await guarded(scope, receive, send, super().__call__)
 
 
 class EventsEndpoint:
@@ -126,18 +128,13 @@ def _json(body: Any) -> str:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    """The request body, refused past ``MAX_BODY`` before more is read."""
+    """The request body (``guard.bounded`` refuses it past ``MAX_BODY`` before more is read)."""
     chunks: list[bytes] = []
-    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise InvalidInput("request body incomplete", problems=[FieldProblem("$", "client disconnected")])
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise InvalidInput("request body too large", problems=[FieldProblem("$", f"over {MAX_BODY} bytes")])
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
 
@@ -152,10 +149,7 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
     errors.install(app)
 
     async def _body(request: Request) -> bytes:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise InvalidInput("request body too large", problems=[FieldProblem("$", f"over {MAX_BODY} bytes")])
-        return body
+        return await request.body()  # bounded by ``guard`` before it is read
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, Any]:

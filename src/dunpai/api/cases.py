@@ -20,7 +20,6 @@ from dunpai.core.roles import require
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.cases.model import Alert
 
-MAX_ATTACHMENT_BODY = 20 * 1024 * 1024
 router = APIRouter(tags=["cases"])
 
 
@@ -190,10 +189,9 @@ def add_note(case_id: str, body: NoteIn, request: Request, caller: Caller) -> di
 @router.post("/v1/cases/{case_id}/attachments", status_code=201)
 async def add_attachment(case_id: str, request: Request, caller: Caller,
                          name: Annotated[str, Query(min_length=1, max_length=200)]) -> dict[str, Any]:
-    """The raw request body is the file; its ``Content-Type`` is kept."""
+    """The raw request body is the file (at most 20 MiB, refused before it is read: ``guard``);
+    its ``Content-Type`` is kept."""
     content = await request.body()
-    if len(content) > MAX_ATTACHMENT_BODY:
-        raise InvalidInput("attachment too large", problems=[FieldProblem("$", "over 20 MiB")])
     media = request.headers.get("content-type", "application/octet-stream")[:100]
     return incidents(request).cases.add_attachment(caller, case_id, name, media, content)
 

@@ -12,6 +12,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 ASSETS = Path(str(files("fastapi_offline") / "static"))
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
 _FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon.png": "image/png"}
 
 
@@ -19,10 +21,12 @@ def install_docs(app: FastAPI, prefix: str = "/docs") -> None:
     @app.get(prefix, include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=f"{app.title} — API",
+        page = get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title=f"{app.title} — API",
                                    swagger_js_url=f"{root}{prefix}/assets/swagger-ui-bundle.js",
                                    swagger_css_url=f"{root}{prefix}/assets/swagger-ui.css",
                                    swagger_favicon_url=f"{root}{prefix}/assets/favicon.png")
+        page.headers["Content-Security-Policy"] = CSP  # the page's own start-up script is inline
+        return page
 
     @app.get(prefix + "/assets/{name}", include_in_schema=False)
     def asset(name: str) -> FileResponse:

@@ -17,6 +17,7 @@ STATUS = {
     "unauthenticated": 401,
     "forbidden": 403,
     "invalid_state": 409,
+    "too_large": 413,
     "internal": 500,
 }
 
