@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.storage.tables import decisions, events
@@ -62,13 +62,43 @@ def related_events_txn(conn: Connection, tenant: str, field: str, key: str, t0: 
     return out
 
 
-def decision_records_txn(conn: Connection, tenant: str, since: float, limit: int = 50_000) -> list[dict[str, Any]]:
-    """The most recent decisions since ``since``: time, type, action, score and rule outcomes."""
+def entity_events_txn(conn: Connection, tenant: str, field: str, key: str, offset: int = 0,
+                      limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+    """A page of the events naming ``field == key``, newest first, and whether older ones remain.
+    (The log is scanned for the key's exact JSON text: bounded by the page, not by an index.)"""
+    needle = json.dumps({field: key}, separators=(",", ":"), ensure_ascii=False)[1:-1]
+    rows = conn.execute(
+        select(events.c.body, events.c.card_masked).where(
+            events.c.tenant == tenant, events.c.body.contains(needle, autoescape=True))
+        .order_by(events.c.event_time.desc(), events.c.seq.desc()).offset(offset).limit(limit + 1)).all()
+    out = []
+    for body, masked in rows[:limit]:
+        d = dict(json.loads(body))
+        if d.get(field) != key:
+            continue
+        if masked:
+            d["card_masked"] = masked
+        out.append(d)
+    return out, len(rows) > limit
+
+
+# Decisions on these event types are not transactions: the dashboards count them apart.
+NOT_TRANSACTIONS = ("staff_access", "label")
+
+
+def decision_records_txn(conn: Connection, tenant: str, since: float, limit: int = 50_000, *,
+                         until: float | None = None,
+                         exclude_types: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The most recent decisions in [``since``, ``until``): time, type, action, score and rule outcomes."""
+    where = [decisions.c.tenant == tenant, decisions.c.event_time >= since]
+    if until is not None:
+        where.append(decisions.c.event_time < until)
+    if exclude_types:
+        where.append(decisions.c.event_type.not_in(exclude_types))
     rows = conn.execute(
         select(decisions.c.event_time, decisions.c.event_type, decisions.c.action, decisions.c.score,
                decisions.c.record)
-        .where(decisions.c.tenant == tenant, decisions.c.event_time >= since)
-        .order_by(decisions.c.event_time.desc()).limit(limit))
+        .where(*where).order_by(decisions.c.event_time.desc()).limit(limit))
     out = []
     for t, etype, action, score, record in rows:
         r = json.loads(record)
@@ -81,10 +111,29 @@ def decision_records_txn(conn: Connection, tenant: str, since: float, limit: int
     return out
 
 
-def latest_decision_time_txn(conn: Connection, tenant: str) -> float | None:
-    row = conn.execute(select(decisions.c.event_time).where(decisions.c.tenant == tenant)
-                       .order_by(decisions.c.event_time.desc()).limit(1)).first()
+def latest_decision_time_txn(conn: Connection, tenant: str, exclude_types: tuple[str, ...] = ()) -> float | None:
+    q = select(decisions.c.event_time).where(decisions.c.tenant == tenant)
+    if exclude_types:
+        q = q.where(decisions.c.event_type.not_in(exclude_types))
+    row = conn.execute(q.order_by(decisions.c.event_time.desc()).limit(1)).first()
     return float(row[0]) if row else None
+
+
+def decision_span_txn(conn: Connection, tenant: str,
+                      exclude_types: tuple[str, ...] = ()) -> tuple[float, float] | None:
+    """Event times of the first and the last decision (``None`` without decisions)."""
+    q = select(func.min(decisions.c.event_time), func.max(decisions.c.event_time)).where(decisions.c.tenant == tenant)
+    if exclude_types:
+        q = q.where(decisions.c.event_type.not_in(exclude_types))
+    row = conn.execute(q).first()
+    return None if row is None or row[0] is None else (float(row[0]), float(row[1]))
+
+
+def decision_count_txn(conn: Connection, tenant: str, event_type: str, since: float, until: float) -> int:
+    row = conn.execute(select(func.count()).select_from(decisions).where(
+        decisions.c.tenant == tenant, decisions.c.event_type == event_type, decisions.c.event_time >= since,
+        decisions.c.event_time < until)).first()
+    return int(row[0]) if row else 0
 
 
 def label_events_txn(conn: Connection, tenant: str) -> dict[str, bool]:

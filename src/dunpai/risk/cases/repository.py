@@ -75,6 +75,20 @@ def cases_txn(conn: Connection, tenant: str, statuses: tuple[str, ...] | None = 
     return [_case(r, counts.get(r.case_id, 0)) for r in rows]
 
 
+def cases_in_txn(conn: Connection, tenant: str, ids: Any) -> list[Case]:
+    """The tenant's cases whose id is in ``ids`` (a select of case ids)."""
+    rows = conn.execute(select(t.cases).where(t.cases.c.tenant == tenant, t.cases.c.case_id.in_(ids))).all()
+    counts = _alert_counts(conn, tenant, [r.case_id for r in rows])
+    return [_case(r, counts.get(r.case_id, 0)) for r in rows]
+
+
+def cases_for_entity_txn(conn: Connection, tenant: str, kind: str, key: str) -> list[Case]:
+    """Every case (open or closed) that names ``kind``/``key`` among its entities, newest first."""
+    linked = select(t.entities.c.case_id).where(t.entities.c.tenant == tenant, t.entities.c.kind == kind,
+                                                t.entities.c.key == key)
+    return sorted(cases_in_txn(conn, tenant, linked), key=lambda c: (-c.opened_at, c.case_id))
+
+
 # -- alerts and entities ---------------------------------------------------------------------------
 
 def alert_exists_txn(conn: Connection, tenant: str, alert_id: str) -> str | None:

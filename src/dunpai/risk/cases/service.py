@@ -31,6 +31,16 @@ from dunpai.risk.cases.model import (
     due_after_hours,
     queue_key,
 )
+from dunpai.risk.cases.queue import (
+    QueueFilter,
+    QueuePage,
+    case_types_txn,
+    delete_view_txn,
+    filtered_ids_query,
+    save_view_txn,
+    search_txn,
+    views_txn,
+)
 from dunpai.risk.storage.tables import decisions as decision_table
 
 MAX_ATTACHMENT = 20 * 1024 * 1024
@@ -135,6 +145,49 @@ class CaseService:
         with self.db.connect() as conn:
             cases = repo.cases_txn(conn, actor.tenant, None if include_closed else OPEN_STATUSES)
         return sorted(cases, key=queue_key)[:limit]
+
+    def search(self, actor: Actor, f: QueueFilter) -> QueuePage:
+        """The queue as an analyst filtered, sorted and paged it (see ``queue.QueueFilter``)."""
+        require(actor, *ANALYSTS)
+        with self.db.connect() as conn:
+            candidates = repo.cases_in_txn(conn, actor.tenant, filtered_ids_query(actor.tenant, f))
+            return search_txn(conn, actor.tenant, f, candidates)
+
+    def case_type(self, actor: Actor, case_id: str) -> str:
+        case = self.get(actor, case_id)
+        with self.db.connect() as conn:
+            return case_types_txn(conn, actor.tenant, {case_id: case.group_kind})[case_id]
+
+    def cases_for_entity(self, actor: Actor, kind: str, key: str) -> list[tuple[Case, str]]:
+        """Every case naming the entity, newest first, with its type."""
+        require(actor, *ANALYSTS)
+        with self.db.connect() as conn:
+            cases = repo.cases_for_entity_txn(conn, actor.tenant, kind, key)
+            types = case_types_txn(conn, actor.tenant, {c.case_id: c.group_kind for c in cases})
+        return [(c, types[c.case_id]) for c in cases]
+
+    def views(self, actor: Actor) -> list[dict[str, Any]]:
+        """The actor's saved queue views (name and query string)."""
+        require(actor, *ANALYSTS)
+        with self.db.connect() as conn:
+            return views_txn(conn, actor.tenant, actor.name)
+
+    def save_view(self, actor: Actor, name: str, query: str) -> None:
+        require(actor, *ANALYSTS)
+        name = name.strip()
+        if not 1 <= len(name) <= 64:
+            raise InvalidInput("a view's name is 1 to 64 characters", problems=[FieldProblem("name", "length")])
+        if len(query) > 2000:
+            raise InvalidInput("a view's query is at most 2,000 characters", problems=[FieldProblem("query",
+                                                                                                  "length")])
+        with self.db.begin() as conn:
+            save_view_txn(conn, actor.tenant, actor.name, name, query, self.deps.clock())
+
+    def delete_view(self, actor: Actor, name: str) -> None:
+        require(actor, *ANALYSTS)
+        with self.db.begin() as conn:
+            if not delete_view_txn(conn, actor.tenant, actor.name, name):
+                raise NotFound("no such saved view", name=name)
 
     def next_for(self, actor: Actor) -> Case | None:
         """Take the highest unassigned case in the queue (analyst capacity: one at a time)."""

@@ -1,5 +1,6 @@
 """Tables of case management: cases, alerts, linked entities, history, account actions and states,
-evidence, notices, disputes, the reserve ledger, and the console's staff users and sessions.
+evidence, notices, disputes, the reserve ledger, rule changes awaiting a second person, and the
+console's staff users, sessions and saved queue views.
 
 Every row carries its tenant; every query filters on it. Evidence and ledger rows are only ever
 inserted. Money is integer minor units (BigInteger).
@@ -201,4 +202,30 @@ staff_sessions = Table(
     Column("csrf", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+saved_views = Table(
+    "console_saved_views", metadata,
+    Column("tenant", String(64), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("tenant", "owner", "name", name="pk_console_saved_views"),
+)
+
+rule_changes = Table(
+    "case_rule_changes", metadata,
+    Column("change_id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("base_version", String(64), nullable=False),
+    Column("draft_version", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("submitted_by", String(64), nullable=False),
+    Column("submitted_at", Float, nullable=False),
+    Column("decided_by", String(64)),
+    Column("decided_at", Float),
+    Index("ix_case_rule_changes_tenant_status", "tenant", "status"),
 )
