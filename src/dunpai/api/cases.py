@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dunpai.api.app import Caller
+from dunpai.api.inputs import LATEST, AlertIn, Epoch, Facts
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.core.roles import require
 from dunpai.risk.cases.incidents import Incidents
@@ -37,7 +38,7 @@ class AssignIn(_In):
 
 
 class DueIn(_In):
-    due_at: float
+    due_at: Epoch
 
 
 class NoteIn(_In):
@@ -74,11 +75,11 @@ class DisputeIn(_In):
     claimed: int = Field(gt=0, le=10**15)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     statement: str = Field(default="", max_length=10_000)
-    facts: dict[str, bool] = Field(default_factory=dict)
+    facts: Facts = Field(default_factory=dict)
 
 
 class AssessIn(_In):
-    facts: dict[str, bool] = Field(default_factory=dict)
+    facts: Facts = Field(default_factory=dict)
     loss: int | None = Field(default=None, ge=0, le=10**15)
 
 
@@ -86,11 +87,6 @@ class MoneyIn(_In):
     amount: int = Field(gt=0, le=10**15)
     memo: str = Field(default="", max_length=500)
     dispute_id: str | None = Field(default=None, max_length=64)
-
-
-class AlertIn(_In):
-    alert: dict[str, Any] | None = None
-    terminal_flag: dict[str, Any] | None = None
 
 
 def incidents(request: Request) -> Incidents:
@@ -122,7 +118,8 @@ def take_next(request: Request, caller: Caller) -> dict[str, Any] | None:
 
 
 @router.post("/v1/cases/sync")
-def sync_cases(request: Request, caller: Caller, since: float = 0.0) -> dict[str, Any]:
+def sync_cases(request: Request, caller: Caller,
+               since: Annotated[float, Query(ge=0, le=LATEST, allow_inf_nan=False)] = 0.0) -> dict[str, Any]:
     """Open or join cases for every stored decision above ``allow`` since ``since`` (idempotent).
     Decisions made through ``POST /v1/events`` reach the queue as they are made; this catches up
     on events decided elsewhere (``dunpai replay``, an import) or before a crash."""
@@ -137,14 +134,10 @@ def post_alert(body: AlertIn, request: Request, caller: Caller) -> dict[str, Any
     require(caller, "integrator", "supervisor")
     svc = incidents(request).cases
     if body.terminal_flag is not None:
-        return {"case_id": svc.ingest_terminal_flag(caller.tenant, body.terminal_flag, caller)}
+        return {"case_id": svc.ingest_terminal_flag(caller.tenant, body.terminal_flag.model_dump(), caller)}
     if body.alert is None:
         raise InvalidInput("send alert or terminal_flag", problems=[FieldProblem("alert", "required")])
-    try:
-        alert = Alert.from_dict(body.alert)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInput("invalid alert", problems=[FieldProblem("alert", str(exc))]) from None
-    case_id, new = svc.ingest(caller.tenant, alert, caller)
+    case_id, new = svc.ingest(caller.tenant, Alert.from_dict(body.alert.model_dump()), caller)
     return {"case_id": case_id, "new": new}
 
 

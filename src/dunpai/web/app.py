@@ -43,15 +43,25 @@ class _SignIn(Exception):
 
 
 def _when(t: Any) -> str:
+    """A stored time as China Standard Time; a value that is no time (``inf``, 1e300, text) shows
+    as "?" rather than failing the page: the console never fails on a stored value."""
     if t is None or t == "":
         return ""
-    if isinstance(t, str):
-        return datetime.fromisoformat(t).astimezone(CST).strftime("%m-%d %H:%M")
-    return datetime.fromtimestamp(float(t), CST).strftime("%m-%d %H:%M")
+    try:
+        if isinstance(t, str):
+            return datetime.fromisoformat(t).astimezone(CST).strftime("%m-%d %H:%M")
+        return datetime.fromtimestamp(float(t), CST).strftime("%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError, TypeError):
+        return "?"
 
 
 def _yuan(minor: Any) -> str:
-    return "" if minor is None else f"¥{int(minor) / 100:,.2f}"
+    if minor is None:
+        return ""
+    try:
+        return f"¥{int(minor) / 100:,.2f}"
+    except (ValueError, OverflowError, TypeError):
+        return "?"
 
 
 def current_session(request: Request) -> staff.Session:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from dunpai.risk.decisions.ladder import LADDER
@@ -20,7 +20,12 @@ CST = timezone(timedelta(hours=8))
 
 
 def _bucket(t: float, hours: int) -> str:
-    dt = datetime.fromtimestamp(t, CST)
+    """The bucket of time ``t``; "?" for a stored value that is no time (``inf``, 1e300), which a
+    chart then shows as its own column instead of failing the page."""
+    try:
+        dt = datetime.fromtimestamp(t, CST)
+    except (ValueError, OverflowError, OSError, TypeError):
+        return "?"
     dt = dt.replace(minute=0, second=0, microsecond=0, hour=(dt.hour // hours) * hours)
     return dt.strftime("%m-%d %H:00") if hours < 24 else dt.strftime("%Y-%m-%d")
 
@@ -59,7 +64,7 @@ def model_histogram(records: Sequence[Mapping[str, Any]], bins: int = 20) -> dic
 
 def rule_figures(records: Sequence[Mapping[str, Any]], labels: Mapping[str, bool]) -> dict[str, dict[str, Any]]:
     """Per rule id: evaluated, hits, hit_rate, alerts_per_day, labelled hits, precision, recall."""
-    days = max(len({datetime.fromtimestamp(r["t"], UTC).date() for r in records}), 1)
+    days = max(len({_bucket(r["t"], 24) for r in records}), 1)
     frauds = {eid for eid, fraud in labels.items() if fraud}
     evaluated: Counter[str] = Counter()
     hits: Counter[str] = Counter()

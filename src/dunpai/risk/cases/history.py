@@ -8,6 +8,7 @@ Events are stored as canonical JSON (no spaces), so an entity's events are found
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,9 +43,16 @@ def decisions_by_event_txn(conn: Connection, tenant: str, event_ids: Iterable[st
     return out
 
 
+MAX_ID = 128
+"""The longest id an event may carry (``risk.events.schemas.Id``): a longer stored key names nothing."""
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}")
+
+
 def related_events_txn(conn: Connection, tenant: str, field: str, key: str, t0: float, t1: float,
                        limit: int = 500) -> list[dict[str, Any]]:
     """Events naming ``field == key`` with event time in [t0, t1], oldest first."""
+    if len(key) > MAX_ID:  # no event can name it (and SQLite refuses so long a LIKE pattern)
+        return []
     needle = json.dumps({field: key}, separators=(",", ":"), ensure_ascii=False)[1:-1]
     rows = conn.execute(
         select(events.c.body, events.c.card_masked).where(
@@ -66,6 +74,8 @@ def entity_events_txn(conn: Connection, tenant: str, field: str, key: str, offse
                       limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
     """A page of the events naming ``field == key``, newest first, and whether older ones remain.
     (The log is scanned for the key's exact JSON text: bounded by the page, not by an index.)"""
+    if len(key) > MAX_ID:
+        return [], False
     needle = json.dumps({field: key}, separators=(",", ":"), ensure_ascii=False)[1:-1]
     rows = conn.execute(
         select(events.c.body, events.c.card_masked).where(

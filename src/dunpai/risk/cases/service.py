@@ -440,6 +440,8 @@ class CaseService:
         """Audit a page view of customer data and send it to the risk engine as a staff data-access
         event, so that the insider detector sees analysts too."""
         now = self.deps.clock()
+        if customer_id and not risk_history.ID.fullmatch(customer_id):  # a stored key no event could carry
+            customer_id = derived_id("key", customer_id)
         subject = f"{actor.tenant}/customer/{customer_id}" if customer_id else f"{actor.tenant}/page/{page}"
         self.deps.audit.append(actor.name, "data.view", subject, {"page": page, "case_id": case_id})
         if self.deps.events is None or not customer_id:
