@@ -24,7 +24,7 @@ from dunpai.api.auth import Authenticator, Principal
 from dunpai.api.batcher import Batcher
 from dunpai.api.docs import install_docs
 from dunpai.api.guard import guarded
-from dunpai.core.errors import DunpaiError, FieldProblem, InvalidInput
+from dunpai.core.errors import DunpaiError, FieldProblem, Forbidden, InvalidInput
 from dunpai.core.roles import require
 from dunpai.risk.events.schemas import Event
 from dunpai.risk.service import RiskService
@@ -119,8 +119,29 @@ class EventsEndpoint:
 
     async def decide(self, caller: Principal, body: bytes) -> dict[str, Any]:
         require(caller, "integrator")
+        check_label_source(caller, body)
         result = await self.batcher.submit(caller.tenant, body)
         return _decision_summary(result.decision, result.duplicate)
+
+
+INTEGRATOR_LABEL_SOURCES = ("customer_claim", "chargeback", "police", "import")
+
+
+def check_label_source(caller: Principal, body: bytes) -> None:
+    """A label's source comes from the caller's role: an integrator key relays what the bank's
+    systems learnt (a customer's claim, a chargeback, the police, an import) and must say which;
+    only staff roles conclude as ``analyst`` (a label that blocks a card from its next use)."""
+    if caller.role in ("analyst", "supervisor", "admin") or b'"label"' not in body:
+        return
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return  # not JSON: validation answers it
+    if not isinstance(raw, dict) or raw.get("type") != "label":
+        return
+    if raw.get("source") not in INTEGRATOR_LABEL_SOURCES:
+        raise Forbidden("an integrator key labels events as " + ", ".join(INTEGRATOR_LABEL_SOURCES), problems=[
+            FieldProblem("source", f"one of {', '.join(INTEGRATOR_LABEL_SOURCES)} for role {caller.role}")])
 
 
 def _json(body: Any) -> str:
@@ -158,6 +179,8 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics(caller: Caller) -> Response:
+        """Prometheus counters of the whole service (every tenant's traffic together): admin keys only."""
+        require(caller, "admin")
         return Response(generate_latest(service.metrics.registry), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
@@ -233,7 +256,8 @@ _EVENTS_OPERATION = {"post": {
     "requestBody": {"required": True, **_json_ref("Event")},
     "responses": {"200": {"description": "the decision", **_json_ref("DecisionSummary")},
                   "401": {"description": "no or unknown API key", **_json_ref("ErrorBody")},
-                  "403": {"description": "the key's role may not submit events", **_json_ref("ErrorBody")},
+                  "403": {"description": "the key's role may not submit events, or not a label of that source",
+                          **_json_ref("ErrorBody")},
                   "409": {"description": "event id reused with other content", **_json_ref("ErrorBody")},
                   "422": {"description": "invalid event; each bad field named", **_json_ref("ErrorBody")}},
 }}

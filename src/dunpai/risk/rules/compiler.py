@@ -68,8 +68,43 @@ def parse_ruleset(text: str) -> RulesetSpec:
         raise InvalidRuleset("ruleset failed validation", problems=problems) from None
 
 
+MAX_NESTING = 50
+"""Brackets inside brackets, or ``!``/``-`` before ``!``/``-``, at most this deep: an analyst's
+rule never needs more, and a parser (ours or the binding's) must not recurse without bound."""
+
+
+def nesting_depth(expression: str) -> int:
+    """The deepest bracket nesting plus the longest run of unary ``!``/``-`` (outside string literals)."""
+    depth = deepest = run = longest = 0
+    quote: str | None = None
+    previous = "("
+    for i, ch in enumerate(expression):
+        if quote is not None:
+            if ch == quote and expression[i - 1] != "\\":
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth -= 1
+        if ch in "!-" and previous in "([{!-,:?&|=<>+*/%":
+            run += 1
+            longest = max(longest, run)
+        elif not ch.isspace():
+            run = 0
+        if not ch.isspace():
+            previous = ch
+    return deepest + longest
+
+
 def _compile_rule(index: int, rule: Rule, known: frozenset[str]) -> tuple[CompiledRule | None, list[FieldProblem]]:
     where = f"rules[{index}].expression"
+    if nesting_depth(rule.expression) > MAX_NESTING:
+        return None, [FieldProblem(where, f"rule {rule.id}: nested too deeply (at most {MAX_NESTING} levels of "
+                                          "brackets and ! or - signs)")]
     try:
         program = cel.compile(rule.expression)
     except ValueError as exc:
@@ -87,7 +122,7 @@ def _compile_rule(index: int, rule: Rule, known: frozenset[str]) -> tuple[Compil
         return None, [FieldProblem(where, f"rule {rule.id}: must yield true or false, got {type(trial).__name__}")]
     try:
         fast: Fn | None = compile_fast(rule.expression)
-    except Unsupported:
+    except (Unsupported, RecursionError):
         fast = None  # evaluated by the reference binding
     hit, no_hit = RuleResult(rule.id, "hit"), RuleResult(rule.id, "no_hit")
     return CompiledRule(rule, program, variables, hit, no_hit, fast), []
