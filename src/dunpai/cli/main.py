@@ -31,10 +31,11 @@ def _root(version: Annotated[bool, typer.Option(
 
 
 def _mount() -> None:
-    from dunpai.cli import audit, cases, comms, compromise, history, keys, risk
+    from dunpai.cli import apikeys, audit, cases, comms, compromise, history, keys, risk
 
-    for command in (risk.serve, risk.apikey, risk.replay, risk.explain, risk.demo):
+    for command in (risk.serve, risk.replay, risk.explain, risk.demo):
         app.command()(command)
+    app.add_typer(apikeys.app, name="apikey")
     app.add_typer(keys.app, name="keys")
     app.add_typer(audit.app, name="audit")
     app.add_typer(cases.evidence_app, name="evidence")

@@ -1,4 +1,4 @@
-"""The risk part's commands: ``serve``, ``apikey``, ``replay``, ``explain``, ``demo``."""
+"""The risk part's commands: ``serve``, ``replay``, ``explain``, ``demo`` (``apikey``: ``apikeys.py``)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ def _serve_app(cfg: Settings) -> tuple[Any, Any, Any]:
     from dunpai.api.app import create_app
     from dunpai.api.auth import Authenticator
     from dunpai.api.cases import install_cases
+    from dunpai.api.revocations import Revocations, marker_path
     from dunpai.core.db import WalCheckpointer
     from dunpai.risk.runtime import open_incidents, open_service
     from dunpai.web import create_console
 
     service = open_service(cfg)
     checkpointer = WalCheckpointer(service.db)
-    api = create_app(service, Authenticator(service.db, cfg.api_keys))
+    revocations = Revocations(marker_path(cfg.data_dir), service.db)
+    api = create_app(service, Authenticator(service.db, cfg.api_keys, revocations))
     incidents = open_incidents(service, cfg.bank)
     install_cases(api, incidents)
     api.mount("/console", create_console(incidents, service, secure_cookies=cfg.console.secure_cookies))
@@ -83,31 +85,6 @@ def serve(
     finally:
         checkpointer.stop()
         service.close()
-
-
-def apikey(
-    role: Annotated[str, typer.Option(help="角色 / role: integrator, analyst, supervisor or admin")],
-    name: Annotated[str, typer.Option(help="使用者 / who or what uses the key")] = "cli",
-    tenant: TenantOpt = "default",
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """创建 API 密钥：只显示一次，仅存摘要 / create an API key; it is printed once and stored only as a digest."""
-    from dunpai.api.auth import create_api_key
-    from dunpai.audit import AuditLog
-    from dunpai.core.db import init_schema, make_engine
-    from dunpai.risk.runtime import open_keys
-
-    cfg = settings(config, data_dir)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    db = make_engine(cfg.db_url)
-    init_schema(db)
-    try:
-        typer.echo(create_api_key(db, name, role, tenant, AuditLog(db, open_keys(cfg))))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--role") from None
-    finally:
-        db.dispose()
 
 
 def replay(

@@ -224,6 +224,18 @@ def insert_api_key_txn(conn: Connection, key_sha256: str, name: str, role: str, 
     conn.execute(insert(api_keys).values(key_sha256=key_sha256, name=name, role=role, tenant=tenant, created_at=at))
 
 
+def api_keys_txn(conn: Connection) -> list[Any]:
+    """Every stored key (digest, name, role, tenant, created_at, revoked_at), oldest first."""
+    return list(conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_sha256)))
+
+
+def revoke_api_key_txn(conn: Connection, key_sha256: str, at: float) -> bool:
+    """Revoke one key; False when it was revoked already."""
+    done = conn.execute(update(api_keys).where(api_keys.c.key_sha256 == key_sha256, api_keys.c.revoked_at.is_(None))
+                        .values(revoked_at=at))
+    return bool(done.rowcount)
+
+
 def api_key_txn(conn: Connection, key_sha256: str) -> tuple[str, str, str] | None:
     row = conn.execute(select(api_keys.c.name, api_keys.c.role, api_keys.c.tenant)
                        .where(api_keys.c.key_sha256 == key_sha256, api_keys.c.revoked_at.is_(None))).first()
