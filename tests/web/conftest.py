@@ -14,7 +14,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,10 @@ from dunpai.audit import MemoryAudit
 from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import Argon2Params, PanTokenizer, open_keystore
 from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner
+from dunpai.risk.cases.history import related_events_txn
+from dunpai.risk.decisions.record import Decision
 from dunpai.risk.features.store import MemoryStore
+from dunpai.risk.scenarios.insider_skimming import s3_events
 from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService
 from dunpai.web import create_console
@@ -36,6 +40,7 @@ CHROMIUM = os.environ.get("DUNPAI_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 REPO = Path(__file__).resolve().parents[2]
+SKIMMED = "atm-NA-016"  # the terminal the test world's skimmer job flags
 ARTIFACTS = Path(os.environ.get("DUNPAI_ARTIFACTS", REPO / "build" / "test-artifacts")) / "web"
 DOCS_SHOTS = REPO / "docs" / "screenshots"
 USERS = {  # user name: (password, role, display name, employee id)
@@ -63,25 +68,48 @@ class ConsoleWorld:
     inc: Incidents
     audit: MemoryAudit
     app: Any
+    decided: list[Decision] = field(default_factory=list)  # every decision made while the world was built
+
+
+def skimming_flag(db: Any, terminal: str) -> dict[str, Any]:
+    """What the point-of-compromise job (``TerminalFlag.to_alert()``) reports for ``terminal``: its
+    window spans the uses logged there; the cards "later defrauded" are two of the cards used."""
+    with db.connect() as conn:
+        events = related_events_txn(conn, "default", "terminal_id", terminal, 0.0, 1e11)
+    times = [datetime.fromisoformat(e["event_time"]).timestamp() for e in events]
+    used = sorted({e["card_id"] for e in events if e.get("card_id")})
+    return {"kind": "compromise.terminal", "reason": "compromise.skimming_suspected",
+            "entity": {"terminal_id": terminal}, "flagged_at": max(times) + 60.0, "score": 12.5,
+            "title": {"zh": "疑似侧录终端，请现场排查", "en": "suspected skimming terminal: inspect on site"},
+            "summary": {"zh": f"终端 {terminal} 疑似被装侧录器",
+                        "en": f"terminal {terminal} is a suspected skimming point"},
+            "test": {"name": "binomial scan", "p_value": 3e-7, "fraud_cards": 2, "window_cards": len(used),
+                     "base_rate": 0.001, "tests": 100},
+            "window": {"start": min(times), "end": max(times)},
+            "evidence": [{"card_id": c, "visit_t": min(times), "first_fraud_t": max(times),
+                          "label_known_t": max(times)} for c in used[:2]]}
 
 
 def build_world(tmp: Path) -> ConsoleWorld:
     db = make_engine(f"sqlite:///{tmp / 'console.db'}")
     init_schema(db)
     risk = RiskService(db, MemoryStore(), protector=PanTokenizer(shared_keys()), accounts=AccountStates(db))
-    for body, _, _ in demo_events(7, 40):
-        risk.submit("default", body)
+    risk.data_dir = tmp  # the tenant's history store (rule backtests) lives beside the database
+    demo = demo_events(7, 40)
+    staff_events, _thief = s3_events(7)  # S3: employees' queries, the thief's bulk pulls among them
+    decided = [risk.submit("default", body).decision for body, _, _ in (*demo, *staff_events)]
     store = open_keystore("software", path=tmp / "keys.dpks", passphrase="test", create=True,
                           argon2=Argon2Params(time_cost=1, memory_cost_kib=1024, parallelism=1))
     audit = MemoryAudit()
     clock = StepClock()  # staff actions happen on the demo's evening, after its events
     inc = Incidents.for_risk(risk, audit, signer=KeyStoreSigner(store), clock=clock)
     inc.cases.sync_from_log("default")
+    inc.cases.ingest_terminal_flag("default", skimming_flag(db, SKIMMED))
     for name, (password, role, display, employee) in USERS.items():
         create_staff(db, name, password, role, display_name=display, employee_id=employee, branch_id="NN01",
                      tenant="other-bank" if name == "mallory" else "default")
     app = create_console(inc, risk, secure_cookies=False, clock=clock)
-    return ConsoleWorld(risk, inc, audit, app)
+    return ConsoleWorld(risk, inc, audit, app, decided)
 
 
 @pytest.fixture(scope="session")

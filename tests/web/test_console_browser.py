@@ -104,12 +104,13 @@ def test_freeze_needs_a_second_person(analyst: Person, supervisor: Person, conso
     spage.click("#pending-actions button.approve")
     spage.wait_for_selector("#done-actions")
     done = spage.inner_text("#done-actions")
-    assert "freeze" in done and "li.na" in done and "wang.qiang" in done and "approved" in done
+    assert "冻结" in done and "li.na" in done and "批准人：wang.qiang" in done and "已批准" in done
+    assert "approved" not in done and "freeze" not in done  # a Chinese page says it in Chinese
     assert console_world.inc.accounts.status("acct-00000") == "frozen"
     assert "冻结" in spage.inner_text("#notes")  # the customer's freeze notice is on the case
     shoot(spage, "04-freeze-approved-by-second-person", docs=True)
     spage.goto(f"{supervisor.base}/actions")
-    assert "frozen" in spage.inner_text("#states")
+    assert "已冻结" in spage.inner_text("#states")
     assert analyst.errors == [] and supervisor.errors == []
 
 

@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import jinja2
 import plotly
 from fastapi import Depends, FastAPI, Form, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from dunpai.api.errors import STATUS
-from dunpai.core.errors import DunpaiError, Forbidden, NotFound, Unauthenticated
+from dunpai.core.errors import DunpaiError, NotFound, Unauthenticated
 from dunpai.risk.cases.controls import LEGAL_BASES
 from dunpai.risk.cases.incidents import Incidents
-from dunpai.risk.cases.model import STATUS_TEXT, TRANSITIONS
-from dunpai.web import pages, staff
-from dunpai.web.i18n import LANGS, pick, word
+from dunpai.risk.cases.model import TRANSITIONS
+from dunpai.web import dashboard_page, pages, profile_page, queue_page, rules_page, staff
+from dunpai.web.context import Console, parse_int
 
 HERE = Path(__file__).resolve().parent
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -77,42 +76,19 @@ Sess = Annotated[staff.Session, Depends(current_session)]
 
 
 def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bool = True,
-                   clock: Callable[[], float] = time.time) -> FastAPI:
-    """``risk`` (a ``RiskService``) provides the rulesets and decision history for the rule list and
-    dashboards; without it those pages say so."""
+                   clock: Callable[[], float] = time.time, model_registry: Path | None = None,
+                   alert_budget: float = 0.005) -> FastAPI:
+    """``risk`` (a ``RiskService``) provides the rulesets and decision history for the rule list,
+    the rule editor and dashboards; without it those pages say so. ``model_registry`` and
+    ``alert_budget``: see ``context.Console``."""
     app = FastAPI(title="Dunpai console", docs_url=None, redoc_url=None, openapi_url=None)
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, yuan=_yuan)
+    ui = Console(incidents, risk, secure_cookies=secure_cookies, clock=clock, model_registry=model_registry,
+                 alert_budget=alert_budget, filters={"when": _when, "yuan": _yuan})
     db = incidents.db
     app.state.db = db
     app.state.clock = clock
-
-    def lang_of(request: Request) -> str:
-        chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "zh"
-        return chosen if chosen in LANGS else "zh"
-
-    def render(request: Request, template: str, status: int = 200, session: staff.Session | None = None,
-               **values: Any) -> HTMLResponse:
-        lang = lang_of(request)
-        base = request.scope.get("root_path", "")
-        html = env.get_template(template).render(
-            t=lambda key: word(key, lang), pick=lambda v: pick(v, lang), lang=lang, base=base,
-            user=session.user if session else None, csrf=session.csrf if session else "",
-            path=request.url.path, status_text=lambda s: pick(STATUS_TEXT[s], lang), **values)
-        resp = HTMLResponse(html, status_code=status)
-        if request.query_params.get("lang") in LANGS:
-            resp.set_cookie(LANG_COOKIE, lang, samesite="strict", secure=secure_cookies, max_age=365 * 86400)
-        return resp
-
-    def check_csrf(session: staff.Session, token: str) -> None:
-        import hmac
-
-        if not hmac.compare_digest(session.csrf.encode(), token.encode()):
-            raise Forbidden("the form expired; reload the page")
-
-    def back(request: Request, to: str) -> RedirectResponse:
-        return RedirectResponse(request.scope.get("root_path", "") + to, status_code=303)
+    app.state.current_session = current_session  # the page modules' ``context.Sess``
+    lang_of, render, check_csrf, back = ui.lang_of, ui.render, ui.check_csrf, ui.back
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -193,25 +169,12 @@ def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bo
     def home(request: Request) -> Response:
         return back(request, "/queue")
 
-    @app.get("/queue", response_class=HTMLResponse)
-    def queue(request: Request, session: Sess) -> HTMLResponse:
-        u = session.user
-        cases = incidents.cases.queue(u, limit=200)
-        incidents.cases.record_view(u, "console.queue", None)
-        pending = incidents.actions.pending(u)
-        return render(request, "queue.html", session=session, cases=cases, pending=pending, now=clock())
-
-    @app.post("/queue/next")
-    def take_next(request: Request, session: Sess, csrf: Annotated[str, Form()]) -> Response:
-        check_csrf(session, csrf)
-        case = incidents.cases.next_for(session.user)
-        return back(request, f"/cases/{case.case_id}" if case else "/queue")
-
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(case_id: str, request: Request, session: Sess) -> HTMLResponse:
         u = session.user
         lang = lang_of(request)
-        view = pages.case_view(incidents, u, case_id, lang)
+        page = parse_int(request.query_params.get("page"), "page", 1) or 1
+        view = pages.case_view(incidents, u, case_id, lang, page, request.query_params.get("only") == "alerted")
         incidents.cases.record_view(u, "console.case", view["customer_id"], case_id, employee_id=u.employee_id,
                                     branch_id=u.branch_id, records=max(1, len(view["events"])))
         return render(request, "case.html", session=session, v=view, transitions=sorted(
@@ -292,16 +255,8 @@ def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bo
         return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{case_id}-{lang}.pdf"'})
 
-    @app.get("/rules", response_class=HTMLResponse)
-    def rules(request: Request, session: Sess) -> HTMLResponse:
-        view = pages.rules_view(incidents, risk, session.user)
-        return render(request, "rules.html", session=session, v=view)
-
-    @app.get("/dashboard", response_class=HTMLResponse)
-    def dashboard(request: Request, session: Sess) -> HTMLResponse:
-        view = pages.dashboard_view(incidents, risk, session.user, lang_of(request))
-        return render(request, "dashboard.html", session=session, v=view)
-
+    for page_module in (queue_page, profile_page, rules_page, dashboard_page):
+        page_module.install(app, ui)
     return app
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from dunpai.web.i18n import place_name
+
 ACTION_COLOURS = {"allow": "#2e7d32", "verify": "#f9a825", "delay": "#ef6c00", "restrict": "#c62828",
                   "freeze": "#4a148c", "": "#607d8b"}
 KIND_COLOURS = {"employee": "#6a1b9a", "customer": "#1565c0", "account": "#00838f", "card": "#c62828",
@@ -55,14 +57,16 @@ def case_map(events: Sequence[Mapping[str, Any]], title: str, lang: str) -> dict
                 "marker": {"size": 13, "color": ACTION_COLOURS.get(action, "#607d8b"),
                            "line": {"color": "#fff", "width": 1}},
                 "text": [f"{uses[i]['event_time'][5:16].replace('T', ' ')} {uses[i].get('terminal_id', '')}<br>"
-                         f"{(uses[i]['terminal_location'] or {}).get('city', '')} {uses[i].get('txn', '')} "
+                         f"{place_name((uses[i]['terminal_location'] or {}).get('city', ''), lang)} "
+                         f"{uses[i].get('txn', '')} "
                          f"¥{int(uses[i].get('amount', 0)) / 100:,.0f} ({uses[i].get('pos_entry_mode', '')})"
                          for i in idx],
                 "hovertemplate": "%{text}<extra></extra>",
             })
         places: dict[str, tuple[float, float]] = {}
         for e, p in zip(uses, pts, strict=True):
-            places.setdefault((e["terminal_location"] or {}).get("city") or e.get("terminal_id", ""), p)
+            city = (e["terminal_location"] or {}).get("city")
+            places.setdefault(place_name(city, lang) if city else e.get("terminal_id", ""), p)
         for name, p in places.items():
             annotations.append({"x": p[1], "y": p[0], "text": f"<b>{name}</b>", "showarrow": False, "yshift": 16,
                                 "font": {"size": 13}})
@@ -101,8 +105,9 @@ def case_map(events: Sequence[Mapping[str, Any]], title: str, lang: str) -> dict
     mid = sum(lats) / len(lats) if lats else 23.0
     return {"data": traces, "layout": _layout(
         title, annotations=annotations, height=440, legend={"orientation": "h", "y": -0.22},
-        xaxis={"title": {"text": "经度 longitude"}, "zeroline": False, "gridcolor": "#e0e6ec"},
-        yaxis={"title": {"text": "纬度 latitude"}, "zeroline": False, "gridcolor": "#e0e6ec", "scaleanchor": "x",
+        xaxis={"title": {"text": "经度" if lang == "zh" else "longitude"}, "zeroline": False, "gridcolor": "#e0e6ec"},
+        yaxis={"title": {"text": "纬度" if lang == "zh" else "latitude"}, "zeroline": False, "gridcolor": "#e0e6ec",
+               "scaleanchor": "x",
                "scaleratio": 1 / max(math.cos(math.radians(mid)), 0.2)})}
 
 
@@ -173,8 +178,20 @@ def stacked_bars(x: Sequence[str], series: Mapping[str, Sequence[int]], title: s
     data = [{"type": "bar", "name": name, "x": list(x), "y": list(ys),
              **({"marker": {"color": colours[name]}} if colours and name in colours else {})}
             for name, ys in series.items() if any(ys)]
+    # The buckets are labels ("03-12", "03-12 06:00"), not times: a category axis shows them as
+    # written (a date axis over a few days labels its ticks "23:59:59.9996").
     return {"data": data, "layout": _layout(title, barmode="stack", height=320, legend={"orientation": "h",
-                                                                                          "y": -0.25})}
+                                                                                          "y": -0.3},
+                                            xaxis={"type": "category", "tickangle": -30, "automargin": True},
+                                            yaxis={"rangemode": "tozero", "tickformat": ",d"})}
+
+
+def log_ticks(top: float) -> dict[str, Any]:
+    """Ticks of a log axis at 1, 10, 100, ... up to ``top``, written out in full (Plotly's own
+    minor labels "2 5 2 5" overlap on a short axis)."""
+    vals = [10**k for k in range(0, max(1, math.ceil(math.log10(max(top, 1.0)))) + 1)]
+    return {"type": "log", "tickmode": "array", "tickvals": vals, "ticktext": [f"{v:,}" for v in vals],
+            "range": [-0.1, math.log10(vals[-1]) + 0.05]}
 
 
 def bars(x: Sequence[Any], y: Sequence[float], title: str, colour: str = "#1565c0", *,
@@ -192,5 +209,7 @@ def bars(x: Sequence[Any], y: Sequence[float], title: str, colour: str = "#1565c
         layout["yaxis"] = {"autorange": "reversed", "automargin": True}
         layout["xaxis"] = {"title": {"text": y_title}}
     else:
-        layout["yaxis"] = {"title": {"text": y_title}, **({"type": "log"} if log_y else {})}
+        layout["xaxis"] = {"type": "category", "automargin": True}
+        layout["yaxis"] = {"title": {"text": y_title}, **(log_ticks(max(y, default=1)) if log_y else
+                                                          {"rangemode": "tozero"})}
     return {"data": [trace], "layout": layout}

@@ -55,7 +55,8 @@ WORDS: dict[str, Text] = {
     "no_model": Text("当前未启用模型评分", "No model is scoring at present"),
     "live_model": Text("在线模型", "Live model"),
     "kind_lightgbm-binary": Text("有监督模型（LightGBM）", "supervised model (LightGBM)"),
-    "kind_habit-deviation": Text("冷启动：习惯偏离评分（无需标签）", "cold start: habit-deviation score (no labels needed)"),
+    "kind_habit-deviation": Text("冷启动：习惯偏离评分（无需标签）",
+                                 "cold start: habit-deviation score (no labels needed)"),
     "decisions": Text("决策数", "Decisions"), "when": Text("时间", "Time"), "what": Text("事项", "What"),
     "detail": Text("详情", "Detail"), "who": Text("人员", "Who"), "kind": Text("类别", "Kind"),
     "name": Text("名称", "Name"), "seq": Text("序号", "#"), "forbidden": Text("无权执行此操作", "Not allowed"),
@@ -79,3 +80,27 @@ def pick(value: object, lang: str) -> str:
     if isinstance(value, dict):
         return str(value.get(lang) or value.get("zh") or "")
     return "" if value is None else str(value)
+
+
+from dunpai.risk.cases.report_words import PLACES  # noqa: E402  (the words above come first)
+from dunpai.web.words import CODES, MORE  # noqa: E402
+
+WORDS.update({k: v for k, v in MORE.items() if k not in WORDS})
+_ENGLISH_PLACES = {en.lower(): zh for zh, en in PLACES.items()}
+
+
+def text_of(group: str, code: object, lang: str) -> str:
+    """A system code in words (``text_of("action", "freeze", "en")`` -> "freeze"); a code without
+    words is shown as it is, so nothing new ever disappears from a page."""
+    found = CODES.get(group, {}).get(str(code))
+    if found is None:
+        return "" if code is None else str(code)
+    return found.zh if lang == "zh" else found.en
+
+
+def place_name(name: object, lang: str) -> str:
+    """A place in the page's language ("宾阳" -> "Binyang" on an English page, and back)."""
+    text = "" if name is None else str(name).strip()
+    if lang == "en":
+        return PLACES.get(text, text)
+    return _ENGLISH_PLACES.get(text.lower(), text)

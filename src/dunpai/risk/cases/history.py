@@ -139,6 +139,16 @@ def decision_span_txn(conn: Connection, tenant: str,
     return None if row is None or row[0] is None else (float(row[0]), float(row[1]))
 
 
+def action_counts_txn(conn: Connection, tenant: str, since: float, until: float,
+                      exclude_types: tuple[str, ...] = ()) -> dict[str, int]:
+    """How many decisions in [``since``, ``until``) took each action (exact, counted in SQL)."""
+    q = select(decisions.c.action, func.count()).where(
+        decisions.c.tenant == tenant, decisions.c.event_time >= since, decisions.c.event_time < until)
+    if exclude_types:
+        q = q.where(decisions.c.event_type.not_in(exclude_types))
+    return {str(a): int(n) for a, n in conn.execute(q.group_by(decisions.c.action))}
+
+
 def decision_count_txn(conn: Connection, tenant: str, event_type: str, since: float, until: float) -> int:
     row = conn.execute(select(func.count()).select_from(decisions).where(
         decisions.c.tenant == tenant, decisions.c.event_type == event_type, decisions.c.event_time >= since,
