@@ -32,7 +32,9 @@ def _serve_app(cfg: Settings) -> tuple[Any, Any, Any]:
     api = create_app(service, Authenticator(service.db, cfg.api_keys, revocations))
     incidents = open_incidents(service, cfg.bank)
     install_cases(api, incidents)
-    api.mount("/console", create_console(incidents, service, secure_cookies=cfg.console.secure_cookies))
+    api.mount("/console", create_console(incidents, service, secure_cookies=cfg.console.secure_cookies,
+                                         model_registry=cfg.model_registry,
+                                         alert_budget=cfg.policy.max_interrupt_rate))
     asgi: Any = api if cfg.server.access_log == "off" else AccessLog(api, cfg.server.access_log)
     return asgi, service, checkpointer
 
