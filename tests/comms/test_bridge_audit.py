@@ -75,6 +75,9 @@ def test_dunpai_audit_verify_checks_the_bridge_chain(tmp_path: Path) -> None:
     log = _filled(tmp_path)
     args = ["verify", "--database-url", f"sqlite:///{tmp_path / 'bridge-audit.db'}",
             "--path", str(tmp_path / "bridge-keys.dks")]
+    unsigned = CliRunner().invoke(app, args, env={"DUNPAI_KEYSTORE_PASSPHRASE": "bridge test"})
+    assert unsigned.exit_code == 1 and "not covered" in unsigned.output  # a running bridge signs by count and time
+    args += ["--allow-unsigned-tail", "8"]
     env = {"DUNPAI_KEYSTORE_PASSPHRASE": "bridge test"}
     ok = CliRunner().invoke(app, args, env=env)
     assert ok.exit_code == 0 and "10 entries" in ok.output, ok.output

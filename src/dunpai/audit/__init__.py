@@ -3,6 +3,7 @@
 from dunpai.audit.chain import AuditEntry
 from dunpai.audit.log import AuditLog
 from dunpai.audit.port import AuditPort, MemoryAudit
-from dunpai.audit.verify import AuditChainBroken, VerifyReport, verify_chain
+from dunpai.audit.verify import Anchor, AuditChainBroken, VerifyReport, read_anchor, verify_chain
 
-__all__ = ["AuditChainBroken", "AuditEntry", "AuditLog", "AuditPort", "MemoryAudit", "VerifyReport", "verify_chain"]
+__all__ = ["Anchor", "AuditChainBroken", "AuditEntry", "AuditLog", "AuditPort", "MemoryAudit", "VerifyReport",
+           "read_anchor", "verify_chain"]

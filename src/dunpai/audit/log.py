@@ -3,8 +3,14 @@
 Appending is an I/O edge: the time comes from an injected clock (wall clock by default) or the
 caller. Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by
 its single writer; a racing append that still collides on the sequence number is retried.
-Every ``checkpoint_every`` entries (and whenever ``checkpoint()`` is called) the head hash is
-signed with the active version of a key-store signing key.
+
+The head hash is signed with the active version of a key-store signing key (a checkpoint) every
+``checkpoint_every`` entries, whenever the last checkpoint is ``checkpoint_interval_s`` old or
+older, and whenever ``checkpoint()`` is called (servers call it at shutdown). The interval is 0 by
+default: each append signs the head in its own transaction, so the head is always covered and a
+rewritten tail cannot pass ``verify`` without the signing key (a signature costs under a
+millisecond, and audit entries are administrative acts, not decisions). A high-volume log (the
+bridge's crossings) signs by time instead.
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _parse(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 class AuditLog:
     def __init__(
         self,
@@ -54,9 +64,14 @@ class AuditLog:
         checkpoint_every: int = 1000,
         hash_alg: str = "sha256",
         clock: Clock = _utc_now,
+        checkpoint_interval_s: float = 0.0,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
+        if checkpoint_interval_s < 0:
+            raise ValueError("checkpoint_interval_s must not be negative")
+        self._interval = checkpoint_interval_s
+        self._last_signed: datetime | None = None
         self._engine = engine
         self._keystore = keystore
         self._label = signing_key_label
@@ -113,9 +128,24 @@ class AuditLog:
             seq=seq, format_version=ENTRY_FORMAT, hash_alg=self._hash_alg, prev_hash=prev, entry_hash=digest,
             recorded_at=recorded_at, actor=actor, action=action, subject=subject, details=details,
         ))
-        if seq % self._every == 0:
+        if seq % self._every == 0 or self._due(conn):
             self._checkpoint_txn(conn)
         return seq
+
+    def _due(self, conn: Connection) -> bool:
+        """Whether the last checkpoint is ``checkpoint_interval_s`` old (always, for interval 0)."""
+        if self._interval <= 0:
+            return True
+        if self._last_signed is None:
+            row = conn.execute(select(audit_checkpoints.c.signed_at)
+                               .order_by(audit_checkpoints.c.seq.desc()).limit(1)).first()
+            if row is None:  # never signed: the chain's first entry starts the clock
+                row = conn.execute(select(audit_entries.c.recorded_at.label("signed_at"))
+                                   .order_by(audit_entries.c.seq).limit(1)).first()
+            if row is None:
+                return False
+            self._last_signed = _parse(row.signed_at)
+        return (self._clock() - self._last_signed).total_seconds() >= self._interval
 
     def checkpoint(self, *, conn: Connection | None = None) -> int | None:
         """Sign the current head; returns the sequence number covered (``None`` for an empty log)."""
@@ -135,7 +165,9 @@ class AuditLog:
         if done is not None:
             return head.seq
         key = self._keystore.find(self._label)
-        signed_at = timestamp(self._clock())
+        now = self._clock()
+        self._last_signed = now
+        signed_at = timestamp(now)
         signature = self._keystore.sign(key.key_id, checkpoint_message(head.seq, head.entry_hash, key.key_id,
                                                                        signed_at))
         conn.execute(audit_checkpoints.insert().values(

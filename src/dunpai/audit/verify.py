@@ -3,10 +3,18 @@
 The report names the first broken place in sequence order. What the chain proves, and what it
 cannot (rows appended after the last checkpoint can be cut off without trace unless a later
 checkpoint or an external copy of the head exists), is written in ``docs/keys.md``.
+
+Two checks close the gap of a rewritten tail (rewrite an entry, re-hash everything after it,
+delete the checkpoints that covered it): ``max_unsigned_tail`` fails the chain when its head is
+not covered by a signed checkpoint (every append signs the head by default, so a chain whose head
+is unsigned was cut or rewritten), and an ``Anchor`` — a checkpoint exported with
+``dunpai audit checkpoint --export`` and kept off the machine — must still match the entry it
+signed, so even someone holding the signing key cannot rewrite what the anchor covers unnoticed.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +30,7 @@ from dunpai.audit.chain import (
     row_to_entry,
 )
 from dunpai.audit.tables import audit_checkpoints, audit_entries
-from dunpai.core.errors import DunpaiError
+from dunpai.core.errors import DunpaiError, FieldProblem, InvalidInput
 from dunpai.keys.errors import InvalidSignature, KeyNotFound
 from dunpai.keys.store import KeyStore
 from dunpai.keys.suites import HASH_NAMES
@@ -33,6 +41,45 @@ Where = Literal["entry", "checkpoint"] | None
 
 class AuditChainBroken(DunpaiError):
     code = "audit_chain_broken"
+
+
+ANCHOR_FORMAT = "dunpai-audit-anchor-v1"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A signed checkpoint kept off the machine: (seq, head hash) signed by the audit key."""
+
+    seq: int
+    head_hash: str
+    key_id: str
+    signed_at: str
+    signature: bytes
+
+    def to_json(self) -> str:
+        return json.dumps({"format": ANCHOR_FORMAT, "seq": self.seq, "head_hash": self.head_hash,
+                           "key_id": self.key_id, "signed_at": self.signed_at, "signature": self.signature.hex()},
+                          indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Anchor:
+        try:
+            raw = json.loads(text)
+            if raw.get("format") != ANCHOR_FORMAT:
+                raise ValueError(f"not a {ANCHOR_FORMAT} file")
+            return cls(int(raw["seq"]), str(raw["head_hash"]), str(raw["key_id"]), str(raw["signed_at"]),
+                       bytes.fromhex(raw["signature"]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidInput("not an audit anchor", problems=[FieldProblem("anchor", str(exc)[:200])]) from None
+
+
+def read_anchor(engine: Engine, seq: int) -> Anchor | None:
+    """The stored checkpoint at ``seq`` as an anchor to export."""
+    with engine.connect() as conn:
+        cp = conn.execute(select(audit_checkpoints).where(audit_checkpoints.c.seq == seq)).first()
+    if cp is None:
+        return None
+    return Anchor(int(cp.seq), cp.head_hash, cp.key_id, cp.signed_at, bytes(cp.signature))
 
 
 @dataclass(frozen=True)
@@ -90,9 +137,43 @@ def _checkpoint_problem(cp: Any, entry: AuditEntry, keystore: KeyStore) -> str |
     return None
 
 
-def verify_chain(engine: Engine, keystore: KeyStore, *, checkpoint_every: int | None = None) -> VerifyReport:
+def verify_chain(engine: Engine, keystore: KeyStore, *, checkpoint_every: int | None = None,
+                 max_unsigned_tail: int | None = None, anchor: Anchor | None = None) -> VerifyReport:
     """Walk the chain in order; stop at the first problem. ``checkpoint_every`` also demands the
-    periodic checkpoints (so deleting a checkpoint row is noticed)."""
+    periodic checkpoints (so deleting a checkpoint row is noticed); ``max_unsigned_tail`` the most
+    entries allowed after the last signed checkpoint (0: the head must be signed); ``anchor`` a
+    checkpoint kept off the machine that the chain must still contain."""
+    report = _walk(engine, keystore, checkpoint_every, anchor)
+    if not report.ok:
+        return report
+    if anchor is not None:
+        problem = _anchor_problem(anchor, keystore)
+        if problem is not None:
+            return _failed(report, anchor.seq, "checkpoint", problem)
+    if max_unsigned_tail is not None and report.unsigned_tail > max_unsigned_tail:
+        first = (report.last_checkpoint_seq or 0) + 1
+        return _failed(report, first, "checkpoint", f"entries {first} to {report.last_seq} are not covered by a "
+                       "signed checkpoint (a signed head was removed, or the tail was rewritten)")
+    return report
+
+
+def _failed(report: VerifyReport, seq: int, where: Literal["entry", "checkpoint"], problem: str) -> VerifyReport:
+    return VerifyReport(False, report.entries, report.checkpoints, report.last_seq, report.last_checkpoint_seq,
+                        seq, where, problem)
+
+
+def _anchor_problem(anchor: Anchor, keystore: KeyStore) -> str | None:
+    message = checkpoint_message(anchor.seq, anchor.head_hash, anchor.key_id, anchor.signed_at)
+    try:
+        keystore.verify(anchor.key_id, message, anchor.signature)
+    except InvalidSignature:
+        return "the anchor's signature is invalid"
+    except (KeyNotFound, DunpaiError):
+        return f"the anchor's signing key {anchor.key_id!r} is not available"
+    return None
+
+
+def _walk(engine: Engine, keystore: KeyStore, checkpoint_every: int | None, anchor: Anchor | None) -> VerifyReport:
     with engine.connect() as conn:
         checkpoints = {int(r.seq): r for r in conn.execute(select(audit_checkpoints))}
         expected, prev, count, last_cp = 1, GENESIS, 0, None
@@ -119,7 +200,13 @@ def verify_chain(engine: Engine, keystore: KeyStore, *, checkpoint_every: int | 
                     last_cp = entry.seq
                 elif checkpoint_every and entry.seq % checkpoint_every == 0:
                     return report(entry.seq, "checkpoint", "periodic checkpoint is missing")
+                if anchor is not None and entry.seq == anchor.seq and entry.entry_hash != anchor.head_hash:
+                    return report(entry.seq, "entry", "the chain up to here differs from the anchor kept off the "
+                                  "machine (history rewritten)")
                 prev, expected, count = entry.entry_hash, expected + 1, count + 1
+        if anchor is not None and anchor.seq >= expected:
+            return report(expected, "entry", f"entries from {expected} were removed (the anchor kept off the "
+                          f"machine covers entry {anchor.seq})")
         beyond = sorted(s for s in checkpoints if s >= expected)
         if beyond:
             return report(expected, "entry", f"entries from {expected} were removed (checkpoint {beyond[0]} "

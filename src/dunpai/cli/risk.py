@@ -86,6 +86,8 @@ def serve(
                               access_log=False, proxy_headers=False)).run()
     finally:
         checkpointer.stop()
+        if service.audit is not None:
+            service.audit.checkpoint()  # the head is signed at shutdown, whatever the signing schedule
         service.close()
 
 

@@ -60,9 +60,11 @@ class CrossingLog:
         return self.audit.checkpoint()
 
 
-def open_crossing_log(db_url: str, keystore: KeyStore, *, checkpoint_every: int = 1000) -> CrossingLog:
+def open_crossing_log(db_url: str, keystore: KeyStore, *, checkpoint_every: int = 1000,
+                      checkpoint_interval_s: float = 60.0) -> CrossingLog:
     """The audit chain in ``db_url`` (SQLite file or PostgreSQL; migrated to the audit schema), its
-    checkpoints signed with ``comms.bridge-audit`` from ``keystore`` (created on first use)."""
+    checkpoints signed with ``comms.bridge-audit`` from ``keystore`` (created on first use): by count
+    and by time rather than on every crossing (a busy bridge crosses many messages a second)."""
     from dunpai.core.db import make_engine
     from dunpai.core.migrate import upgrade
     from dunpai.keys.errors import KeyNotFound
@@ -73,4 +75,5 @@ def open_crossing_log(db_url: str, keystore: KeyStore, *, checkpoint_every: int 
         keystore.find(AUDIT_KEY)
     except KeyNotFound:
         keystore.generate(AUDIT_KEY, "ed25519")
-    return CrossingLog(AuditLog(engine, keystore, AUDIT_KEY, checkpoint_every=checkpoint_every))
+    return CrossingLog(AuditLog(engine, keystore, AUDIT_KEY, checkpoint_every=checkpoint_every,
+                                checkpoint_interval_s=checkpoint_interval_s))
