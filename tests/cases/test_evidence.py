@@ -130,7 +130,7 @@ def test_a_bundle_signed_by_another_key_is_refused_with_the_trusted_key(bundle: 
 
 def test_cli_verify_exit_codes(bundle: Path) -> None:
     runner = CliRunner()
-    ok = runner.invoke(evidence_cli, ["verify", str(bundle)])
+    ok = runner.invoke(evidence_cli, ["verify", str(bundle), "--allow-untrusted"])
     assert ok.exit_code == 0, ok.output
     assert "intact" in ok.output
     target = sorted((bundle / "items").iterdir())[1]
@@ -179,7 +179,8 @@ def test_cli_export_then_verify(world: World, tmp_path: Path, monkeypatch: pytes
     res = runner.invoke(evidence_cli, ["export", world.case_of(S1_CUSTOMER), "--out", str(out), "--data-dir",
                                        str(data), "--path", str(keys)])
     assert res.exit_code == 0, res.output
-    assert runner.invoke(evidence_cli, ["verify", str(out)]).exit_code == 0
+    trusted = world.keystore.public_key(world.keystore.find("evidence-signing").key_id).hex()
+    assert runner.invoke(evidence_cli, ["verify", str(out), "--trusted-key", trusted]).exit_code == 0
     (out / "extra" / "case.json").unlink()
     res = runner.invoke(evidence_cli, ["verify", str(out)])
     assert res.exit_code == 1 and "extra/case.json: missing" in res.output

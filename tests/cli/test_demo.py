@@ -40,8 +40,10 @@ def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:
     bundles = [d for d in (data / "evidence").iterdir() if d.is_dir()]
     assert len(bundles) >= 4  # one per case: S1, S2, the S3 employee, the S4 terminal
     assert list((data / "evidence").rglob("police-report.zh.pdf"))
+    published = runner.invoke(app, ["keys", "public", "evidence-signing", "--data-dir", str(data)])
+    assert published.exit_code == 0, published.output
     for bundle in bundles:
-        checked = runner.invoke(app, ["evidence", "verify", str(bundle)])
+        checked = runner.invoke(app, ["evidence", "verify", str(bundle), "--trusted-key", published.output.strip()])
         assert checked.exit_code == 0, checked.output
 
     ok = runner.invoke(app, ["audit", "verify", "--data-dir", str(data)])

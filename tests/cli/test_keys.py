@@ -43,7 +43,7 @@ def test_init_list_rotate(request: pytest.FixtureRequest, env_fixture: str) -> N
     assert listed.exit_code == 0, listed.output
     keys = {(k["key_id"], k["state"]) for k in json.loads(listed.output)}
     assert keys == {("audit-signing/v1", "active"), ("data-kek/v1", "retired"), ("data-kek/v2", "active"),
-                    ("pan-token/v1", "active"), ("id-token/v1", "active")}
+                    ("pan-token/v1", "active"), ("id-token/v1", "active"), ("evidence-signing/v1", "active")}
     assert all(k["extractable"] is False for k in json.loads(listed.output))
     table = runner.invoke(app, ["list", *opts])
     assert table.exit_code == 0 and "data-kek/v2" in table.output

@@ -1,10 +1,13 @@
 """``dunpai cases list|show``, ``dunpai evidence export|verify`` and ``dunpai staff add``: commands
 call the incident services only.
 
-``export`` signs with the data directory's key store (its ``evidence-signing`` key is created on
-first use). ``verify`` needs no database or key store: it checks the bundle against its manifest
-and signature, and, with ``--trusted-key``, that the signer is the bank's published evidence key.
-Exit status: 0 intact, 1 altered (each problem is named), 2 usage.
+``export`` signs with the ``evidence-signing`` key of the data directory's key store (a standard
+key, made with the store); it never creates a key store, nor a signing key nobody published.
+``verify`` needs no database or key store: it checks the bundle against its manifest and
+signature, and that the signer is the bank's published evidence key (``--trusted-key``, printed by
+``dunpai keys public evidence-signing``). Exit status: 0 intact and signed by the trusted key,
+1 altered (each problem is named), 2 usage, 3 intact but the signer unverified (no
+``--trusted-key``; ``--allow-untrusted`` accepts that with exit 0).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from dunpai.cli.common import (
     settings,
 )
 from dunpai.core.config import Settings, secret
+from dunpai.core.errors import StateError
+from dunpai.keys.errors import KeyNotFound
+from dunpai.keys.labels import EVIDENCE_SIGNING
 from dunpai.keys.store import KeyStore
 
 if TYPE_CHECKING:
@@ -81,8 +87,13 @@ def export(
     from dunpai.risk.cases import Staff
 
     cfg = settings(config, data_dir, **keystore_flags(backend, path, module, token_label))
-    store = open_keys(cfg, create=True)
+    store = open_keys(cfg)  # the data directory's own store: never a new one
     try:
+        try:
+            store.find(EVIDENCE_SIGNING)
+        except KeyNotFound:
+            raise StateError("the key store has no evidence-signing key: run `dunpai keys init` and publish "
+                             "`dunpai keys public evidence-signing` before exporting") from None
         manifest = _incidents(cfg, store).export_evidence(Staff(actor, "analyst", tenant), case_id, out)
     finally:
         store.close()
@@ -93,11 +104,16 @@ def export(
 def verify(
     bundle: Annotated[Path, typer.Argument(help="证据包目录 / bundle directory")],
     trusted_key: Annotated[str | None, typer.Option(
-        "--trusted-key", help="银行公布的证据公钥（64 位十六进制） / the bank's evidence public key (64 hex)")] = None,
+        "--trusted-key", help="银行公布的证据公钥（64 位十六进制，dunpai keys public evidence-signing） / the bank's "
+        "published evidence public key (64 hex, dunpai keys public evidence-signing)")] = None,
+    allow_untrusted: Annotated[bool, typer.Option(
+        "--allow-untrusted", help="不核对签名者也退出 0 / exit 0 for an intact bundle whose signer was not checked")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """证据包完好时退出 0；有改动时退出 1 并列出每个问题 / exit 0 when the bundle is intact; 1, naming each
-    problem, when anything was changed, added or removed."""
+    """证据包完好且由受信密钥签名时退出 0；有改动时退出 1；签名者未核对时退出 3 / exit 0 when the bundle is intact
+    and signed by the trusted key; 1, naming each problem, when anything was changed, added or removed; 3 when
+    intact but its signer was not checked against a trusted key."""
     from dunpai.risk.cases.bundle import verify_bundle
 
     key = None
@@ -107,16 +123,24 @@ def verify(
         except ValueError:
             raise typer.BadParameter("must be hex", param_hint="--trusted-key") from None
     report = verify_bundle(bundle, key)
+    trusted = key is not None
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+        typer.echo(json.dumps({**report.to_dict(), "signer_verified": trusted and report.ok}, ensure_ascii=False,
+                              indent=1))
     elif report.ok:
         console.print(f"[green]intact[/green] 证据包完好: case {report.case_id}, {report.files_checked} files, "
                       f"signed by {report.key_id} ({report.signer_fingerprint})")
+        if not trusted:
+            console.print("[yellow]signer NOT verified[/yellow] 签名者未核对: anyone can sign a bundle with a key of "
+                          "their own; compare the fingerprint above with the bank's published one, or pass "
+                          "--trusted-key (dunpai keys public evidence-signing)")
     else:
         console.print(f"[red]ALTERED[/red] 证据包已被改动: {len(report.problems)} problem(s)")
         for p in report.problems:
             console.print(f"  - {p}")
-    raise typer.Exit(0 if report.ok else 1)
+    if not report.ok:
+        raise typer.Exit(1)
+    raise typer.Exit(0 if trusted or allow_untrusted else 3)
 
 
 @cases_app.command("list")
@@ -127,7 +151,7 @@ def list_cases(tenant: TenantOpt = "default", as_json: JsonOpt = False, quiet: Q
     from dunpai.risk.cases import Staff
 
     cfg = settings(config, data_dir, **keystore_flags(backend, path, module, token_label))
-    store = open_keys(cfg, create=True)
+    store = open_keys(cfg)
     try:
         cases = _incidents(cfg, store).cases.queue(Staff("cli", "supervisor", tenant))
     finally:
@@ -161,7 +185,7 @@ def show_case(case_id: Annotated[str, typer.Argument(help="案件编号 / case i
     from dunpai.risk.cases import Staff
 
     cfg = settings(config, data_dir, **keystore_flags(backend, path, module, token_label))
-    store = open_keys(cfg, create=True)
+    store = open_keys(cfg)
     try:
         detail = _incidents(cfg, store).cases.detail(Staff("cli", "supervisor", tenant), case_id)
     finally:

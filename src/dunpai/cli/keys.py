@@ -1,4 +1,4 @@
-"""``dunpai keys init|list|rotate``: key custody from the command line.
+"""``dunpai keys init|list|public|rotate``: key custody from the command line.
 
 The store is the data directory's (``DATA_DIR/keys/keystore.dpks``, or a token) by the one
 convention of ``docs/configuration.md``. ``init`` and ``rotate`` are written to the audit chain of
@@ -126,6 +126,33 @@ def list_keys(
         table.add_row(i.key_id, i.kind, i.state, i.created_at.isoformat(timespec="seconds"), i.backend,
                       "yes" if i.extractable else "no")
     console.print(table)
+
+
+@app.command("public")
+def public_key(
+    label: Annotated[str, typer.Argument(help="密钥标签 / label of the key, e.g. evidence-signing")],
+    backend: BackendOpt = None,
+    path: KeyPathOpt = None,
+    module: ModuleOpt = None,
+    token_label: TokenOpt = None,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """打印签名密钥当前版本的公钥（十六进制），供公布与核对 / print the active version's public key (hex) of a
+    signing key, to publish and to check against (evidence verify --trusted-key)."""
+    from dunpai.risk.cases.signing import fingerprint
+
+    store = open_keys(settings(config, data_dir, **keystore_flags(backend, path, module, token_label)))
+    try:
+        info = store.find(label)
+        public = store.public_key(info.key_id)
+    finally:
+        store.close()
+    if as_json:
+        print_json({"key_id": info.key_id, "public_key": public.hex(), "fingerprint": fingerprint(public)})
+    else:
+        typer.echo(public.hex())
 
 
 @app.command("rotate")

@@ -12,6 +12,7 @@ AUDIT_SIGNING = "audit-signing"
 DATA_KEK = "data-kek"
 PAN_TOKEN = "pan-token"  # noqa: S105 (a key label, not a secret)
 ID_TOKEN = "id-token"  # noqa: S105
+EVIDENCE_SIGNING = "evidence-signing"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ def standard_keys(gm: bool = False) -> tuple[StandardKey, ...]:
         StandardKey(DATA_KEK, "sm4-128" if gm else "aes-256", "wraps the data keys of sealed personal data"),
         StandardKey(PAN_TOKEN, mac, "keyed tokens of card numbers"),
         StandardKey(ID_TOKEN, mac, "keyed tokens of ID-card numbers for look-ups"),
+        StandardKey(EVIDENCE_SIGNING, "ed25519", "signs evidence bundles (publish its public key: keys public)"),
     )
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Protocol
 
 from dunpai.keys import Argon2Params, KeyNotFound, KeyStore, open_keystore
+from dunpai.keys.labels import EVIDENCE_SIGNING
 from dunpai.keys.primitives import verify_with_public
 
-EVIDENCE_SIGNING = "evidence-signing"
+__all__ = ["EVIDENCE_SIGNING", "EvidenceSigner", "KeyStoreSigner", "fingerprint", "software_signer",
+           "verify_signature"]
 
 
 class EvidenceSigner(Protocol):
