@@ -13,6 +13,7 @@ import typer
 from dunpai import __version__
 from dunpai.cli.common import new_app, report
 from dunpai.core.errors import DunpaiError
+from dunpai.core.files import private_umask
 
 app = new_app("盾牌 Dunpai：银行风险控制与 P2SC 安全通信 / bank risk control and P2SC secure communication.")
 
@@ -54,6 +55,7 @@ _mount()
 
 
 def main() -> None:
+    private_umask()  # data directories 0700, files 0600: whatever this process creates (core.files)
     try:
         app()
     except DunpaiError as exc:

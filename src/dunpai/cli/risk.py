@@ -13,6 +13,7 @@ from rich.console import Console
 
 from dunpai.cli.common import ConfigOpt, DataDirOpt, JsonOpt, OutOpt, TenantOpt, console, print_json, settings
 from dunpai.core.config import Settings
+from dunpai.core.files import tighten
 
 
 def _serve_app(cfg: Settings) -> tuple[Any, Any, Any]:
@@ -66,6 +67,10 @@ def serve(
 
     cfg = settings(config, data_dir, server__host=host, server__port=port, server__access_log=access_log,
                    console__secure_cookies=False if insecure_cookies else None)
+    loosened = tighten(cfg.data_dir)  # a data directory made by an older release: 0700 and 0600 from now on
+    if loosened:
+        Console(stderr=True).print(f"数据目录权限已收紧 / data directory made private: {len(loosened)} path(s) under "
+                                   f"{cfg.data_dir} lost group and other access", highlight=False)
     asgi, service, checkpointer = _serve_app(cfg)
     if cfg.server.access_log != "off":
         _access_logger()

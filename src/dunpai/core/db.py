@@ -2,7 +2,8 @@
 
 Each package declares its tables on :data:`metadata` (module ``tables.py`` of that package) and
 registers the module in :data:`TABLE_MODULES`, so that schema creation and Alembic see every table.
-SQLite is the embedded default (WAL, foreign keys on); PostgreSQL is the production backend.
+SQLite is the embedded default (WAL, foreign keys on; the file and its WAL mode 0600); PostgreSQL is
+the production backend.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, text
+
+from dunpai.core.files import private_file
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ TABLE_MODULES: list[str] = [
     "dunpai.risk.pii.tables",
     "dunpai.risk.storage.tables",
     "dunpai.risk.cases.tables",
+    "dunpai.risk.cases.signin_tables",
     "dunpai.risk.shield.tables",
     "dunpai.risk.compromise.tables",
 ]
@@ -59,6 +64,9 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if engine.url.database not in (None, "", ":memory:") and not str(engine.url.database).startswith("file:"):
+            # 0600 before SQLite opens it: its WAL and shared-memory files take the database's mode
+            private_file(Path(str(engine.url.database)))
     return engine
 
 
