@@ -33,13 +33,12 @@ def _pid_alive(pid: int) -> bool:
 
 def test_deploy_is_idempotent_and_a_user_enrols(deploy_dir: Path) -> None:
     first = deploy(deploy_dir, port=0, invites=3, keystore=CHEAP_KEYSTORE)
-    assert first.started and first.admin_enrolled_now and len(first.invites) == 3
+    assert first.started and not first.admin_keys_on_host and len(first.invites) == 3
     assert first.url.startswith("ws://127.0.0.1:")
     assert oct((deploy_dir / "keys" / "passphrase").stat().st_mode & 0o777) == "0o600"
-    assert (deploy_dir / "admin" / "keys" / "keystore.dpks").is_file()  # the administrator's device
     again = deploy(deploy_dir, port=0, invites=3, keystore=CHEAP_KEYSTORE)
     assert (again.pid, again.url, again.invites) == (first.pid, first.url, first.invites)
-    assert not again.started and not again.admin_enrolled_now
+    assert not again.started
 
     async def enrol() -> None:
         user = await new_user(first.url, "wang", first.invites[0])
@@ -58,7 +57,7 @@ def test_deploy_is_idempotent_and_a_user_enrols(deploy_dir: Path) -> None:
     assert not (deploy_dir / "run" / "service.pid").exists()
     assert not process.stop(deploy_dir)
     restarted = deploy(deploy_dir, port=0, invites=3, keystore=CHEAP_KEYSTORE)  # after a stop: restarts, keeps data
-    assert restarted.started and not restarted.admin_enrolled_now and restarted.invites == first.invites
+    assert restarted.started and restarted.invites == first.invites
 
 
 def test_service_keys_are_in_the_key_store(deploy_dir: Path) -> None:
@@ -101,7 +100,7 @@ def test_cli_deploy_and_stop(deploy_dir: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(app, ["deploy", "--dir", str(deploy_dir), "--port", "0", "--invites", "2"])
     assert out.exit_code == 0, out.output
-    assert "started" in out.output and "administrator enrolled" in out.output
+    assert "started" in out.output and "enrols on their own device" in out.output
     ready = json.loads((deploy_dir / "run" / "ready.json").read_text())
     out = runner.invoke(app, ["stop", "--dir", str(deploy_dir)])
     assert out.exit_code == 0 and "stopped" in out.output
@@ -119,7 +118,7 @@ def test_deploy_on_postgresql(deploy_dir: Path) -> None:
     pg, schema = "postgresql://postgres@127.0.0.1:5432/test", f"comms_deploy_{os.getpid()}_{os.urandom(3).hex()}"
     try:
         first = deploy(deploy_dir, db=pg, schema=schema, port=0, invites=2, keystore=CHEAP_KEYSTORE)
-        assert first.admin_enrolled_now and deploy(deploy_dir, port=0, keystore=CHEAP_KEYSTORE).pid == first.pid
+        assert deploy(deploy_dir, port=0, keystore=CHEAP_KEYSTORE).pid == first.pid
 
         async def enrol() -> None:
             await (await new_user(first.url, "wang", first.invites[0])).close()
@@ -135,3 +134,31 @@ def test_deploy_on_postgresql(deploy_dir: Path) -> None:
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
+
+
+def test_the_service_host_holds_only_service_keys(deploy_dir: Path, tmp_path: Path) -> None:
+    """Issue 14, item 8: no user's keys on the service host. The administrator enrols from their own
+    device with the admin invite; the deployment directory holds one key store, the service's."""
+    from dunpai.keys import open_keystore
+
+    first = deploy(deploy_dir, port=0, invites=1, keystore=CHEAP_KEYSTORE)
+    try:
+        stores = sorted(p.relative_to(deploy_dir).as_posix() for p in deploy_dir.rglob("*.dpks"))
+        assert stores == ["keys/keystore.dpks"] and not (deploy_dir / "admin").exists()
+        secret = (deploy_dir / "keys" / "passphrase").read_text().strip()
+        store = open_keystore("software", path=deploy_dir / "keys" / "keystore.dpks", passphrase=secret)
+        try:
+            labels = {k.label for k in store.list()}
+        finally:
+            store.close()
+        assert not any(label.startswith(("comms.user", "comms.state")) for label in labels), labels
+
+        async def admin_enrols_elsewhere() -> None:
+            invite = first.admin_invite.read_text().strip()
+            admin = await new_user(first.url, "admin", invite, state_path=tmp_path / "admin-device.state")
+            await admin.close()
+
+        asyncio.run(admin_enrols_elsewhere())
+        assert sorted(p.name for p in deploy_dir.rglob("*.dpks")) == ["keystore.dpks"]
+    finally:
+        process.stop(deploy_dir)

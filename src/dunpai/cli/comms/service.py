@@ -137,8 +137,13 @@ def deploy(directory: Annotated[Path, typer.Option("--dir", help="部署目录 /
     console.print(f"{state}: {r.config.name} {r.url} (pid {r.pid})")
     if r.relay_url:
         console.print(f"媒体中继 / media relay: {r.relay_url}")
-    if r.admin_enrolled_now:
-        console.print(f"管理员已注册 / administrator enrolled: {r.config.admin} ({directory / 'admin'})")
+    console.print(f"管理员在自己的设备上注册 / the administrator enrols on their own device (never this host): "
+                  f"dunpai comms register --server {r.url} --user {r.config.admin} --invite \"$(cat "
+                  f"{r.admin_invite})\" --home <their device directory>")
+    if r.admin_keys_on_host:
+        console.print(f"[yellow]警告 / warning[/yellow]: {directory / 'admin'} holds the administrator's device keys "
+                      "on the service host (made by an older release): move it to their own machine or token and "
+                      "delete it here")
     console.print(f"邀请码 / invite codes ({len(r.invites)}): {directory / 'secrets' / 'invites.txt'}")
 
 

@@ -4,8 +4,14 @@ Steps, each skipped when already done: the settings file (``dunpai.yaml``); the 
 deployment's service keys (``keys/keystore.dpks``, its random passphrase in ``keys/passphrase``,
 0600, unless ``DUNPAI_KEYSTORE_PASSPHRASE`` is set: the one convention of ``docs/configuration.md``);
 the media relay's ticket secret (0600); the service's TLS certificate; database schema, the
-administrator's invite and user invite codes; the background service with its media relay; the
-administrator's device (enrolled with its invite, its device directory under ``admin/``).
+administrator's invite and user invite codes; the background service with its media relay.
+
+The service host holds service keys only. The administrator is a user like any other: their
+signing and state keys are made on their own device or token, when they enrol there with the
+admin invite (``dunpai comms register --invite …``); a key store beside the service, sealed by a
+passphrase file beside it, would let anyone who can read the deployment directory act as them.
+A deployment made by an older release that enrolled the administrator here is reported
+(``admin_keys_on_host``) so that its ``admin/`` directory can be moved off the host.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ class DeployResult:
     pid: int
     started: bool
     relay_url: str
-    admin_enrolled_now: bool
+    admin_invite: Path
+    admin_keys_on_host: bool
     invites: list[str]
 
 
@@ -77,30 +84,6 @@ def _ensure_invites(cfg: DeploymentSettings, p: Paths, count: int, clock: Callab
     return codes
 
 
-async def _enrol_admin(cfg: DeploymentSettings, p: Paths, url: str, keystore: KeystoreSettings) -> bool:
-    """The administrator's device on the service host: a device the deployment made, so (unlike a
-    user's own device) its random passphrase is kept beside its store."""
-    from dunpai.comms.client.client import CommsClient
-    from dunpai.comms.client.home import STATE_FILE, DeviceConfig
-    from dunpai.comms.client.home import save_config as save_device
-    from dunpai.comms.client.state import LocalState
-    from dunpai.comms.keys_port import from_key_store
-
-    home = p.admin_home
-    if (home / STATE_FILE).exists():
-        return False
-    own = keystore.model_copy(update={"backend": "software", "path": None, "passphrase_file": None})
-    keys = from_key_store(open_configured(own, home, create=True, remember=True))
-    save_device(home, DeviceConfig(url, cfg.admin, "admin-1"))
-    client = CommsClient(url, keys, LocalState.new(cfg.admin, "admin-1"), state_path=home / STATE_FILE)
-    await client.connect()
-    try:
-        await client.register(p.admin_invite.read_text(encoding="utf-8").strip())
-    finally:
-        await client.close()
-    return True
-
-
 def prepare(directory: Path, *, name: str = "private", db: str | None = None, host: str = "127.0.0.1",
             port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
             bridge_certs: tuple[Path, ...] = (), schema: str | None = None, relay_port: int = 0,
@@ -139,17 +122,15 @@ def deploy(directory: Path, *, name: str = "private", db: str | None = None, hos
            port: int = 8765, admin: str = "admin", invites: int = 10, bridge_port: int = 0,
            bridge_certs: tuple[Path, ...] = (), schema: str | None = None, relay_port: int = 0,
            keystore: KeystoreSettings | None = None, clock: Callable[[], float] = time.time) -> DeployResult:
-    """Prepare, start (unless running) and enrol the administrator (unless enrolled). ``keystore``:
-    the key store settings (Argon2id cost of new stores, a passphrase from the environment)."""
-    import asyncio
-
+    """Prepare and start (unless running). ``keystore``: the key store settings (Argon2id cost of new
+    stores, a passphrase from the environment). The administrator enrols from their own device with
+    ``admin_invite``; nothing of theirs is made here."""
     directory = directory.resolve()
     keystore = keystore or KeystoreSettings()
     cfg, codes = prepare(directory, name=name, db=db, host=host, port=port, admin=admin, invites=invites,
                          bridge_port=bridge_port, bridge_certs=bridge_certs, schema=schema, relay_port=relay_port,
                          keystore=keystore, clock=clock)
     run, started = process.start(directory)
-    enrolled = False
-    if cfg.loopback:  # elsewhere the administrator enrols from their own machine, with the admin invite
-        enrolled = asyncio.run(_enrol_admin(cfg, Paths(directory), run.url, keystore))
-    return DeployResult(cfg, run.url, run.pid, started, run.relay_url, enrolled, codes)
+    p = Paths(directory)
+    on_host = p.admin_home.exists() and any(p.admin_home.rglob("*.dpks"))
+    return DeployResult(cfg, run.url, run.pid, started, run.relay_url, p.admin_invite, on_host, codes)
