@@ -174,7 +174,9 @@ def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bo
         u = session.user
         lang = lang_of(request)
         page = parse_int(request.query_params.get("page"), "page", 1) or 1
-        view = pages.case_view(incidents, u, case_id, lang, page, request.query_params.get("only") == "alerted")
+        per_page = parse_int(request.query_params.get("per_page"), "per_page", 1) or pages.TIMELINE_PAGE
+        view = pages.case_view(incidents, u, case_id, lang, page, request.query_params.get("only") == "alerted",
+                               per_page)
         incidents.cases.record_view(u, "console.case", view["customer_id"], case_id, employee_id=u.employee_id,
                                     branch_id=u.branch_id, records=max(1, len(view["events"])))
         return render(request, "case.html", session=session, v=view, transitions=sorted(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from dunpai.web.i18n import place_name
+from dunpai.web.i18n import place_name, text_of
 
 ACTION_COLOURS = {"allow": "#2e7d32", "verify": "#f9a825", "delay": "#ef6c00", "restrict": "#c62828",
                   "freeze": "#4a148c", "": "#607d8b"}
@@ -52,7 +52,8 @@ def case_map(events: Sequence[Mapping[str, Any]], title: str, lang: str) -> dict
             by_action.setdefault((e.get("decision") or {}).get("action", ""), []).append(i)
         for action, idx in by_action.items():
             traces.append({
-                "type": "scatter", "mode": "markers", "name": f"{'刷卡' if lang == 'zh' else 'card use'}: {action}",
+                "type": "scatter", "mode": "markers",
+                "name": f"{'刷卡' if lang == 'zh' else 'card use'}: {text_of('action', action, lang)}",
                 "x": [pts[i][1] for i in idx], "y": [pts[i][0] for i in idx],
                 "marker": {"size": 13, "color": ACTION_COLOURS.get(action, "#607d8b"),
                            "line": {"color": "#fff", "width": 1}},
@@ -113,7 +114,9 @@ def case_map(events: Sequence[Mapping[str, Any]], title: str, lang: str) -> dict
 
 def link_graph(events: Sequence[Mapping[str, Any]], case_entities: Sequence[tuple[str, str]], title: str,
                lang: str, max_nodes: int = 60) -> dict[str, Any]:
-    """Cards, accounts, devices, terminals, payees and employees linked by the case's events."""
+    """Cards, accounts, devices, terminals, payees and employees linked by the case's events (cards
+    by their masked numbers)."""
+    masks = {str(e["card_id"]): str(e["card_masked"]) for e in events if e.get("card_id") and e.get("card_masked")}
     edges: set[tuple[tuple[str, str], tuple[str, str]]] = set()
 
     def link(e: Mapping[str, Any], a: str, b: str) -> None:
@@ -155,11 +158,12 @@ def link_graph(events: Sequence[Mapping[str, Any]], case_entities: Sequence[tupl
         traces.append({
             "type": "scatter", "mode": "markers+text", "name": names[kind] if lang == "zh" else kind,
             "x": [pos[n][0] for n in members], "y": [pos[n][1] for n in members],
-            "text": [_short(n[1]) for n in members], "customdata": [n[1] for n in members],
+            "text": [masks.get(n[1], _short(n[1])) for n in members],
+            "customdata": [masks.get(n[1], n[1]) for n in members],
             "textposition": "bottom center", "textfont": {"size": 10},
             "marker": {"size": [18 if n in on_case else 11 for n in members], "color": KIND_COLOURS[kind],
                        "line": {"color": ["#000" if n in on_case else "#fff" for n in members], "width": 1.5}},
-            "hovertemplate": f"{kind}: %{{customdata}}<extra></extra>"})
+            "hovertemplate": f"{text_of('entity', kind, lang)}: %{{customdata}}<extra></extra>"})
     used = list(range(len(present)))
     rows = max((sum(1 for n in nodes if n[0] == k) for k in KIND_ORDER), default=1)
     return {"data": traces, "layout": _layout(
@@ -174,8 +178,9 @@ def _short(key: str, keep: int = 14) -> str:
 
 
 def stacked_bars(x: Sequence[str], series: Mapping[str, Sequence[int]], title: str,
-                 colours: Mapping[str, str] | None = None) -> dict[str, Any]:
-    data = [{"type": "bar", "name": name, "x": list(x), "y": list(ys),
+                 colours: Mapping[str, str] | None = None, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``names``: each series' name in the page's language (the keys are codes)."""
+    data = [{"type": "bar", "name": (names or {}).get(name, name), "x": list(x), "y": list(ys),
              **({"marker": {"color": colours[name]}} if colours and name in colours else {})}
             for name, ys in series.items() if any(ys)]
     # The buckets are labels ("03-12", "03-12 06:00"), not times: a category axis shows them as

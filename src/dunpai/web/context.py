@@ -5,6 +5,7 @@ page module's ``install``."""
 from __future__ import annotations
 
 import hmac
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -39,6 +40,18 @@ def _session(request: Request) -> staff.Session:
 
 
 Sess = Annotated[staff.Session, Depends(_session)]
+
+
+def number(v: Any) -> str:
+    """A feature value as a person reads it: 17,900.00 rather than 1.79e+04; 0.357 rather than
+    0.35700000001."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return "" if v is None else str(v)
+    if not math.isfinite(v):
+        return str(v)
+    if float(v).is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.2f}" if abs(v) >= 100 else f"{v:.4g}"
 
 
 def parse_day(value: str | None, field: str) -> date | None:
@@ -105,7 +118,7 @@ class Console:
         self.alert_budget = alert_budget
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(filters or {})
+        self.env.filters.update(num=number, **(filters or {}))
         self.profiles = ProfileService(incidents.deps)
         self.rule_changes = RuleChangeService(incidents.deps, risk) if risk is not None else None
 

@@ -23,10 +23,10 @@ from dunpai.risk.cases.history import NOT_TRANSACTIONS
 from dunpai.risk.decisions.ladder import LADDER
 from dunpai.web import charts
 from dunpai.web.context import Console, Sess, bank_day, day_start, parse_day
-from dunpai.web.i18n import word
+from dunpai.web.i18n import text_of, word
 
 DASHBOARD_DAYS = 14
-MAX_DAYS = 366
+MAX_DAYS = 3660  # ten years of daily bars at most
 RECORDS = 200_000  # decisions drawn into the charts (the counts are exact whatever the range)
 
 
@@ -72,8 +72,9 @@ def dashboard_view(ui: Console, user: Actor, lang: str, chosen_from: str | None 
         "cases_opened": len(opened), "staff_accesses": staff_accesses,
         "figures": {
             "actions": charts.stacked_bars(actions["x"], actions["series"], word("actions_over_time", lang),
-                                           charts.ACTION_COLOURS),
-            "alerts": charts.stacked_bars(volume["x"], volume["series"], word("alert_volume", lang)),
+                                           charts.ACTION_COLOURS, {a: text_of("action", a, lang) for a in LADDER}),
+            "alerts": charts.stacked_bars(volume["x"], volume["series"], word("alert_volume", lang),
+                                          names={s: text_of("source", s, lang) for s in volume["series"]}),
             "rules": charts.bars(hit["x"], [round(100 * y, 3) for y in hit["y"]], word("rule_hit_rates", lang),
                                  "#00838f", y_title="%", horizontal=True, text=[f"{h}" for h in hit["hits"]]),
             "scores": charts.bars(scores["x"], scores["y"], word("score_dist", lang), "#6a1b9a",

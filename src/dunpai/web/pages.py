@@ -16,6 +16,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.core.roles import Actor
 from dunpai.risk.cases import history as risk_history
 from dunpai.risk.cases.incidents import Incidents
@@ -24,40 +25,48 @@ from dunpai.web import charts
 from dunpai.web.i18n import pick, text_of, word
 
 TIMELINE_PAGE = 50
+TIMELINE_PAGE_SIZES = (10, 25, 50, 100, 200)
 REPORT_TYPES = ("card_fraud", "takeover", "other")  # a police report makes sense for these
 TERMINAL_USES = 5000
 
 
 def case_view(incidents: Incidents, user: Actor, case_id: str, lang: str, page: int = 1,
-              only_alerted: bool = False) -> dict[str, Any]:
+              only_alerted: bool = False, per_page: int = TIMELINE_PAGE) -> dict[str, Any]:
+    if per_page not in TIMELINE_PAGE_SIZES:
+        raise InvalidInput("invalid page size", problems=[FieldProblem("per_page", f"one of {TIMELINE_PAGE_SIZES}")])
     detail = incidents.cases.detail(user, case_id)
     kind = incidents.cases.case_type(user, case_id)
     events = incidents.cases.case_events(user, case_id)
     ents = [(e["kind"], e["key"]) for e in detail["entities"]]
     customer = next((k for kind_, k in ents if kind_ == "customer"), None)
-    targets = [] if kind in ("insider", "skimming") else [f"account:{k}" for kind_, k in ents if kind_ == "account"] + [
+    targets = [f"account:{k}" for kind_, k in ents if kind_ == "account"] + [
         f"card:{k}" for kind_, k in ents if kind_ == "card"]
+    if kind == "insider":
+        targets = []  # the measure is on the employee's access account, not on customers' accounts
     rows = timeline(detail, events, lang)
+    masks = card_masks(events)
     if only_alerted:
         rows = [r for r in rows if r["alerted"] or not r["event_id"]]
-    pages = max(1, math.ceil(len(rows) / TIMELINE_PAGE))
+    pages = max(1, math.ceil(len(rows) / per_page))
     page = min(max(page, 1), pages)
     has_map = kind != "insider" and any(e.get("type") == "card_present" and e.get("terminal_location")
                                         for e in events)
     view: dict[str, Any] = {
         "detail": detail, "type": kind, "events": events, "customer_id": customer, "targets": targets,
-        "timeline": rows[(page - 1) * TIMELINE_PAGE: page * TIMELINE_PAGE], "timeline_rows": len(rows),
+        "timeline": rows[(page - 1) * per_page: page * per_page], "timeline_rows": len(rows),
         "page": page, "pages": pages, "only_alerted": only_alerted, "report": kind in REPORT_TYPES,
         "map": charts.case_map(events, word("map", lang), lang) if has_map else None,
         "graph": charts.link_graph(events, ents, word("graph", lang), lang) if kind != "skimming" else None,
         "pending": [a for a in detail["actions"] if a["status"] == "pending"],
         "done": [a for a in detail["actions"] if a["status"] != "pending"],
-        "entities": [{"kind": k, "key": v, "label": card_masks(events).get(v, v) if k == "card" else v}
-                     for k, v in ents],
+        "entities": [{"kind": k, "key": v, "label": masks.get(v, v) if k == "card" else v} for k, v in ents],
+        "card_labels": masks,
         "devices": devices(events) if kind == "takeover" else [], "terminal": None, "access": None,
     }
     if kind == "skimming":
         view["terminal"] = terminal_view(incidents, user, detail)
+        view["targets"] = [f"card:{c['card_id']}" for c in view["terminal"]["exposed"]]  # restrict or reissue
+        view["card_labels"] = {c["card_id"]: c["masked"] for c in view["terminal"]["exposed"]}
     if kind == "insider":
         employee = next((k for kind_, k in ents if kind_ == "employee"), None)
         flagged = {a["event_id"] for a in detail["alerts"] if a.get("event_id")}

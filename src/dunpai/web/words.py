@@ -43,7 +43,8 @@ MORE: dict[str, Text] = {
     "value": Text("取值", "Value"), "contribution": Text("贡献", "Contribution"),
     "customer_told": Text("告知客户的说明", "What the customer is told"),
     "no_model_here": Text("本决策未使用模型", "No model scored this decision"),
-    "events_seen": Text("记录的事件", "Events on record"), "card_number": Text("卡号", "Card number"),
+    "events_seen": Text("记录的事件", "Events on record"),
+    "customer_h": Text("客户", "Customer"), "card_number": Text("卡号", "Card number"),
     # case layouts
     "devices_logins": Text("设备与登录", "Devices and log-ins"), "terminal": Text("终端", "Terminal"),
     "exposed_cards": Text("暴露的银行卡（需监控或换卡）", "Exposed cards (monitor or reissue)"),
