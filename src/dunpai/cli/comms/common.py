@@ -68,8 +68,8 @@ def session(home: Path | None, action: Callable[[CommsClient], Awaitable[T]], co
         raise fail(exc) from exc
 
 
-def show(m: Received) -> None:
-    where = f"#{m.group_id} " if m.group_id else ""
+def show(m: Received, group_names: dict[str, str] | None = None) -> None:
+    where = f"#{(group_names or {}).get(m.group_id, m.group_id)} " if m.group_id else ""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.sent_at / 1000))
     if m.kind == "text":
         console.print(f"[dim]{when}[/dim] {where}[bold]{m.sender}[/bold]/{m.sender_device}: {m.text}")

@@ -10,6 +10,7 @@ import typer
 
 from dunpai.cli.common import JsonOpt, console, new_app, print_json, terminal_prompt
 from dunpai.cli.comms.common import ConfigOpt, HomeOpt, device_settings, fail, run, session, show
+from dunpai.comms.client import group_meta
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.client.home import DeviceConfig, new_client, open_client
 from dunpai.comms.errors import CommsError
@@ -81,7 +82,7 @@ def send(text: Annotated[str, typer.Argument(help="消息 / message text")], to:
     _one_of(to, group)
 
     async def action(c: CommsClient) -> str:
-        return await (c.group_send_text(group, text) if group else c.send_text(str(to), text))
+        return await (c.group_send_text(group_meta.resolve(c, group), text) if group else c.send_text(str(to), text))
 
     console.print(f"已发送 / sent {session(home, action)}")
 
@@ -90,22 +91,26 @@ def receive(wait: Annotated[float, typer.Option(help="等待秒数 / seconds to 
             as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     """接收并显示消息 / receive and show messages."""
 
-    async def action(c: CommsClient) -> list[Received]:
-        got = []
+    async def action(c: CommsClient) -> tuple[list[Received], dict[str, str]]:
+        got: list[Received] = []
         while True:
             try:
-                got.append(await c.receive(wait))
+                m = await c.receive(wait)
             except TimeoutError:
-                return got
+                return got, dict(c.state.group_names)
+            if m.kind == "group_meta" and m.group_id is not None and m.content is not None:
+                await group_meta.learn_name(c, m.group_id, m.sender, m.content)  # names travel end to end
+            got.append(m)
 
-    messages = session(home, action)
+    messages, names = session(home, action)
     if as_json:
         typer.echo(json.dumps([{"kind": m.kind, "sender": m.sender, "device": m.sender_device, "group": m.group_id,
-                                "mid": m.mid, "text": m.text, "file": m.file.name if m.file else None}
+                                "group_name": names.get(m.group_id or ""), "mid": m.mid, "text": m.text,
+                                "file": m.file.name if m.file else None}
                                for m in messages], ensure_ascii=False))
         return
     for m in messages:
-        show(m)
+        show(m, names)
     if not messages:
         console.print("没有新消息 / no new messages")
 
@@ -121,7 +126,8 @@ def send_file(path: Annotated[Path, typer.Argument(help="文件 / file", exists=
 
     async def action(c: CommsClient) -> FileKey:
         ref = await c.upload_file(data, path.name, "application/octet-stream", strip=not keep_metadata)
-        await (c.group_send_content(group, ref.to_content()) if group else c.send_content(str(to), ref.to_content()))
+        await (c.group_send_content(group_meta.resolve(c, group), ref.to_content()) if group
+               else c.send_content(str(to), ref.to_content()))
         return ref
 
     ref = session(home, action)
@@ -161,45 +167,61 @@ def tui(home: HomeOpt = None) -> None:
     run_tui(client)
 
 
-GroupArg = Annotated[str, typer.Argument(help="群组 / group id")]
+GroupArg = Annotated[str, typer.Argument(help="群组名称或编号 / group name (on this device) or id")]
 UserArg = Annotated[str, typer.Argument(help="用户 / user")]
 
 
 @group_app.command("create")
-def group_create(group_id: GroupArg, home: HomeOpt = None) -> None:
-    """创建群组 / create a group."""
-    session(home, lambda c: c.group_create(group_id))
-    console.print(f"已创建 / created {group_id}")
+def group_create(name: Annotated[str, typer.Argument(help="群组名称（端到端加密，服务端看不到） / group name (end to "
+                                                          "end encrypted: the service never sees it)")],
+                 home: HomeOpt = None) -> None:
+    """创建群组：服务端只知道随机编号 / create a group; the service knows it only by a random id."""
+
+    async def action(c: CommsClient) -> str:
+        return await group_meta.create_group(c, name)
+
+    group_id = session(home, action)
+    console.print(f"已创建 / created {name} ({group_id})")
 
 
 @group_app.command("add")
-def group_add(group_id: GroupArg, user: UserArg,
+def group_add(group: GroupArg, user: UserArg,
               role: Annotated[str, typer.Option(help="角色 / role: member, admin")] = "member",
               home: HomeOpt = None) -> None:
-    """邀请成员 / add a member (owner/admin)."""
-    session(home, lambda c: c.group_add(group_id, user, role))
+    """邀请成员（并把群名端到端发给新成员） / add a member (owner/admin); the name goes to them end to end."""
+
+    async def action(c: CommsClient) -> None:
+        group_id = group_meta.resolve(c, group)
+        await group_meta.add_member(c, group_id, user, c.state.group_names.get(group_id, group_id), role)
+
+    session(home, action)
     console.print(f"已加入 / added {user}")
 
 
 @group_app.command("remove")
-def group_remove(group_id: GroupArg, user: UserArg, home: HomeOpt = None) -> None:
+def group_remove(group: GroupArg, user: UserArg, home: HomeOpt = None) -> None:
     """移除成员（之后的消息对其不可读） / remove a member (later messages are unreadable to them)."""
-    session(home, lambda c: c.group_remove(group_id, user))
+    session(home, lambda c: c.group_remove(group_meta.resolve(c, group), user))
     console.print(f"已移除 / removed {user}")
 
 
 @group_app.command("role")
-def group_role(group_id: GroupArg, user: UserArg,
+def group_role(group: GroupArg, user: UserArg,
                role: Annotated[str, typer.Argument(help="角色 / role: owner, admin, member")],
                home: HomeOpt = None) -> None:
     """设置角色 / set a member's role (owner only)."""
-    session(home, lambda c: c.group_role(group_id, user, role))
+    session(home, lambda c: c.group_role(group_meta.resolve(c, group), user, role))
 
 
 @group_app.command("info")
-def group_info(group_id: GroupArg, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
+def group_info(group: GroupArg, as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     """群组成员 / group members."""
-    info: dict[str, Any] = session(home, lambda c: c.group_info(group_id))
+
+    async def action(c: CommsClient) -> dict[str, Any]:
+        group_id = group_meta.resolve(c, group)
+        return {**await c.group_info(group_id), "name": c.state.group_names.get(group_id)}
+
+    info: dict[str, Any] = session(home, action)
     if as_json:
         print_json(info)
         return
@@ -209,10 +231,14 @@ def group_info(group_id: GroupArg, as_json: JsonOpt = False, home: HomeOpt = Non
 
 @group_app.command("list")
 def group_list(as_json: JsonOpt = False, home: HomeOpt = None) -> None:
-    """我的群组 / my groups."""
-    groups: list[Any] = session(home, lambda c: c.group_list())
+    """我的群组（编号与本机已知的名称） / my groups: id and the name this device learnt end to end."""
+
+    async def action(c: CommsClient) -> list[dict[str, Any]]:
+        return [{"group_id": g, "name": c.state.group_names.get(g)} for g in await c.group_list()]
+
+    groups: list[dict[str, Any]] = session(home, action)
     if as_json:
         print_json(groups)
         return
     for g in groups:
-        typer.echo(g)
+        typer.echo(f"{g['group_id']}  {g['name'] or ''}".rstrip())

@@ -39,10 +39,13 @@ def parse_meta(content: dict[str, Any]) -> str:
 
 
 async def create_group(client: CommsClient, name: str, members: list[str] | None = None) -> str:
-    """Create a group with an opaque id; add ``members``; send the name end to end. Returns the id."""
+    """Create a group with an opaque id; add ``members``; send the name end to end. Returns the id
+    (the device's own state remembers the name: ``client.state.group_names``)."""
     content = meta_content(name)
     group_id = new_group_id()
     await client.group_create(group_id)
+    client.state.group_names[group_id] = content["name"]
+    client.save()
     for user in members or []:
         await client.group_add(group_id, user)
     await client.group_send_content(group_id, content)
@@ -50,7 +53,33 @@ async def create_group(client: CommsClient, name: str, members: list[str] | None
 
 
 async def rename_group(client: CommsClient, group_id: str, name: str) -> str:
-    return await client.group_send_content(group_id, meta_content(name))
+    content = meta_content(name)
+    client.state.group_names[group_id] = content["name"]
+    client.save()
+    return await client.group_send_content(group_id, content)
+
+
+async def learn_name(client: CommsClient, group_id: str, sender: str, content: dict[str, Any]) -> str | None:
+    """Record a received ``group_meta`` name when its sender is an owner or admin of the group (the
+    service's member list says so); returns the name, or ``None`` when it is not accepted."""
+    try:
+        name = parse_meta(content)
+    except MalformedFrame:
+        return None
+    members = {m["user"]: m["role"] for m in (await client.group_info(group_id))["members"]}
+    if members.get(sender) not in RENAMING_ROLES:
+        return None
+    client.state.group_names[group_id] = name
+    client.save()
+    return name
+
+
+def resolve(client: CommsClient, ref: str) -> str:
+    """A group named on a command line: its name on this device, or its id."""
+    ids = [gid for gid, name in client.state.group_names.items() if name == ref]
+    if len(ids) > 1:
+        raise MalformedFrame(f"several groups are named {ref!r}: give the id ({', '.join(sorted(ids))})")
+    return ids[0] if ids else ref
 
 
 async def add_member(client: CommsClient, group_id: str, user: str, name: str, role: str = "member") -> None:

@@ -31,6 +31,7 @@ class LocalState:
     seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
     registered: bool = False
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # received file refs, by message id
+    group_names: dict[str, str] = field(default_factory=dict)  # group id -> name, learnt end to end (group_meta)
 
     @classmethod
     def new(cls, user: str, device_id: str, policy: RotationPolicy | None = None) -> LocalState:
@@ -51,6 +52,7 @@ class LocalState:
             "pickle_key": b64e(self.pickle_key), "olm": self.olm.to_state(self.pickle_key),
             "groups": self.groups.to_state(self.pickle_key), "contacts": self.contacts,
             "seen": list(self.seen), "registered": self.registered, "files": self.files,
+            "group_names": self.group_names,
         }).encode()
 
     @classmethod
@@ -63,7 +65,8 @@ class LocalState:
         groups = GroupCrypto(data["user"], data["device_id"], policy)
         groups.load_state(data["groups"], key)
         return cls(data["user"], data["device_id"], olm, groups, key, data["contacts"],
-                   OrderedDict((k, None) for k in data["seen"]), data["registered"], data.get("files", {}))
+                   OrderedDict((k, None) for k in data["seen"]), data["registered"], data.get("files", {}),
+                   data.get("group_names", {}))
 
 
 def _aad(path: Path) -> bytes:
