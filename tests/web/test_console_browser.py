@@ -72,7 +72,7 @@ def test_queue_and_s1_case_with_map_and_graph(analyst: Person) -> None:
     assert rows.count() >= 2
     first_priority = int(rows.nth(0).locator(".prio").inner_text())
     assert first_priority == max(int(rows.nth(i).locator(".prio").inner_text()) for i in range(rows.count()))
-    shoot(page, "01-queue", docs=True)
+    shoot(page, "01-queue")
     analyst.open_s1()
     assert "cust-00000" in page.inner_text("#case-title")
     # The map names both places and the phone-to-card distance; the graph links card and terminals.
@@ -82,7 +82,7 @@ def test_queue_and_s1_case_with_map_and_graph(analyst: Person) -> None:
     graph_text = page.inner_text("#case-graph")
     assert "atm-BI-002" in graph_text and "acct-00000" in graph_text
     assert page.locator("#timeline tr.alerted").count() >= 4
-    shoot(page, "02-case-s1", docs=True)
+    shoot(page, "02-case-s1")
     assert analyst.errors == []
 
 
@@ -136,16 +136,16 @@ def test_dashboards_and_rules_in_both_languages(analyst: Person) -> None:
     for chart in ("actions", "alerts", "rules", "scores"):
         page.wait_for_selector(f"#chart-{chart}[data-drawn='1']")
     assert "各处置动作随时间变化" in page.inner_text("#chart-actions")
-    shoot(page, "06-dashboard-zh", docs=True)
+    shoot(page, "06-dashboard-zh")
     page.goto(f"{analyst.base}/dashboard?lang=en")
     page.wait_for_selector("#chart-actions[data-drawn='1']")
     assert "Actions over time" in page.inner_text("#chart-actions")
-    shoot(page, "07-dashboard-en", docs=True)
+    shoot(page, "07-dashboard-en")
     page.goto(f"{analyst.base}/rules")  # the language choice sticks (cookie)
     text = page.inner_text("#rules")
     assert "S1.chip_stripe" in text and "Hit rate" in text
-    shoot(page, "08-rules-en", docs=True)
+    shoot(page, "08-rules-en")
     analyst.open_s1()
     assert "Linked entities" in page.inner_text("#graph-card")
-    shoot(page, "09-case-s1-en", docs=True)
+    shoot(page, "09-case-s1-en")
     assert analyst.errors == []
