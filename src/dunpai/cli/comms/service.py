@@ -62,10 +62,13 @@ def serve(db: DbOpt = None, host: HostOpt = None,
     cfg = settings(config, comms__service__db=db, comms__service__host=host, comms__service__port=port,
                    comms__service__db_schema=schema, comms__service__relay_url=relay_url,
                    comms__service__relay_ticket_ttl_s=relay_ticket_ttl)
-    svc_cfg = cfg.comms.service
+    svc_cfg, quotas = cfg.comms.service, cfg.comms.quotas
     key = secret(svc_cfg.relay_secret)
-    config_obj = None if key is None else ServiceConfig(
-        relay=RelayPolicy(bytes.fromhex(key), url=svc_cfg.relay_url, ttl_s=svc_cfg.relay_ticket_ttl_s))
+    config_obj = ServiceConfig(
+        relay=None if key is None else RelayPolicy(bytes.fromhex(key), url=svc_cfg.relay_url,
+                                                   ttl_s=svc_cfg.relay_ticket_ttl_s),
+        messages_per_minute=quotas.messages_per_minute, message_burst=quotas.message_burst,
+        max_blob_bytes=quotas.max_file_mib * 1024 * 1024, user_blob_bytes=quotas.user_storage_mib * 1024 * 1024)
     ctx = None
     if tls_cert and tls_key:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -79,7 +82,7 @@ def serve(db: DbOpt = None, host: HostOpt = None,
         svc = await start_service(cfg.comms_db, host=svc_cfg.host, port=svc_cfg.port, ssl_context=ctx,
                                   schema=svc_cfg.db_schema, config=config_obj)
         console.print(f"服务运行中 / serving on {svc.url} (Ctrl-C 停止 / to stop)")
-        if config_obj is None:
+        if config_obj.relay is None:
             console.print("未设置 DUNPAI_RELAY_SECRET：不签发中继入场券 / "
                           "DUNPAI_RELAY_SECRET not set: no relay tickets")
         try:

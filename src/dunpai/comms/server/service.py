@@ -45,6 +45,10 @@ class ServiceConfig:
     max_blob_chunks: int = 4096
     max_one_time_keys: int = 100
     claims_per_minute: int = 600
+    messages_per_minute: int = 300  # per user, each Send or GroupSend frame (one frame reaches many devices)
+    message_burst: int = 120  # messages a user may send at once before the per-minute rate applies
+    max_blob_bytes: int = 100 * 1024 * 1024  # a file's declared size (chunks x chunk size)
+    user_blob_bytes: int = 1024 * 1024 * 1024  # what one user's live files may be declared to hold together
     invite_ttl_s: int = 7 * 86400
     active_check_s: float = 1.0
     relay: RelayPolicy | None = None  # media relay tickets (push-to-talk, calls); None: not offered
@@ -81,6 +85,7 @@ class CommsService:
         self.clock = clock
         self.config = config or ServiceConfig()
         self._claims: dict[Principal, _Bucket] = {}
+        self._messages: dict[str, _Bucket] = {}  # per user: every device of theirs shares it
         self._acks: list[tuple[str, str, list[int]]] = []
         self._active: dict[Principal, float] = {}  # device -> when it was last seen not revoked
 
@@ -208,6 +213,20 @@ class CommsService:
             raise RateLimited("too many key claims; try again later")
         bucket.tokens -= n
 
+    def _take_message_token(self, user: str) -> None:
+        """Token bucket per user: ``message_burst`` at once, then ``messages_per_minute``."""
+        now, cfg = self.clock(), self.config
+        rate = cfg.messages_per_minute / 60.0
+        bucket = self._messages.get(user) or _Bucket(float(cfg.message_burst), now)
+        bucket.tokens = min(float(cfg.message_burst), bucket.tokens + (now - bucket.at) * rate)
+        bucket.at = now
+        self._messages[user] = bucket
+        if bucket.tokens < 1:
+            raise RateLimited("too many messages; try again later")
+        bucket.tokens -= 1
+        if len(self._messages) > 100_000:  # bounded memory: the oldest bucket is forgotten (it refilled)
+            self._messages.pop(next(iter(self._messages)))
+
     # -- store-and-forward --------------------------------------------------------------------------
     def _row(self, who: Principal, to: tuple[str, str], msg_id: str, payload: str, group_id: str | None,
              ttl_s: int | None) -> dict[str, Any]:
@@ -218,6 +237,7 @@ class CommsService:
                 "expires_at": now + ttl}
 
     def send(self, who: Principal, frame: f.Send) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        self._take_message_token(who.user)
         users = sorted({m.user for m in frame.messages})
         active = {(d["user_id"], d["device_id"]) for d in self.store.active_devices(users)}
         rows, refused = [], []
@@ -231,6 +251,7 @@ class CommsService:
 
     def group_send(self, who: Principal, frame: f.GroupSend) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         _, members = self._group_for_member(frame.group_id, who)
+        self._take_message_token(who.user)
         targets = [(d["user_id"], d["device_id"]) for d in self.store.active_devices(sorted(members))]
         rows = [self._row(who, to, frame.msg_id, frame.payload, frame.group_id, frame.ttl_s)
                 for to in targets if to != (who.user, who.device_id)]
@@ -343,6 +364,14 @@ class CommsService:
         if meta is not None and (meta["owner"] != who.user or meta["total"] != frame.total):
             raise Conflict("blob id already used")
         now = self.clock()
+        if meta is None:  # a new file: its declared size, and the owner's storage, are bounded up front
+            declared = frame.total * f.BLOB_CHUNK_BYTES
+            if declared > self.config.max_blob_bytes:
+                raise TooLarge(f"a file may hold at most {self.config.max_blob_bytes // (1024 * 1024)} MiB")
+            held = self.store.declared_chunks(who.user, now) * f.BLOB_CHUNK_BYTES
+            if held + declared > self.config.user_blob_bytes:
+                raise TooLarge("your file storage quota is full; files expire after "
+                               f"{self.config.blob_ttl_s // 86400} days")
         if not self.store.put_chunk(frame.blob_id, who.user, frame.total, frame.index, data, now,
                                     now + self.config.blob_ttl_s):
             raise Conflict("chunk already uploaded")

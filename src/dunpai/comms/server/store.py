@@ -292,6 +292,13 @@ class SqlStore:
             c.execute(insert(t.blob_chunks).values(blob_id=blob_id, idx=index, data=data))
             return True
 
+    def declared_chunks(self, owner: str, now: float) -> int:
+        """Chunks the owner's live blobs were declared to hold (what their storage quota counts)."""
+        with self.engine.connect() as c:
+            total = c.execute(select(func.coalesce(func.sum(t.blobs.c.total), 0)).where(
+                t.blobs.c.owner == owner, t.blobs.c.expires_at > now)).scalar_one()
+            return int(total)
+
     def chunk(self, blob_id: str, index: int) -> bytes | None:
         with self.engine.connect() as c:
             data = c.execute(select(t.blob_chunks.c.data).where(

@@ -120,8 +120,21 @@ class BridgeSettings(Section):
         return self
 
 
+class CommsQuotaSettings(Section):
+    """What one user may ask of ``dunpai comms serve``: messages and file storage."""
+
+    messages_per_minute: int = Field(default=300, ge=1, le=1_000_000,
+                                     description="messages a user may send per minute (one send reaches many)")
+    message_burst: int = Field(default=120, ge=1, le=1_000_000,
+                               description="messages a user may send at once before the per-minute rate applies")
+    max_file_mib: int = Field(default=100, ge=1, le=1024, description="largest file a user may upload (MiB)")
+    user_storage_mib: int = Field(default=1024, ge=1, le=1_048_576,
+                                  description="what one user's stored files may hold together (MiB)")
+
+
 class CommsSettings(Section):
     service: CommsServiceSettings = CommsServiceSettings()
+    quotas: CommsQuotaSettings = CommsQuotaSettings()
     device: CommsDeviceSettings = CommsDeviceSettings()
     constant_rate: ConstantRateSettings = ConstantRateSettings()
     deployment: DeploymentSettings | None = None
