@@ -10,7 +10,12 @@ import pytest
 from dunpai.api.inputs import EntityField
 from dunpai.risk.cases.model import ENTITY_KINDS
 from tests.cases.conftest import S1_CUSTOMER, World
-from tests.cases.test_api_cases import Api, api  # noqa: F401 - pytest fixture
+from tests.cases.test_api_cases import Api
+
+
+@pytest.fixture
+def api(world: World) -> Api:
+    return Api(world)
 
 
 def alert(**over: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ they fail. Screenshots go to ``build/test-artifacts/web`` (or ``DUNPAI_ARTIFACTS
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -157,6 +158,13 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield b
         b.close()
+
+
+def signin_token(client: Any) -> str:
+    """What a browser does first: open the sign-in page, which sets the form's CSRF cookie and field."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text)
+    assert found, "the sign-in form carries no CSRF token"
+    return found.group(1)
 
 
 def shoot(page: Any, name: str, docs: bool = False) -> Path:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from dunpai.risk.storage.tables import events
-from tests.web.conftest import USERS, ConsoleWorld
+from tests.web.conftest import USERS, ConsoleWorld, signin_token
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def world(console_world: ConsoleWorld) -> ConsoleWorld:
 def client(world: ConsoleWorld, user: str | None = None) -> TestClient:
     c = TestClient(world.app)
     if user is not None:
-        r = c.post("/signin", data={"username": user, "password": USERS[user][0], "next": "/queue"},
-                   follow_redirects=False)
+        r = c.post("/signin", data={"username": user, "password": USERS[user][0], "next": "/queue",
+                                    "csrf": signin_token(c)}, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/queue"
         assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
     return c
@@ -51,8 +51,9 @@ def test_pages_need_a_session(world: ConsoleWorld) -> None:
     for path in ("/queue", f"/cases/{_s1(world)}", "/dashboard", "/rules", "/actions"):
         r = c.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/signin"), path
-    assert c.post("/signin", data={"username": "li.na", "password": "nope"}).status_code == 401
-    assert c.post("/signin", data={"username": "nobody", "password": "nope"}).status_code == 401
+    for name in ("li.na", "nobody"):
+        r = c.post("/signin", data={"username": name, "password": "nope", "csrf": signin_token(c)})
+        assert r.status_code == 401
 
 
 def test_forms_need_the_csrf_token(world: ConsoleWorld) -> None:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dunpai.risk.cases import Staff
-from tests.web.conftest import SKIMMED, USERS, ConsoleWorld
+from tests.web.conftest import SKIMMED, USERS, ConsoleWorld, signin_token
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -52,8 +52,8 @@ def visible(html: str) -> str:
 
 def signed_in(world: ConsoleWorld, user: str = "li.na") -> TestClient:
     c = TestClient(world.app)
-    r = c.post("/signin", data={"username": user, "password": USERS[user][0], "next": "/queue"},
-               follow_redirects=False)
+    r = c.post("/signin", data={"username": user, "password": USERS[user][0], "next": "/queue",
+                                "csrf": signin_token(c)}, follow_redirects=False)
     assert r.status_code == 303
     return c
 

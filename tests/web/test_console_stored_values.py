@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from dunpai.risk.cases import Staff
 from dunpai.risk.cases.model import Alert
 from dunpai.web.app import _when, _yuan
-from tests.web.conftest import USERS, build_world
+from tests.web.conftest import USERS, build_world, signin_token
 
 BOSS = Staff("wang.qiang", "supervisor")
 
@@ -27,10 +27,8 @@ def test_every_page_answers_whatever_was_stored(tmp_path: Path) -> None:
     cases = [w.inc.cases.ingest("default", a)[0] for a in hostile]
     w.inc.cases.set_due(BOSS, cases[1], 1e300)
     c = TestClient(w.app)
-    page = c.get("/signin")
-    token = page.cookies.get("dunpai_signin") or ""
     r = c.post("/signin", data={"username": "wang.qiang", "password": USERS["wang.qiang"][0], "next": "/queue",
-                                "csrf": token}, follow_redirects=False)
+                                "csrf": signin_token(c)}, follow_redirects=False)
     assert r.status_code == 303, r.text
     for path in ("/queue", "/dashboard", "/actions", "/rules", *(f"/cases/{cid}" for cid in cases)):
         assert c.get(path).status_code == 200, path

@@ -27,6 +27,8 @@ from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.cases.model import TRANSITIONS
 from dunpai.web import dashboard_page, pages, profile_page, queue_page, rules_page, staff
 from dunpai.web.context import Console, parse_int
+from dunpai.web.signin import install_signin
+from dunpai.web.throttle import ThrottlePolicy
 
 HERE = Path(__file__).resolve().parent
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -77,7 +79,7 @@ Sess = Annotated[staff.Session, Depends(current_session)]
 
 def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bool = True,
                    clock: Callable[[], float] = time.time, model_registry: Path | None = None,
-                   alert_budget: float = 0.005) -> FastAPI:
+                   alert_budget: float = 0.005, signin_policy: ThrottlePolicy | None = None) -> FastAPI:
     """``risk`` (a ``RiskService``) provides the rulesets and decision history for the rule list,
     the rule editor and dashboards; without it those pages say so. ``model_registry`` and
     ``alert_budget``: see ``context.Console``."""
@@ -133,26 +135,9 @@ def create_console(incidents: Incidents, risk: Any = None, *, secure_cookies: bo
 
     # -- sign-in -------------------------------------------------------------------------------
 
-    @app.get("/signin", response_class=HTMLResponse)
-    def signin_page(request: Request) -> HTMLResponse:
-        return render(request, "signin.html", failed=False, next=request.query_params.get("next", "/queue"))
-
-    @app.post("/signin")
-    def signin(request: Request, username: Annotated[str, Form(max_length=64)],
-               password: Annotated[str, Form(max_length=200)],
-               next_: Annotated[str, Form(alias="next", max_length=200)] = "/queue") -> Response:
-        try:
-            user = staff.authenticate(db, username, password)
-        except Unauthenticated:
-            incidents.audit.append(username[:64] or "-", "console.signin.failed", "console/signin", {})
-            return render(request, "signin.html", 401, failed=True, next=next_)
-        token, _ = staff.open_session(db, user, clock())
-        incidents.audit.append(user.username, "console.signin", f"{user.tenant}/console", {"role": user.role})
-        target = next_ if next_.startswith("/") and not next_.startswith("//") else "/queue"
-        resp = back(request, target)
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies,
-                        max_age=int(staff.SESSION_SECONDS), path="/")
-        return resp
+    # CSRF token before a session exists, throttling per user and client, lock-out audited and alerted
+    install_signin(app, ui, incidents, session_cookie=COOKIE, secure_cookies=secure_cookies, clock=clock,
+                   policy=signin_policy)
 
     @app.post("/signout")
     def signout(request: Request, session: Sess, csrf: Annotated[str, Form()]) -> Response:

@@ -4,6 +4,11 @@ Passwords are stored only as Argon2id hashes (argon2-cffi's defaults, RFC 9106).
 random 256-bit token in an HttpOnly, SameSite=Strict cookie; the database keeps only its SHA-256,
 with a per-session CSRF token that every form posts back. Sessions expire after 8 hours.
 
+The sign-in form has its own CSRF token before any session exists: ``GET /signin`` puts a random
+token in an HttpOnly, SameSite=Strict cookie and in the form, and ``POST /signin`` needs both to
+match, so no other site can sign a browser in (into the attacker's account, say). Wrong passwords
+are throttled per user name and per client, and a lock-out is audited and alerted (``throttle.py``).
+
 Why no session or CSRF library: the maintained ones for Starlette keep the session in a signed
 cookie (Starlette's ``SessionMiddleware``: no server-side revocation, so a stolen cookie lives until
 it expires) or defend forms with double-submit cookies (``starlette-csrf``, ``asgi-csrf``), which
@@ -89,6 +94,15 @@ def authenticate(db: Engine, username: str, password: str) -> StaffUser:
         with db.begin() as conn:
             conn.execute(update(staff_users).where(staff_users.c.username == username)
                          .values(password_hash=_HASHER.hash(password)))
+    return StaffUser(row.username, row.tenant, row.display_name, row.role, row.employee_id, row.branch_id)
+
+
+def find_user(db: Engine, username: str) -> StaffUser | None:
+    """The staff user of that name (disabled or not), for auditing and alerting on it."""
+    with db.connect() as conn:
+        row = conn.execute(select(staff_users).where(staff_users.c.username == username)).first()
+    if row is None:
+        return None
     return StaffUser(row.username, row.tenant, row.display_name, row.role, row.employee_id, row.branch_id)
 
 
