@@ -119,6 +119,9 @@ def test_ruleset_endpoints(api: Api) -> None:
     draft = api.client.post("/v1/rulesets", content=edited.encode(), headers=api.h("analyst"))
     assert draft.status_code == 201
     version = draft.json()["version"]
+    own = api.client.post("/v1/rulesets", content=edited.replace("6.0", "7.0").encode(), headers=api.h("supervisor"))
+    refused = api.client.post(f"/v1/rulesets/{own.json()['version']}/publish", headers=api.h("supervisor"))
+    assert refused.status_code == 403 and "dual control" in refused.json()["message"]  # not one's own upload
     r = api.client.post(f"/v1/rulesets/{version}/publish", headers=api.h("supervisor"))
     assert r.status_code == 200 and r.json()["status"] == "published"
 

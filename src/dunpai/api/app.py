@@ -216,8 +216,11 @@ def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
 
     @app.post("/v1/rulesets/{version}/publish", tags=["rulesets"])
     def publish_ruleset(version: str, caller: Caller) -> dict[str, Any]:
-        """Publish a draft; the next event is decided by it, with no restart."""
+        """Publish a draft; the next event is decided by it, with no restart. Dual control: the key
+        that uploaded the draft cannot publish it (the console's rule editor enforces the same)."""
         require(caller, "supervisor")
+        if service.ruleset(caller.tenant, version).created_by == caller.name:
+            raise Forbidden("dual control: a ruleset is published by someone other than its uploader")
         return _ruleset(service.publish_ruleset(caller.tenant, version, caller.name), source=False)
 
     def custom_openapi() -> dict[str, Any]:
