@@ -8,6 +8,8 @@ within the caller's tenant, so a foreign id answers 404.
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -22,13 +24,15 @@ from dunpai import __version__
 from dunpai.api import errors
 from dunpai.api.auth import Authenticator, Principal
 from dunpai.api.batcher import Batcher
+from dunpai.api.deadline import Deadline
 from dunpai.api.docs import install_docs
 from dunpai.api.guard import guarded
-from dunpai.core.errors import DunpaiError, FieldProblem, Forbidden, InvalidInput
+from dunpai.core.errors import DunpaiError, FieldProblem, Forbidden, InvalidInput, Unavailable
 from dunpai.core.roles import require
 from dunpai.risk.events.schemas import Event
 from dunpai.risk.service import RiskService
 
+_log = logging.getLogger("dunpai.api")
 _EVENT_SCHEMA = TypeAdapter(Event).json_schema(ref_template="#/components/schemas/{model}")
 
 
@@ -49,6 +53,9 @@ class DecisionSummary(BaseModel):
     ruleset_version: str
     model_version: str | None
     duplicate: bool
+    degraded: bool = False
+    """True for the stand-in decision (rules on the event alone) given when the full decision could
+    not be made within the deadline; the event is recorded and fully decided later."""
 
 
 class Problem(BaseModel):
@@ -67,6 +74,7 @@ def _decision_summary(d: Any, duplicate: bool) -> dict[str, Any]:
         "decision_id": d.decision_id, "event_id": d.event_id, "action": d.action, "score": d.score,
         "reasons": list(d.reasons), "customer_message": d.customer_message.to_dict(),
         "ruleset_version": d.ruleset_version, "model_version": d.model_version, "duplicate": duplicate,
+        "degraded": False,
     }
 
 
@@ -99,9 +107,10 @@ class EventsEndpoint:
     share of a small request's cost); authentication, roles and error bodies are those of every
     other route (``errors.STATUS``). ``_EVENTS_OPERATION`` documents it in OpenAPI."""
 
-    def __init__(self, auth: Authenticator, batcher: Batcher) -> None:
+    def __init__(self, auth: Authenticator, batcher: Batcher, deadline: Deadline | None = None) -> None:
         self.auth = auth
         self.batcher = batcher
+        self.deadline = deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = []
@@ -112,6 +121,10 @@ class EventsEndpoint:
             status, body = errors.STATUS.get(exc.code, 500), exc.to_dict()
             if exc.code == "unauthenticated":
                 headers.append((b"www-authenticate", b"Bearer"))
+        except Exception:  # not even the stand-in could answer: say so, never hang or drop the connection
+            _log.exception("POST /v1/events failed")
+            status, body = 503, Unavailable("the decision service cannot decide now; apply your stand-in rules "
+                                            "and send the event again later").to_dict()
         payload = _json(body).encode()
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -120,6 +133,8 @@ class EventsEndpoint:
     async def decide(self, caller: Principal, body: bytes) -> dict[str, Any]:
         require(caller, "integrator")
         check_label_source(caller, body)
+        if self.deadline is not None:
+            return await self.deadline.decide(caller.tenant, body, _decision_summary)
         result = await self.batcher.submit(caller.tenant, body)
         return _decision_summary(result.decision, result.duplicate)
 
@@ -160,13 +175,22 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def create_app(service: RiskService, auth: Authenticator) -> FastAPI:
+def create_app(service: RiskService, auth: Authenticator, *, deadline_s: float | None = None,
+               spool_dir: Path | None = None) -> FastAPI:
+    """The API over ``service``. With ``deadline_s`` or ``spool_dir`` (what ``dunpai serve`` passes:
+    ``events.deadline_ms`` and ``DATA_DIR/spool``) decisions run in a worker thread and
+    ``POST /v1/events`` answers in time with a stand-in when a dependency is slow or down
+    (``api/deadline.py``)."""
     app = DunpaiAPI(title="Dunpai risk decision API", version=__version__, docs_url=None, redoc_url=None,
                     description="Real-time decisions on card, mobile-banking, login and staff-access events.")
     install_docs(app)
     app.state.auth = auth
     app.state.service = service
-    app.state.events = EventsEndpoint(auth, Batcher(service))
+    if deadline_s is None and spool_dir is None:
+        app.state.events = EventsEndpoint(auth, Batcher(service))
+    else:
+        batcher = Batcher(service, threaded=True)
+        app.state.events = EventsEndpoint(auth, batcher, Deadline(service, batcher, deadline_s, spool_dir))
     errors.install(app)
 
     async def _body(request: Request) -> bytes:
@@ -262,6 +286,8 @@ _EVENTS_OPERATION = {"post": {
                   "403": {"description": "the key's role may not submit events, or not a label of that source",
                           **_json_ref("ErrorBody")},
                   "409": {"description": "event id reused with other content", **_json_ref("ErrorBody")},
+                  "503": {"description": "not even the stand-in decision could be made: apply the switch's own "
+                                         "stand-in rules and resend the event later", **_json_ref("ErrorBody")},
                   "422": {"description": "invalid event; each bad field named", **_json_ref("ErrorBody")}},
 }}
 _YAML_BODY = {"requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}}

@@ -18,6 +18,7 @@ STATUS = {
     "forbidden": 403,
     "invalid_state": 409,
     "too_large": 413,
+    "unavailable": 503,
     "internal": 500,
 }
 

@@ -30,7 +30,8 @@ def _serve_app(cfg: Settings) -> tuple[Any, Any, Any]:
     service = open_service(cfg)
     checkpointer = WalCheckpointer(service.db)
     revocations = Revocations(marker_path(cfg.data_dir), service.db)
-    api = create_app(service, Authenticator(service.db, cfg.api_keys, revocations))
+    api = create_app(service, Authenticator(service.db, cfg.api_keys, revocations),
+                     deadline_s=cfg.events.deadline_ms / 1000, spool_dir=cfg.data_dir / "spool")
     incidents = open_incidents(service, cfg.bank)
     install_cases(api, incidents)
     api.mount("/console", create_console(incidents, service, secure_cookies=cfg.console.secure_cookies,

@@ -75,3 +75,9 @@ class StateError(DunpaiError):
     """An operation is not allowed in the current state (e.g. publishing a published ruleset)."""
 
     code = "invalid_state"
+
+
+class Unavailable(DunpaiError):
+    """A dependency (database, state store, model) cannot answer now; trying again later may work."""
+
+    code = "unavailable"

@@ -225,7 +225,7 @@ class RiskService:
         for i, (tenant, raw) in enumerate(items):
             try:
                 event, masked = parse_event(raw, self.protector)
-                self._check_not_future(event)
+                self.check_event_time(event)
             except DunpaiError as exc:
                 self.metrics.rejected.inc()
                 out[i] = exc
@@ -278,7 +278,7 @@ class RiskService:
             self._after_accept(decision, started)
         return [r if r is not None else StateError("not processed") for r in out]
 
-    def _check_not_future(self, event: AnyEvent) -> None:
+    def check_event_time(self, event: AnyEvent) -> None:
         """A far-future ``event_time`` would move every entity's reference time ahead and make each
         later, real use look late (windows would not count it): refuse it, naming the field."""
         if self.max_future_skew is None:
@@ -390,6 +390,12 @@ class RiskService:
                             accounts=accounts, enrichers=self.enrichers, tenant=tenant)
             self._engines[tenant] = engine
         return engine
+
+    def loaded_ruleset(self, tenant: str) -> CompiledRuleset | None:
+        """The ruleset deciding ``tenant``'s events as this process last loaded it, without touching
+        the database (``None`` before its first event): the stand-in decision reads it."""
+        engine = self._engines.get(tenant)
+        return engine.ruleset if engine is not None else None
 
     def _published(self, tenant: str) -> CompiledRuleset:
         with self.db.begin() as conn:
