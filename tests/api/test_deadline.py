@@ -181,3 +181,28 @@ def test_the_stand_in_reads_the_rules_on_the_event_alone(served: Served, tmp_pat
     bad = served.client.post("/v1/events", json={"type": "card_present"},
                              headers={"Authorization": f"Bearer {served.integrator}"})
     assert bad.status_code == 422  # a bad event is refused as ever, dependency or not
+
+
+def test_a_key_verified_before_still_decides_while_the_database_is_down(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from dunpai.core.errors import Unavailable
+
+    service = make_service(tmp_path)
+    try:
+        auth = Authenticator(service.db)
+        key, other = (create_api_key(service.db, name, "integrator") for name in ("switch", "other"))
+        assert auth.principal({"x-api-key": key}).name == "switch"
+        auth._cache.clear()  # the look-up cache has expired
+
+        def down() -> Any:
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+        monkeypatch.setattr(service.db, "connect", down)
+        assert auth.principal({"x-api-key": key}).name == "switch"  # as last verified
+        with pytest.raises(Unavailable):
+            auth.principal({"x-api-key": other})  # never verified: no answer until the database is back
+        auth.forget()  # a revocation signal
+        with pytest.raises(Unavailable):
+            auth.principal({"x-api-key": key})
+    finally:
+        service.db.dispose()

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from dunpai.api.revocations import Revocations, signal_revocation
 from dunpai.audit import AuditPort
 from dunpai.core.config import ApiKeySettings
-from dunpai.core.errors import FieldProblem, InvalidInput, NotFound, StateError, Unauthenticated
+from dunpai.core.errors import FieldProblem, InvalidInput, NotFound, StateError, Unauthenticated, Unavailable
 from dunpai.core.roles import ROLES, require
 from dunpai.risk.storage import repository as repo
 
@@ -111,6 +112,7 @@ class Authenticator:
         self.db = db
         self.configured = {k.key_sha256: Principal(k.name, k.role, k.tenant) for k in configured}
         self._cache: dict[str, tuple[Principal, float]] = {}
+        self._known: dict[str, Principal] = {}  # the last verified look-up of each key, for a database outage
         self.revocations = revocations
 
     def principal(self, headers: Mapping[str, str]) -> Principal:
@@ -123,23 +125,37 @@ class Authenticator:
         found = self.configured.get(d)
         if found is not None:
             return found
-        if self.revocations is not None and self.revocations.changed():
+        signal = self.revocations.changed() if self.revocations is not None else None
+        if signal is not None:
             self._cache.clear()
+            if signal == "revoked":
+                self._known.clear()
         cached = self._cache.get(d)
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
-        with self.db.connect() as conn:
-            row = repo.api_key_txn(conn, d)
+        try:
+            with self.db.connect() as conn:
+                row = repo.api_key_txn(conn, d)
+        except SQLAlchemyError:
+            # The database is down: a key verified before (and not revoked since, as far as this process
+            # was told) still decides, so the card switch gets its stand-in answers; an unknown key waits.
+            known = self._known.get(d)
+            if known is not None:
+                return known
+            raise Unavailable("API keys cannot be checked now; try again shortly") from None
         if row is None:
+            self._known.pop(d, None)
             raise Unauthenticated("unknown or revoked API key")
         principal = Principal(*row)
         self._cache[d] = (principal, now + CACHE_SECONDS)  # re-read now and then even without a signal
+        self._known[d] = principal
         return principal
 
     def forget(self) -> None:
         """Drop every cached look-up (a key was revoked in this process)."""
         self._cache.clear()
+        self._known.clear()
 
 
 __all__ = ["ROLES", "Authenticator", "KeyInfo", "Principal", "create_api_key", "digest", "list_api_keys",

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import Connection, Engine, text
 
@@ -42,8 +43,13 @@ def signal_revocation(conn: Connection, data_dir: Path | None) -> None:
             fh.write(f"{time.time_ns()}\n")
 
 
+Signal = Literal["revoked", "unverified"] | None
+"""``revoked``: a key was revoked since the last call (forget every key); ``unverified``: no
+listener is connected, so no cached look-up can be trusted (look keys up again)."""
+
+
 class Revocations:
-    """``changed()`` is true when a revocation may have happened since it was last asked."""
+    """``changed()`` says whether a revocation may have happened since it was last asked."""
 
     def __init__(self, marker: Path | None = None, database: Engine | None = None) -> None:
         self.marker = marker
@@ -65,18 +71,18 @@ class Revocations:
         except FileNotFoundError:
             return None
 
-    def changed(self) -> bool:
-        found = False
+    def changed(self) -> Signal:
+        found: Signal = None
         if self.marker is not None:
             stamp = self._read_stamp()
             if stamp != self._stamp:
-                self._stamp, found = stamp, True
+                self._stamp, found = stamp, "revoked"
         if self._thread is not None:
             if self._notified.is_set():
                 self._notified.clear()
-                found = True
-            if not self._listening.is_set():
-                found = True  # no listener: no cache can be trusted
+                found = "revoked"
+            if found is None and not self._listening.is_set():
+                found = "unverified"  # no listener: no cache can be trusted
         return found
 
     def _listen(self, database: Engine) -> None:
