@@ -72,6 +72,25 @@ def generic_section(title: str, name: str, r: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def chaos_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## Faults under load (`bench/results/chaos.json`, `python -m bench.chaos_bench`)", "",
+             f"{r['load']['clients']} clients posting events without pause, {r['load']['client_timeout_s']} s client "
+             "timeout; stand-in = the degraded answer given past the deadline or while a dependency is down.", "",
+             "| fault | backend | acknowledged (stand-in) | stored | lost | duplicated | recovery s | "
+             "answers between the fault and recovery | resent: same decision |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for f in r["faults"]:
+        if "error" in f:
+            lines.append(f"| {f['fault']} | not run: {f['error']} | | | | | | | |")
+            continue
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(f["answers_meanwhile"].items()))
+        resend = f["resend_check"]
+        lines.append(f"| {f['fault']} | {f['backend']} | {f['acknowledged']:,} ({f['acknowledged_stand_in']:,}) | "
+                     f"{f['stored']:,} | {f['lost']} | {f['duplicated']} | {f['recovery_s']} | {answers} | "
+                     f"{resend['same_decision']}/{resend['resent']} |")
+    return [*lines, ""]
+
+
 SECTIONS = [
     ("Key custody", "keys.json"),
     ("P2SC messaging", "comms.json"),
@@ -100,6 +119,9 @@ def main() -> None:
     engine = _load("engine.json")
     if engine:
         lines += engine_section(engine)
+    chaos = _load("chaos.json")
+    if chaos:
+        lines += chaos_section(chaos)
     for title, name in SECTIONS:
         r = _load(name)
         if r:
