@@ -108,7 +108,13 @@ def test_full_walk_through_the_machine_with_labels(world: World) -> None:
 
 def test_legitimate_conclusion_sends_negative_labels(world: World) -> None:
     inc = world.inc
-    cid = next(c.case_id for c in inc.cases.queue(ANALYST) if c.group_key not in (S1_CUSTOMER, "cust-00001"))
+    # A genuine customer whose chip card a faulty terminal read by stripe: a case, then found legitimate.
+    world.risk.submit("default", {
+        "type": "card_present", "event_id": "faulty-reader-1", "event_time": "2026-03-13T10:00:00+08:00",
+        "txn": "pos_purchase", "card_id": "card-genuine", "account_id": "acct-genuine", "customer_id": "cust-genuine",
+        "terminal_id": "t-faulty", "pos_entry_mode": "90", "chip_card": True, "amount": 30_000})
+    inc.cases.sync_from_log("default")
+    cid = next(c.case_id for c in inc.cases.queue(ANALYST) if c.group_key == "cust-genuine")
     inc.cases.transition(ANALYST, cid, "investigating")
     inc.cases.transition(ANALYST, cid, "legitimate", "customer confirmed the deposit")
     with world.risk.db.connect() as conn:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from dunpai.risk.backtest.cli import app
+from dunpai.cli.history import models_app
 from dunpai.risk.models.registry import Registry
 from dunpai.risk.models.train import Fitted
 
@@ -19,12 +19,13 @@ def test_list_and_promote(tmp_path: Path, fitted: Fitted, fitted_other: Fitted) 
     champion = reg.register(fitted, WINDOW)
     challenger = reg.register(fitted_other, WINDOW)
     runner = CliRunner()
-    listed = runner.invoke(app, ["models", "list", "--registry", str(tmp_path), "--json"])
+    env = {"DUNPAI_MODEL_REGISTRY": str(tmp_path.parent)}
+    listed = runner.invoke(models_app, ["list", "--tenant", tmp_path.name, "--json"], env=env)
     assert listed.exit_code == 0, listed.output
     roles = {m["version"]: m["role"] for m in json.loads(listed.stdout)}
     assert roles == {champion: "champion", challenger: "challenger"}
-    promoted = runner.invoke(app, ["models", "promote", "--registry", str(tmp_path)])
+    promoted = runner.invoke(models_app, ["promote", "--tenant", tmp_path.name], env=env)
     assert promoted.exit_code == 0, promoted.output
     assert reg.role("champion") == challenger
-    missing = runner.invoke(app, ["models", "promote", "lgbm_nope", "--registry", str(tmp_path)])
-    assert missing.exit_code == 1
+    missing = runner.invoke(models_app, ["promote", "lgbm_nope", "--tenant", tmp_path.name], env=env)
+    assert missing.exit_code == 2

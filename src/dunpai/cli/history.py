@@ -25,6 +25,7 @@ from dunpai.cli.common import (
     JsonOpt,
     TenantOpt,
     console,
+    errors,
     new_app,
     print_json,
     settings,
@@ -45,7 +46,7 @@ def _bars() -> Iterator[Callable[[str, int, int], None]]:
     """One Rich progress bar per stage (``import``, ``replay``, ...)."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=errors, transient=False) as progress:
         tasks: dict[str, Any] = {}
 
         def advance(stage: str, done: int, total: int) -> None:
@@ -82,13 +83,16 @@ def import_(
         show_default=False)] = None,
     allow_rejects: Annotated[bool, typer.Option(
         "--allow-rejects", help="有拒收行时仍以 0 退出 / exit 0 even when rows were rejected")] = False,
+    batch_size: Annotated[int, typer.Option(
+        min=100, help="每次提交的行数（中断后从下一批继续） / rows per committed batch (a resume starts after the last "
+        "one)")] = 20_000,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """导入历史数据 / import a file of the bank's own history into a tenant: events and labels by a mapping,
     then replayed through the engine (the tenant's history for train, eval and backtest)."""
-    from dunpai.risk.history import run_import
+    from dunpai.risk.history.pilot import run_import
 
     cfg = settings(config, data_dir)
     from dunpai.risk.runtime import open_service
@@ -98,7 +102,8 @@ def import_(
     try:
         with _bars() as advance:
             summary = run_import(service, sources, mapping, tenant, out, advance,
-                                 budget=cfg.policy.max_interrupt_rate, registry=cfg.model_registry / tenant)
+                                 budget=cfg.policy.max_interrupt_rate, registry=cfg.model_registry / tenant,
+                                 batch=batch_size)
     finally:
         service.close()
     if as_json:
@@ -159,7 +164,7 @@ def train(
             out = train_tenant(service, tenant, cfg.model_registry / tenant, cfg.policy.max_interrupt_rate, role,
                                unsupervised, [_day(train_from, "--from"), _day(train_to, "--to"),
                                               _day(valid_from, "--valid-from"), _day(valid_to, "--valid-to")],
-                               lambda done: advance("replay", done, 0), console.print)
+                               lambda done: advance("replay", done, 0), errors.print)
     finally:
         service.close()
     if as_json:
@@ -223,7 +228,7 @@ def evaluate(
     try:
         with _bars() as advance:
             out = evaluate_tenant(service, tenant, folds_for, cfg.policy.max_interrupt_rate, json_out, charts,
-                                  lambda done: advance("replay", done, 0), console.print)
+                                  lambda done: advance("replay", done, 0), errors.print)
     finally:
         service.close()
     out["protocol"] = protocol
@@ -269,7 +274,7 @@ def backtest(
             out = backtest_tenant(service, tenant, ruleset.read_text(encoding="utf-8") if ruleset else None,
                                   _day(date_from, "--from"), _day(date_to, "--to"), cfg.model_registry / tenant,
                                   cfg.policy.max_interrupt_rate, json_out,
-                                  lambda done: advance("replay", done, 0), console.print)
+                                  lambda done: advance("replay", done, 0), errors.print)
     finally:
         service.close()
     if as_json:

@@ -156,7 +156,11 @@ class Engine:
         return decision, new_states
 
     def _model_action(self, p: float) -> Action:
-        th = self.ruleset.spec.model_thresholds
+        """The model's own thresholds (chosen for the tenant's alert budget when it was trained),
+        else the ruleset's ``model_thresholds``."""
+        own = getattr(self.model, "thresholds", None)
+        policy = own() if callable(own) else None
+        th = policy if policy is not None else self.ruleset.spec.model_thresholds
         for name, level in (("restrict", th.restrict), ("delay", th.delay), ("verify", th.verify)):
             if level is not None and p >= level:
                 return name  # type: ignore[return-value]

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.evaluation import metrics
 from dunpai.risk.evaluation.protocol import Fold
@@ -70,7 +71,8 @@ def fit_fold(ds: Dataset, fold: Fold, budget: float = DEFAULT_BUDGET,
     known then."""
     tr, va = ds.rows_between(*fold.train), ds.rows_between(*fold.valid)
     if len(tr) == 0 or len(va) == 0:
-        raise ValueError(f"empty training or validation window: {fold.describe()}")
+        raise InvalidInput("empty window", problems=[FieldProblem(
+            "window", f"no payments in the training or validation window ({fold.describe()})")])
     y = ds.labels(fold.labels_as_of)
     names = names or model_features(ds, np.concatenate([tr, va]))
     # Thresholds are chosen on customers' payments: a blocked card's are refused by its lifecycle.
@@ -128,14 +130,20 @@ def evaluate(ds: Dataset, folds: Sequence[Fold], budget: float = DEFAULT_BUDGET,
                 f"interrupted {fold_out['policy']['legit_interrupted']:.4f}  stopped {fold_out['policy']['fraud_stopped']:.3f}")
     result: dict[str, Any] = {
         "folds": out_folds,
-        "mean": {k: float(np.nanmean([f[k] for f in out_folds])) for k in KEYS},
-        "std": {k: float(np.nanstd([f[k] for f in out_folds])) for k in KEYS},
-        "policy": {k: float(np.mean([f["policy"][k] for f in out_folds])) for k in out_folds[0]["policy"]},
-        "cold_start": {k: float(np.nanmean([f["cold_start"][k] for f in out_folds])) for k in out_folds[0]["cold_start"]},
+        "mean": {k: _mean([f[k] for f in out_folds]) for k in KEYS},
+        "std": {k: _mean([f[k] for f in out_folds], np.std) for k in KEYS},
+        "policy": {k: _mean([f["policy"][k] for f in out_folds]) for k in out_folds[0]["policy"]},
+        "cold_start": {k: _mean([f["cold_start"][k] for f in out_folds]) for k in out_folds[0]["cold_start"]},
         "budget": budget,
     }
     result["_last"] = last
     return result
+
+
+def _mean(values: Sequence[float], how: Callable[[np.ndarray], Any] = np.mean) -> float:
+    """Over the folds where the measure is defined (a test window without fraud has no AUC)."""
+    known = np.array([v for v in values if not math.isnan(v)], dtype=np.float64)
+    return float(how(known)) if len(known) else math.nan
 
 
 def _importance(fitted: Fitted, names: list[str]) -> list[tuple[str, float]]:

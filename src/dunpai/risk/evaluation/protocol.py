@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
+from dunpai.core.errors import FieldProblem, InvalidInput
+
 DAY = 86400.0
 
 
@@ -61,7 +63,7 @@ def _utc(d: date) -> float:
 def split(t: np.ndarray, test_fraction: float = 0.2, valid_fraction: float = 0.1, retrospective: bool = True) -> Fold:
     """Time-ordered split by counts of payments (``t`` in log order need not be sorted)."""
     if not 0 < test_fraction < 1 or not 0 < valid_fraction < 1:
-        raise ValueError("fractions must be between 0 and 1")
+        raise InvalidInput("bad split", problems=[FieldProblem("--test-fraction", "must be between 0 and 1")])
     ordered = np.sort(t)
     n = len(ordered)
     cut = ordered[int(n * (1 - test_fraction))]
@@ -75,11 +77,13 @@ def dated(train_from: date, train_to: date, test_from: date, test_to: date, vali
     """Explicit days (inclusive, UTC). ``valid_days``: the last days of training validate (default:
     a tenth of the training days, at least one)."""
     if not train_from <= train_to < test_from <= test_to:
-        raise ValueError("windows must be ordered: train-from <= train-to < test-from <= test-to")
+        raise InvalidInput("windows out of order", problems=[FieldProblem(
+            "--train-from", "windows must be ordered: train-from <= train-to < test-from <= test-to")])
     days = (train_to - train_from).days + 1
     valid_days = valid_days or max(1, days // 10)
     if valid_days >= days:
-        raise ValueError("the validation days must leave some training days")
+        raise InvalidInput("windows too short", problems=[FieldProblem(
+            "--train-from", "the validation days must leave some training days")])
     end = _utc(train_to + timedelta(days=1))
     vstart = end - valid_days * DAY
     return Fold((_utc(train_from), vstart), (vstart, end), (_utc(test_from), _utc(test_to + timedelta(days=1))),

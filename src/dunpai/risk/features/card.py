@@ -28,7 +28,7 @@ class CardStep:
     applies_to: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent, Label, CardEvent)
     layout: ClassVar[Layout] = Layout(
         [*habit_scalars(), *_CARD_SCALARS],
-        sets={"cities": 4},
+        sets={"cities": 3},
         defaults={**habit_defaults(), "cp_t": NEVER, "atc": -1.0, "dep_t": NEVER, "fraud_t": NEVER,
                   "blocked_t": NEVER, "unblocked_t": NEVER},
     )

@@ -129,44 +129,53 @@ class CardMerchantStep:
 LABEL_LAG = 7 * DAY
 """How long after a use its fraud label usually arrives: a use younger than this and not yet
 labelled fraud is not yet known to be genuine (the ring's shares read only older uses)."""
-RING = 8
-"""Latest uses an entity remembers with their fraud flag."""
+RING = 32
+"""Latest uses an entity remembers with their fraud flag (a month of a quiet terminal's traffic)."""
 
 
-def _ring_add(s: array[float], head: int, start: int, t: float) -> None:
+W = 3
+"""A ring entry: (time, fraud flag, the payment's amount against its card's habit)."""
+
+
+def _ring_add(s: array[float], head: int, start: int, t: float, ratio: float) -> None:
     i = int(s[head])
-    s[start + 2 * i], s[start + 2 * i + 1] = t, 0.0
+    s[start + W * i], s[start + W * i + 1], s[start + W * i + 2] = t, 0.0, ratio
     s[head] = float((i + 1) % RING)
 
 
 def _ring_mark(s: array[float], start: int, target: float) -> None:
     """Flag the remembered use at ``target`` (its event time) as fraud."""
-    for i in range(start, start + 2 * RING, 2):
+    for i in range(start, start + W * RING, W):
         if s[i] == target and s[i] != 0.0:
             s[i + 1] = 1.0
             return
 
 
-def _ring_read(s: array[float], head: int, start: int, t: float) -> tuple[float, float, float]:
+def _ring_read(s: array[float], head: int, start: int, t: float) -> tuple[float, float, float, float, float]:
     """(known frauds, uses old enough to be labelled or already flagged, the run of frauds among
-    the newest labelled uses), newest first."""
+    the newest labelled uses, the smallest and largest amount ratio of the known frauds), newest
+    first. A skimmed terminal's frauds are ordinary amounts; a thief's spree at a shop, large ones."""
     frauds = labelled = run = 0.0
+    low, high = BIG, 0.0
     in_run = True
     h = int(s[head])
     for k in range(RING):
-        i = start + 2 * ((h - 1 - k) % RING)
+        i = start + W * ((h - 1 - k) % RING)
         when, flag = s[i], s[i + 1]
         if when == 0.0 or when > t:
             continue
         if flag > 0:
             frauds += 1.0
             labelled += 1.0
+            ratio = s[i + 2]
+            low = ratio if ratio < low else low
+            high = ratio if ratio > high else high
             if in_run:
                 run += 1.0
         elif t - when >= LABEL_LAG:
             labelled += 1.0
             in_run = False
-    return frauds, labelled, run
+    return frauds, labelled, run, low if frauds > 0 else 0.0, high
 
 
 class _FanInStep:
@@ -180,7 +189,7 @@ class _FanInStep:
     field: ClassVar[str] = ""
     layout: ClassVar[Layout] = Layout(
         ["ref", "first_t", "n", "count_24h", "count_7d", "count_30d", "sum_30d", "fraud_7d", "fraud_30d",
-         "frauds", "fraud_t", "in_t", "in_24h", "stripe_24h", "ring_head", *(f"ring{i}" for i in range(2 * RING))],
+         "frauds", "fraud_t", "in_t", "in_24h", "stripe_24h", "ring_head", *(f"ring{i}" for i in range(W * RING))],
         sets={"customers": 8},
         defaults={"ref": NEVER, "first_t": NEVER, "fraud_t": NEVER, "in_t": NEVER},
     )
@@ -192,7 +201,7 @@ class _FanInStep:
     SUFFIXES: ClassVar[tuple[str, ...]] = (
         "age_secs", "count_24h", "count_7d", "customers_24h", "amount_ratio", "fraud_7d", "fraud_30d",
         "fraud_rate_30d", "frauds_known", "fraud_rate", "secs_since_fraud", "recent_frauds", "recent_labelled",
-        "fraud_run",
+        "fraud_run", "recent_fraud_share", "fraud_ratio_min", "fraud_ratio_max",
     )
 
     def __init__(self) -> None:
@@ -229,8 +238,10 @@ class _FanInStep:
         amount = out.get("amount", 0.0)
         c30 = s[F_COUNT_30D]
         out[names[4]] = amount / (s[F_SUM_30D] / c30) if c30 > 1e-9 and s[F_SUM_30D] > 0 else 0.0
-        frauds, labelled, run = _ring_read(s, F_RING_HEAD, F_RING, t)
+        frauds, labelled, run, low, high = _ring_read(s, F_RING_HEAD, F_RING, t)
         out[names[11]], out[names[12]], out[names[13]] = frauds, labelled, run
+        out[names[14]] = frauds / labelled if labelled > 0 else 0.0
+        out[names[15]], out[names[16]] = low, high
         out[names[8]] = s[F_FRAUDS]
         out[names[9]] = s[F_FRAUDS] / n if n > 0 else 0.0
         out[names[10]] = t - s[F_FRAUD_T] if NEVER < s[F_FRAUD_T] <= t else BIG
@@ -239,7 +250,8 @@ class _FanInStep:
         decay_add(s, F_COUNT_30D, 30 * DAY, 1.0, age)
         decay_add(s, F_SUM_30D, 30 * DAY, amount, age)
         s[F_N] = n + 1.0
-        _ring_add(s, F_RING_HEAD, F_RING, t)
+        # The card step ran first: its habit ratio travels with the event (card -> entity, no cycle).
+        _ring_add(s, F_RING_HEAD, F_RING, t, out.get("card_amount_gratio", out.get("payer_amount_gratio", 0.0)))
         start, size = F_CUSTOMERS
         customer = getattr(event, "customer_id", None)
         distinct = (recent_touch(s, start, size, value_hash(customer), t, t - DAY)[1] if isinstance(customer, str)

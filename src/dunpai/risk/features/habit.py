@@ -43,8 +43,8 @@ H_REF, H_FIRST, H_N, H_BASE = 0, 1, 2, 3
 H_C10M, H_C1H, H_C24H, H_C7D, H_C30D = 4, 5, 6, 7, 8
 H_S1H, H_S24H, H_S7D, H_S30D, H_SQ30D = 9, 10, 11, 12, 13
 H_CEN_LAT, H_CEN_LON, H_CEN_W, H_RADIUS = 14, 15, 16, 17
-H_LAST_AMOUNT, H_HIGH_7D = 18, 19
-H_AMT = 20  # 12 bins
+H_LAST_AMOUNT, H_HIGH_7D, H_LOG30D = 18, 19, 20
+H_AMT = 21  # 12 bins
 H_HOUR = H_AMT + N_AMT  # 6 bins
 H_WDAY = H_HOUR + HOUR_BINS  # 7 bins
 H_MERCHANTS, N_MERCHANTS = H_WDAY + 7, 10  # (hash, last seen) pairs
@@ -59,6 +59,7 @@ SUFFIXES = (
     "history_n", "secs_since_last", "age_days", "mean_30d", "amount_ratio", "amount_z", "amount_pctl",
     "burst_24h", "hour_share", "weekday_share", "new_merchant", "merchant_secs", "merchants_24h", "new_category",
     "category_secs", "new_country", "new_channel", "km_from_usual", "radius_km", "same_amount", "high_7d",
+    "amount_gratio",
 )
 
 
@@ -121,6 +122,7 @@ def _decay(s: array[float], dt: float) -> None:
     s[H_C30D] *= f
     s[H_S30D] *= f
     s[H_SQ30D] *= f
+    s[H_LOG30D] *= f
     s[H_HIGH_7D] *= math.exp(-dt / TAU_7D)
 
 
@@ -151,6 +153,9 @@ def habit_update(s: array[float], names: tuple[str, ...], t: float, out: Feature
     out[names[12]] = mean
     out[names[13]] = amount / mean if mean > 0 else 0.0
     out[names[14]] = (amount - mean) / math.sqrt(var) if var > 1e-9 and n >= 3 else 0.0
+    # Against the geometric mean: a few huge amounts (a thief's) barely move it, unlike the mean.
+    log_amount = math.log1p(amount)
+    out[names[30]] = math.exp(log_amount - s[H_LOG30D] / c30) if c30 > 1e-9 else 0.0
     a_bin = amount_bin(amount)
     pctl = _rank(s, H_AMT, N_AMT, a_bin)
     out[names[15]] = pctl
@@ -171,6 +176,7 @@ def habit_update(s: array[float], names: tuple[str, ...], t: float, out: Feature
     out[names[7]] = _add(s, H_S7D, amount, age, TAU_7D)
     out[names[8]] = _add(s, H_S30D, amount, age, TAU_30D)
     _add(s, H_SQ30D, amount * amount, age, TAU_30D)
+    _add(s, H_LOG30D, log_amount, age, TAU_30D)
     out[names[16]] = s[H_C24H] / (1.0 + c30 / 30.0)
     # The same amount as the previous payment: scripted card testing and repeated cash-outs.
     out[names[28]] = 1.0 if n > 0 and amount == s[H_LAST_AMOUNT] else 0.0

@@ -33,6 +33,7 @@ from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import MemoryStore, StateKey, StateStore
 from dunpai.risk.history.store import HistoryMeta, HistoryStore
 from dunpai.risk.rules.compiler import CompiledRuleset
+from dunpai.risk.storage import repository as repo
 
 Progress = Callable[[int], None]
 PART_ROWS = 100_000
@@ -160,3 +161,26 @@ def _flush(history: HistoryStore, meta: HistoryMeta, rows: _Rows, own: MemorySto
     meta.last_seq = last
     history.save(meta)
     return meta
+
+
+def update_history(service: Any, tenant: str, progress: Progress | None = None, live: bool = False) -> HistoryMeta:
+    """Replay the tenant's logged events the history has not seen (all of them when the feature
+    pipeline changed). ``live``: the new events are also folded into the service's online state
+    (the caller knows the live state ends where the history ends)."""
+    from dunpai.risk.service import TenantStore  # the service sits above: imported when called
+
+    history = HistoryStore(service.data_dir, tenant)
+    version = service.engine(tenant).ruleset.version
+    engine = history_engine(service.pipeline, service.ruleset(tenant, version).source, service.known, version)
+    meta = history.meta()
+    after = meta.last_seq if meta is not None and meta.signature == pipeline_signature(service.pipeline) else 0
+    batches = repo.tenant_events(service.db, tenant, after)
+    return extend(history, batches, engine, TenantStore(service.store, tenant) if live else None, progress)
+
+
+def history_is_current(service: Any, tenant: str, upto: int) -> bool:
+    """Whether the tenant's history covers exactly its events up to log position ``upto``."""
+    meta = HistoryStore(service.data_dir, tenant).meta()
+    if meta is None or meta.signature != pipeline_signature(service.pipeline):
+        return upto == 0
+    return meta.last_seq == upto

@@ -50,7 +50,9 @@ def _scan(path: Path, fmt: str | None, delimiter: str) -> pl.LazyFrame:
     fmt = fmt or {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
                   ".json": "jsonl"}.get(path.suffix.lower())
     if fmt == "csv":
-        return pl.scan_csv(path, separator=delimiter, infer_schema_length=10_000)
+        # Every column as the text written: the mapping's conversions read numbers and times from it,
+        # so a column's type is never guessed from its first rows.
+        return pl.scan_csv(path, separator=delimiter, infer_schema=False)
     if fmt == "parquet":
         return pl.scan_parquet(path)
     if fmt == "jsonl":
@@ -86,6 +88,7 @@ class Plan:
     texts: list[tuple[str, str]]
     has: dict[str, frozenset[str]]  # event type -> its fields
     bad: list[tuple[str, str, str]]  # (field, flag column, problem)
+    tokens: list[tuple[str, str]]  # (field, prefix) whose value is replaced by its keyed token
 
 
 class Converter:
@@ -97,7 +100,7 @@ class Converter:
         self.derived = mapping.spec.columns
         self.exprs: list[pl.Expr] = []
         self.plan = Plan([], [], [], [], {t: event_fields(IMPORTABLE[t]) | {"attributes"} for t in mapping.types},
-                         [])
+                         [], [])
 
     # -- expressions ------------------------------------------------------------------------------
     def _text(self, value: Value, field: str, out: str) -> pl.Expr:
@@ -207,12 +210,15 @@ class Converter:
                             self.plan.texts.append((_attr_name(name), col))
                 continue
             value = _value(raw)
+            if isinstance(value, ColumnValue) and value.token:
+                self.plan.tokens.append((field, value.prefix))
+                value = value.model_copy(update={"prefix": ""})  # the token, then the prefix (importer)
             if field in NUMBER_FIELDS and isinstance(value, ColumnValue) and value.scale is None:
                 value = value.model_copy(update={"scale": 1.0})  # read as a number, flagged when it is not
             expr = self._text(value, field, field)
             if field in BOOL_FIELDS:
                 expr = _truthy(expr)
-            elif field in ID_FIELDS:
+            elif field in ID_FIELDS and not (isinstance(value, ColumnValue) and value.token):
                 expr = _safe_id(expr.cast(pl.Utf8))
             exprs.append(expr.alias(field))
             self.plan.fields.append((field, field))

@@ -142,6 +142,12 @@ def _label(mapping: Mapping, event: AnyEvent, row: dict[str, Any]) -> dict[str, 
     return label
 
 
+def _token(protector: PanProtector | None, value: str) -> str:
+    if protector is None:
+        raise ValueError("no card-number token key")
+    return protector.token(value)
+
+
 def _reissue(mapping: Mapping, event: AnyEvent, row: dict[str, Any]) -> dict[str, Any] | None:
     """The card event that replaces a card blocked by this row's fraud label."""
     spec = mapping.spec.labels
@@ -206,6 +212,12 @@ def import_files(db: Any, sources: list[Path], mapping_path: Path, tenant: str, 
     for pos, kind, row in iter_rows(frame, order, start=position, batch=batch):
         raw, problems = event_dict(row, plan)
         event = masked = None
+        for field_name, prefix in plan.tokens:
+            if field_name in raw:
+                try:
+                    raw[field_name] = prefix + _token(protector, str(raw[field_name]))
+                except (ValueError, DunpaiError):
+                    problems.append((field_name, "is not a card number (token: true reads card numbers)"))
         if not problems:
             try:
                 event, masked = parse_event(raw, protector)

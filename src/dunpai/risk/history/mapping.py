@@ -57,6 +57,9 @@ class ColumnValue(_Strict):
     round: bool = False
     """Round a scaled amount to whole minor units (otherwise a fraction of a cent is an error)."""
     prefix: str = ""
+    token: bool = False
+    """Store a keyed token of the value (under the card-number token key) instead of the value: for
+    ids made from a card number, which must never be stored in clear."""
     values: dict[str, Scalar] | None = None
     """Value table: the column's text -> the event's value. Unlisted values take ``default``."""
     match: dict[str, Scalar] | None = None
@@ -278,11 +281,12 @@ class Mapping:
         exprs = []
         for name, sql in self.spec.columns.items():
             try:
-                exprs.append(pl.sql_expr(sql).alias(name))
-                lf.with_columns(exprs).collect_schema()
-            except Exception as exc:
+                expr = pl.sql_expr(sql).alias(name)
+                lf.with_columns([*exprs, expr]).collect_schema()
+            except Exception as exc:  # noqa: BLE001 - polars raises several SQL and column errors
                 problems.append(self.problem(("columns", name), _first_line(exc)))
-                exprs.pop()
+                continue
+            exprs.append(expr)
         if self.spec.source.filter:
             try:
                 lf.with_columns(exprs).filter(pl.sql_expr(self.spec.source.filter)).collect_schema()
@@ -358,12 +362,23 @@ def load_mapping(text: str) -> Mapping:
                 why = check_constant(model, field, candidate)
                 if why is not None:
                     problems.append(FieldProblem(where((*path, *sub)), f"{candidate!r}: {why}"))
+    pan_column = _column_of(spec.event.get("pan"))
+    for field in sorted(ID_FIELDS & set(spec.event)):
+        raw_value = spec.event[field]
+        if pan_column is not None and _column_of(raw_value) == pan_column and not (
+                isinstance(raw_value, dict) and raw_value.get("token")):
+            problems.append(FieldProblem(where(("event", field)), f"reads the card numbers of {pan_column!r}: add "
+                                         "token: true, or they would be stored in clear"))
     for required in ("event_id", "event_time"):
         if required not in spec.event:
             problems.append(FieldProblem(where(("event",)), f"{required} is required"))
     if problems:
         raise InvalidInput("the mapping is not valid", problems=problems)
     return Mapping(spec, lines, types)
+
+
+def _column_of(raw: Any) -> str | None:
+    return str(raw["column"]) if isinstance(raw, dict) and "column" in raw else None
 
 
 def _event_types(spec: MappingSpec, where: Any, problems: list[FieldProblem]) -> tuple[str, ...]:

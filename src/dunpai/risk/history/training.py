@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.evaluation import plots
 from dunpai.risk.evaluation.evaluate import evaluate, fit_fold, model_features, rule_alerts
 from dunpai.risk.evaluation.protocol import DAY, Fold
 from dunpai.risk.evaluation.rules import evaluate_rules, report
-from dunpai.risk.history import HistoryStore, update_history
+from dunpai.risk.history.build import update_history
 from dunpai.risk.history.dataset import Dataset, load
+from dunpai.risk.history.store import HistoryStore
 from dunpai.risk.models.coldstart import fit_cold_start
 from dunpai.risk.models.policy import interrupt_rates, thresholds
 from dunpai.risk.models.registry import Registry
@@ -57,13 +59,16 @@ def training_fold(ds: Dataset, dates: Sequence[date | None]) -> Fold:
         start, end = float(np.min(ds.t)), now - label_delay(ds)
         valid = max(DAY, 0.1 * (end - start))
         if end - start < 2 * valid:
-            raise ValueError("not enough history with known labels to train (under two days)")
+            raise InvalidInput("not enough history to train", problems=[FieldProblem(
+                "history", "under two days of payments whose labels have arrived")])
         return Fold((start, end - valid), (end - valid, end), (now, math.inf))
     if any(d is None for d in dates):
-        raise ValueError("give all of --from, --to, --valid-from and --valid-to, or none")
+        raise InvalidInput("incomplete windows", problems=[FieldProblem(
+            "--from", "give all of --from, --to, --valid-from and --valid-to, or none")])
     t0, t1, v0, v1 = (datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() for d in dates if d is not None)
     if not t0 <= t1 < v0 <= v1:
-        raise ValueError("windows must be ordered: from <= to < valid-from <= valid-to")
+        raise InvalidInput("windows out of order", problems=[FieldProblem(
+            "--from", "windows must be ordered: from <= to < valid-from <= valid-to")])
     return Fold((t0, t1 + DAY), (v0, v1 + DAY), (now, math.inf))
 
 
@@ -153,15 +158,18 @@ def _alerts_per_day(days: np.ndarray, alert: np.ndarray, y: np.ndarray) -> dict[
 def recommend_thresholds(ds: Dataset, rows: np.ndarray, registry: Registry, budget: float,
                          rule_alert: np.ndarray) -> dict[str, Any] | None:
     """Thresholds for the tenant's champion that keep the budget on the recent history: chosen on
-    its first 80 % of days, checked on the last 20 % (held back)."""
+    its first 80 % of days, checked on the last 20 % (held back). Payments of cards blocked after a
+    confirmed fraud are left out: the card's lifecycle refuses them, not the score."""
     champion = registry.load_role("champion")
+    open_cards = ~ds.blocked()[rows]  # a blocked card's payments are refused by its lifecycle
+    rows, rule_alert = rows[open_cards], rule_alert[open_cards]
     if champion is None or len(rows) == 0:
         return None
     names = list(champion.features)
     scores = champion.predict_batch(ds.matrix(names, rows))
     y = ds.labels()[rows]
     t = ds.t[rows]
-    cut = float(np.quantile(t, 0.8))
+    cut = math.floor(float(np.quantile(t, 0.8)) / DAY) * DAY  # whole days
     fit, held = t < cut, t >= cut
     legit = y == 0
     th = thresholds(scores[fit & legit], budget, rule_alert[fit & legit])

@@ -25,12 +25,20 @@ class Thresholds:
     restrict: float
     budget: float
 
-    def to_dict(self) -> dict[str, float]:
-        return {"verify": self.verify, "delay": self.delay, "restrict": self.restrict, "budget": self.budget}
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-safe: a step the budget leaves no room for (an infinite threshold) is ``None``."""
+        def finite(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
+        return {"verify": finite(self.verify), "delay": finite(self.delay), "restrict": finite(self.restrict),
+                "budget": self.budget}
 
     @classmethod
-    def from_dict(cls, d: dict[str, float]) -> Thresholds:
-        return cls(float(d["verify"]), float(d["delay"]), float(d["restrict"]), float(d["budget"]))
+    def from_dict(cls, d: dict[str, float | None]) -> Thresholds:
+        def value(x: float | None) -> float:
+            return math.inf if x is None else float(x)
+
+        return cls(value(d["verify"]), value(d["delay"]), value(d["restrict"]), value(d["budget"]))
 
     def action(self, score: float) -> str:
         for name in ("restrict", "delay", "verify"):

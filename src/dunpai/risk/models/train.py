@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.models.policy import DEFAULT_BUDGET, thresholds
 from dunpai.risk.models.scorer import LightGBMScorer
 
@@ -63,6 +64,10 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: 
         version: str = "unregistered") -> Fitted:
     """Train on ``x_train``, stop when average precision on the later ``x_valid`` stops improving,
     and calibrate on ``x_valid`` (Platt: a logistic regression on the booster's margin)."""
+    if not 0 < y_valid.sum() < len(y_valid) or not 0 < y_train.sum() < len(y_train):
+        raise InvalidInput("cannot train on these windows", problems=[FieldProblem(
+            "window", "the training and the validation window each need confirmed frauds and genuine payments: "
+            "choose longer or later windows")])
     p = {**DEFAULT_PARAMS, **(params or {}), "metric": "average_precision"}
     names = list(features)
     train = lgb.Dataset(x_train, label=y_train, feature_name=names, free_raw_data=False)

@@ -1,0 +1,138 @@
+"""``train``, ``eval``, ``backtest`` and ``models`` on an imported tenant, and the model in the live
+path: the champion decides the tenant's next live payment and /metrics names it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dunpai.core.config import load_settings
+from dunpai.risk.history.dataset import load
+from dunpai.risk.history.store import HistoryStore
+from dunpai.risk.models.coldstart import fit_cold_start
+from dunpai.risk.models.policy import interrupt_rates, thresholds
+from dunpai.risk.models.registry import Registry
+from dunpai.risk.runtime import open_service
+from tests.history.conftest import dunpai, dunpai_json
+from tests.kdf import CHEAP_KEYSTORE
+
+
+@pytest.fixture(scope="module")
+def bank(imported: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[type-arg]
+    """A copy of the imported tenant that these tests may train on."""
+    data = tmp_path_factory.mktemp("learning") / "d"
+    shutil.copytree(imported[0], data)
+    return data
+
+
+def test_import_made_the_cold_start_score_the_champion(bank: Path) -> None:
+    models = json.loads(dunpai("models", "list", "--data-dir", str(bank), "--json").stdout)
+    assert [(m["kind"], m["role"]) for m in models] == [("habit-deviation", "champion")]
+
+
+def test_train_registers_a_challenger_with_thresholds_for_the_budget_and_promote_makes_it_live(bank: Path) -> None:
+    out = dunpai_json("train", "--data-dir", str(bank))
+    assert out["kind"] == "lightgbm-binary" and out["role"] == "challenger"
+    th = out["thresholds"]
+    assert th["budget"] == 0.005 and th["verify"] is not None
+    assert th["delay"] is None or th["verify"] <= th["delay"]  # a step the budget has no room for is never taken
+    assert out["window"]["to"] < out["window"]["labels_as_of"]  # the labels' delay is left out of training
+    promoted = dunpai("models", "promote", "--data-dir", str(bank))
+    assert promoted.exit_code == 0, promoted.output
+    assert Registry(bank / "models" / "default").role("champion") == out["version"]
+    assert dunpai("models", "promote", "lgbm_nope", "--data-dir", str(bank)).exit_code == 2
+
+    settings = load_settings(None, {"data_dir": str(bank), "keystore": CHEAP_KEYSTORE.model_dump()})
+    service = open_service(settings)
+    try:
+        event = {"type": "card_not_present", "event_id": "live-1", "event_time": "2026-02-20T03:00:00-05:00",
+                 "card_id": "card-live", "account_id": "acct-live", "customer_id": "cust-live",
+                 "merchant_id": "Far_away_store_1", "amount": 90_000, "currency": "USD", "category": "electronics"}
+        decision = service.submit("default", event).decision
+        assert decision.model_version == out["version"] and decision.model_probability is not None
+        metrics = service.metrics.registry.get_sample_value(
+            "dunpai_model_info", {"tenant": "default", "version": out["version"], "kind": "lightgbm-binary"})
+        assert metrics == 1.0
+    finally:
+        service.close()
+
+
+def test_eval_split_reports_the_model_and_the_cold_start_score(bank: Path, tmp_path: Path) -> None:
+    out = dunpai_json("eval", "--protocol", "split", "--data-dir", str(bank), "--json-out", str(tmp_path / "e.json"))
+    (fold,) = out["folds"]
+    assert fold["test_frauds"] > 0 and fold["auc_roc"] > 0.9 and fold["average_precision"] > 0.5
+    assert {"legit_interrupted", "fraud_stopped"} <= set(fold["policy"]) and fold["cold_start"]["auc_roc"] > 0.5
+    assert json.loads((tmp_path / "e.json").read_text())["mean"] == out["mean"]
+    assert (tmp_path / "e-pr-roc.png").exists()
+
+
+def test_eval_prequential_and_dated_split_take_their_windows(bank: Path) -> None:
+    out = dunpai_json("eval", "--protocol", "prequential", "--folds", "2", "--train-days", "14", "--delay-days", "7",
+                      "--test-days", "5", "--data-dir", str(bank))
+    assert len(out["folds"]) == 2 and out["folds"][1]["test_to"] > out["folds"][0]["test_to"]
+    dated = dunpai_json("eval", "--train-from", "2026-01-01", "--train-to", "2026-01-25", "--test-from",
+                        "2026-01-26", "--test-to", "2026-02-09", "--data-dir", str(bank))
+    assert dated["folds"][0]["test_from"].startswith("2026-01-26")
+    bad = dunpai("eval", "--train-from", "2026-01-01", "--data-dir", str(bank))
+    assert bad.exit_code != 0
+
+
+def test_backtest_reports_rules_noisy_ones_and_thresholds_that_meet_the_budget_on_held_back_days(
+        bank: Path, tmp_path: Path) -> None:
+    draft = tmp_path / "draft.yaml"
+    published = dunpai("backtest", "--data-dir", str(bank), "--json")
+    assert published.exit_code == 0, published.output
+    base = json.loads(published.stdout[published.stdout.index("{"):])
+    draft.write_text("""name: draft
+rules:
+  - id: T.every_payment
+    description: {zh: 每笔都拦, en: stop every payment}
+    expression: amount >= 0.0
+    action: verify
+    score: 10
+    reason: test.all
+    customer_message: {zh: 测试, en: test}
+""")
+    out = dunpai_json("backtest", "--ruleset", str(draft), "--data-dir", str(bank))
+    (rule,) = out["rules"]["rules"]
+    assert rule["share_of_payments"] == 1.0 and rule["noisy"] and out["rules"]["noisy"] == ["T.every_payment"]
+    assert out["rules"]["difference"]["extra_alerts"] > 0
+    rec = base["recommended"]
+    assert rec["held_back"]["legit_interrupted"] <= rec["budget"]
+    assert rec["held_back"]["from"] > rec["chosen_on"]["to"]
+
+
+def test_thresholds_keep_the_budget_and_stronger_steps_take_less() -> None:
+    rng = np.random.default_rng(0)
+    legit = rng.random(20_000)
+    rules = rng.random(20_000) < 0.002
+    th = thresholds(legit, 0.005, rules)
+    rates = interrupt_rates(np.concatenate([legit, [0.999] * 10]), np.array([0] * 20_000 + [1] * 10), th,
+                            np.concatenate([rules, [False] * 10]))
+    assert rates["legit_interrupted"] <= 0.005 and rates["fraud_stopped"] == 1.0
+    assert th.verify <= th.delay <= th.restrict
+    assert np.mean(legit >= th.delay) <= 0.005 * 0.25 and np.mean(legit >= th.restrict) <= 0.005 * 0.05
+    assert thresholds(legit, 0.005, rng.random(20_000) < 0.01).verify == float("inf")  # rules spent the budget
+
+
+def test_the_cold_start_score_interrupts_about_the_budget_and_ranks_unusual_payments_first(bank: Path) -> None:
+    ds = _dataset(bank)
+    names = ds.feature_columns()
+    rows = np.arange(len(ds.frame))
+    scorer = fit_cold_start(ds.matrix(names, rows), names, 0.01)
+    scores = scorer.predict_batch(ds.matrix(list(scorer.features), rows))
+    assert 0.005 <= np.mean(scores >= scorer.policy.verify) <= 0.011
+    y = ds.labels()
+    assert scores[y == 1].mean() > scores[y == 0].mean() + 0.2
+    live = dict(zip(scorer.features, ds.matrix(list(scorer.features), rows[:1])[0], strict=True))
+    assert scorer.predict(live) == pytest.approx(scores[0])
+
+
+def _dataset(data: Path):  # type: ignore[no-untyped-def]
+    from dunpai.core.db import make_engine
+
+    return load(make_engine(f"sqlite:///{data / 'dunpai.db'}"), HistoryStore(data, "default"))

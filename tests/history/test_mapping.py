@@ -1,0 +1,81 @@
+"""The mapping is checked before any row is read, and every problem names its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dunpai.core.errors import InvalidInput
+from dunpai.risk.history.convert import read_source, source_columns
+from dunpai.risk.history.mapping import load_mapping
+from tests.history import synthetic
+
+GOOD = synthetic.MAPPING
+
+
+def problems(text: str, columns: list[str] | None = None) -> list[tuple[str, str]]:
+    with pytest.raises(InvalidInput) as err:
+        mapping = load_mapping(text)
+        if columns is not None:
+            mapping.check_columns(columns)
+    return [(p.field, p.problem) for p in err.value.problems]
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+def test_the_test_mapping_is_valid() -> None:
+    mapping = load_mapping(GOOD)
+    assert set(mapping.types) == {"card_present", "card_not_present"}
+    mapping.check_columns(list(synthetic.COLUMNS))
+
+
+@pytest.mark.parametrize(("edit", "needle", "says"), [
+    (("  currency: USD", "  currncy: USD"), "currncy", "did you mean currency"),
+    (("values: {pos: card_present, online: card_not_present}", "values: {pos: card_presnt}"), "type:",
+     "is not an event type"),
+    (('timezone: America/New_York', 'timezone: Mars/Olympus'), "event_time", "unknown time zone"),
+    (("delay: 7d", "delay: a week"), "delay", "not a duration"),
+    (('pos_entry_mode: "05"', 'pos_entry_mode: "99"'), "pos_entry_mode", "Input should be"),
+    (("  txn: pos_purchase", "  txn: shopping"), "txn", "Input should be"),
+    (("scale: 100, round: true}", "scale: hundred}"), "amount", "valid number"),
+])
+def test_each_error_names_its_line(edit: tuple[str, str], needle: str, says: str) -> None:
+    text = GOOD.replace(*edit)
+    assert text != GOOD
+    found = problems(text)
+    want = f"line {line_of(text, needle)}:"
+    assert any(field.startswith(want) and says in problem for field, problem in found), found
+
+
+def test_an_unknown_column_names_the_line_and_the_nearest_columns() -> None:
+    text = GOOD.replace("{column: merchant_kind}", "{column: merchant_knd}")
+    found = problems(text, list(synthetic.COLUMNS))
+    assert found == [(f"line {line_of(text, 'merchant_knd')}: event.category.column",
+                      "no column 'merchant_knd' in the source (did you mean merchant_kind, merchant_name?)")]
+
+
+def test_a_field_of_no_mapped_type_is_refused() -> None:
+    text = GOOD.replace("  currency: USD", "  currency: USD\n  employee_id: {column: card_number}")
+    assert any("not a field of" in problem and field.startswith(f"line {line_of(text, 'employee_id')}:")
+               for field, problem in problems(text))
+
+
+def test_yaml_syntax_errors_name_the_line() -> None:
+    text = GOOD.replace("  currency: USD", "  currency: [USD")
+    ((field, _),) = problems(text)
+    assert field.startswith("line ")
+
+
+def test_sql_in_derived_columns_is_run_on_the_schema_before_rows(tmp_path: Path) -> None:
+    csv = tmp_path / "p.csv"
+    synthetic.write(csv, cards=3, days=2, stolen=0)
+    text = "columns:\n  doubled: \"CAST(amount_usd AS DOUBLE) * 2\"\n  broken: \"amount_usd +* 2\"\n" + GOOD
+    mapping = load_mapping(text)
+    lf = read_source([csv], mapping, tmp_path)
+    mapping.check_columns(source_columns(lf))
+    with pytest.raises(InvalidInput) as err:
+        mapping.check_derived(lf)
+    assert [p.field for p in err.value.problems] == [f"line {line_of(text, 'broken')}: columns.broken"]
