@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from dunpai.cli import app
 from dunpai.risk.scenarios.source_cases import demo_events
 
-CUSTOMERS, SEED = 60, 7
+CUSTOMERS, SEED = 20, 7  # a small world: the source's cases, a little normal traffic (the demo itself runs 300)
 
 
 def test_demo_stops_fraud_hides_card_numbers_and_audits(tmp_path: Path) -> None:

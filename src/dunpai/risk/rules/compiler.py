@@ -12,6 +12,7 @@ the decision.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -161,8 +162,10 @@ class CompiledRuleset:
 
     @classmethod
     def from_yaml(cls, text: str, known: frozenset[str], version: str | None = None) -> CompiledRuleset:
-        spec = parse_ruleset(text)
-        return cls(spec, version or content_version(text), text, known)
+        """Parse and compile ``text``; the same text, version and known variables give the same
+        (immutable) object, compiled once: explaining a thousand stored decisions reads the ruleset
+        that made them a thousand times."""
+        return _compiled(text, known, version)
 
     def _plan(self, event_type: str, available: frozenset[str]) -> _Plan:
         key = (event_type, available)
@@ -218,3 +221,9 @@ class CompiledRuleset:
 def content_version(text: str) -> str:
     """A content-derived version: the same YAML always gets the same version."""
     return "rs_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(text: str, known: frozenset[str], version: str | None) -> CompiledRuleset:
+    spec = parse_ruleset(text)
+    return CompiledRuleset(spec, version or content_version(text), text, known)
