@@ -50,7 +50,7 @@ def test_cli_end_to_end(service: tuple[str, str], tmp_path: Path) -> None:
     photo.write_bytes(photo_with_gps())
     cli("send-file", str(photo), "--to", "bob", "--home", alice)
 
-    got = json.loads(cli("receive", "--json", "--wait", "0.5", "--home", bob).strip().splitlines()[-1])
+    got = json.loads(cli("receive", "--json", "--wait", "3", "--home", bob).strip().splitlines()[-1])
     assert [m["text"] for m in got if m["kind"] == "text"] == ["你好 bob", "group hello"]
     file_mid = next(m["mid"] for m in got if m["kind"] == "file")
     out = tmp_path / "fetched.jpg"

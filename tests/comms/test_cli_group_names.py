@@ -43,7 +43,7 @@ def test_a_group_created_from_the_command_line_keeps_its_name_from_the_service(
     cli("group", "add", NAME, "bob", "--home", alice)  # by its name, on alice's device
     cli("send", "first meeting at nine", "--group", NAME, "--home", alice)
 
-    got = json.loads(cli("receive", "--json", "--wait", "0.5", "--home", bob).strip().splitlines()[-1])
+    got = json.loads(cli("receive", "--json", "--wait", "3", "--home", bob).strip().splitlines()[-1])
     text_msg = next(m for m in got if m["kind"] == "text")
     assert text_msg["group_name"] == NAME and text_msg["group"].startswith("g") and text_msg["group"] != NAME
     listed = json.loads(cli("group", "list", "--json", "--home", bob))
