@@ -5,8 +5,9 @@ returns a validated, frozen event or raises ``InvalidInput`` naming every bad fi
 stores anything. JSON bytes (an HTTP body) are read as the wire: numbers are parsed from their
 text as decimals (``12000.0000000000000001`` is a fraction, not 12000; ``1e-400`` is not 0), a
 number sent as a string or a flag sent as ``1`` is refused, and so are ``NaN`` and ``Infinity``.
-A dict (the importer's rows, replay files) and the stored canonical text are read as before. A ``pan`` is replaced by a keyed token (``card_id``) and its masked form is kept
-only for display: the clear number never leaves this module.
+A dict (the importer's rows, replay files) and the stored canonical text are read as before. A
+``pan`` is replaced by a keyed token (``card_id``) and its masked form is kept only for display:
+the clear number never leaves this module.
 """
 
 from __future__ import annotations
