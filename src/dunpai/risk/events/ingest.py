@@ -52,7 +52,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-def _wire_json(raw: bytes) -> Any:
+def _wire_json(raw: bytes | str) -> Any:
     """The body's JSON with every non-integer number as the exact ``Decimal`` of its text."""
     try:
         return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
