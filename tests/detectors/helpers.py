@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib.resources import files
 
-from dunpai.risk.decisions.engine import Engine, Enricher, known_variables
+from dunpai.risk.decisions.engine import Engine, Enricher, WithInputs, known_variables
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.events.schemas import AnyEvent
@@ -14,17 +14,17 @@ from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.rules.compiler import CompiledRuleset
 
 
-def engine_with(*enrichers: Enricher) -> Engine:
+def engine_with(*enrichers: Enricher) -> WithInputs:
     pipeline = FeaturePipeline()
     text = files("dunpai.risk.rules").joinpath("default.yaml").read_text(encoding="utf-8")
     ruleset = CompiledRuleset.from_yaml(text, known_variables(pipeline, DEFAULT_DETECTORS, enrichers))
-    return Engine(ruleset, pipeline, enrichers=enrichers)
+    return WithInputs(Engine(ruleset, pipeline), enrichers)
 
 
 class Replay:
     """Feeds events through the engine in order, writing states as the service would."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: WithInputs) -> None:
         self.engine = engine
         self.store = MemoryStore()
         self.seq = 0

@@ -1,9 +1,13 @@
-"""The risk decision service: validate -> de-duplicate -> decide -> persist -> update online state.
+"""The risk decision service: validate -> de-duplicate -> gather inputs -> decide -> persist -> update
+online state.
 
-This is the only place that orders I/O around the pure engine. An event is *accepted* when its log
-row and its decision are committed together; online state is written after that commit, and after
-a crash the log is replayed from the store's ``applied_seq`` so no accepted event is lost or
-counted twice. Resending an event id returns the original decision.
+This is the only place that orders I/O around the pure engine: inside the batch's transaction it
+gathers each event's outside inputs (the mobile-shield verification, whose nonce claim joins the
+transaction; exposure lists; account freezes) and hands them to ``Engine.decide``, which does no
+I/O. An event is *accepted* when its log row and its decision are committed together; online state
+is written after that commit, and after a crash the log is replayed from the store's
+``applied_seq`` so no accepted event is lost or counted twice. Resending an event id returns the
+original decision.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from dunpai.core.errors import (
     NotFound,
     StateError,
 )
-from dunpai.risk.decisions.engine import AccountStatus, Engine, Enricher, Scorer, known_variables
+from dunpai.risk.decisions.engine import Engine, Scorer, known_variables
+from dunpai.risk.decisions.inputs import AccountStatus, Enricher, gather_inputs
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.events.ingest import PanProtector, event_to_json, parse_event
@@ -184,6 +189,7 @@ class RiskService:
         self.known = known_variables(self.pipeline, DEFAULT_DETECTORS, enrichers)
         self.metrics = Metrics()
         self._engines: dict[str, Engine] = {}
+        self._accounts: dict[str, AccountStatus | None] = {}
         self._since_snapshot = 0
         # Decisions are serial: online state is read, updated and written back per event. HTTP batches
         # come from the event loop, console look-ups from worker threads.
@@ -232,6 +238,8 @@ class RiskService:
                 continue
             body = event_to_json(event)
             parsed.append((i, tenant, event, masked, body, hashlib.sha256(body.encode()).hexdigest()))
+        # Engines first: installing a tenant's default ruleset writes, which must not wait on the batch.
+        engines = {tenant: self.engine(tenant) for _, tenant, *_rest in parsed}
         overlay = _Overlay(self.store)
         accepted: list[tuple[int, Decision, str | None]] = []
         in_batch: dict[tuple[str, str], tuple[str, Decision, str]] = {}
@@ -260,7 +268,8 @@ class RiskService:
                     if isinstance(event, Label):
                         event = self._fill_label(conn, tenant, event, in_batch)
                     view = TenantStore(overlay, tenant)
-                    decision, new_states = self.engine(tenant).decide(event, view)
+                    inputs = gather_inputs(event, self.enrichers, self.accounts_of(tenant), conn)
+                    decision, new_states = engines[tenant].decide(event, view, inputs)
                     view.put_many(new_states, 0)
                     in_batch[key] = (digest, decision, body)
                     rows.append(repo.EventRow(tenant, event.type, event.event_time.timestamp(), body, digest, masked,
@@ -382,14 +391,21 @@ class RiskService:
     def engine(self, tenant: str) -> Engine:
         engine = self._engines.get(tenant)
         if engine is None:
-            accounts = self.accounts
-            for_tenant = getattr(accounts, "for_tenant", None)
-            if for_tenant is not None:
-                accounts = for_tenant(tenant)  # a freeze in one bank never touches another's account
             engine = Engine(self._published(tenant), pipeline=self.pipeline, model=self.models.get(tenant),
-                            accounts=accounts, enrichers=self.enrichers, tenant=tenant)
+                            tenant=tenant)
             self._engines[tenant] = engine
         return engine
+
+    def accounts_of(self, tenant: str) -> AccountStatus | None:
+        """The account-status port seen from ``tenant`` (a freeze in one bank never touches
+        another's account)."""
+        try:
+            return self._accounts[tenant]
+        except KeyError:
+            accounts = self.accounts
+            for_tenant = getattr(accounts, "for_tenant", None)
+            found = self._accounts[tenant] = for_tenant(tenant) if for_tenant is not None else accounts
+            return found
 
     def loaded_ruleset(self, tenant: str) -> CompiledRuleset | None:
         """The ruleset deciding ``tenant``'s events as this process last loaded it, without touching

@@ -1,14 +1,16 @@
-"""Account and card states as the decision engine sees them (``AccountStatus`` port).
+"""Account and card states as decisions see them (``AccountStatus`` port).
 
-The state is read from the database on every money event, so an approved freeze is honoured by
-the very next decision in every worker. ``for_tenant`` gives the per-tenant view the engine needs
-(an account id is only meaningful inside its tenant).
+The service looks the state up for every money event, inside the batch's transaction, and hands it
+to the engine as an input; an approved freeze is honoured by the very next decision in this
+process, and within ``refresh_seconds`` in every other worker. ``for_tenant`` gives the per-tenant
+view a decision needs (an account id is only meaningful inside its tenant).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -41,23 +43,26 @@ class AccountStates:
     def for_tenant(self, tenant: str) -> AccountStates:
         return AccountStates(self.db, tenant, self.refresh_seconds)
 
-    def _lookup(self, kind: str, target_id: str) -> str:
+    def _lookup(self, kind: str, target_id: str, conn: Connection | None) -> str:
         now = time.monotonic()
         if self._loaded_generation != _generation[0] or now - self._loaded_at > self.refresh_seconds:
-            with self.db.connect() as conn:
-                rows = conn.execute(select(account_states.c.target_kind, account_states.c.target_id,
-                                           account_states.c.state).where(
-                    account_states.c.tenant == self.tenant, account_states.c.state != "active")).all()
+            query = select(account_states.c.target_kind, account_states.c.target_id, account_states.c.state).where(
+                account_states.c.tenant == self.tenant, account_states.c.state != "active")
+            if conn is not None:
+                rows = conn.execute(query).all()
+            else:
+                with self.db.connect() as own:
+                    rows = own.execute(query).all()
             self._states = {(r[0], r[1]): str(r[2]) for r in rows}
             self._loaded_generation, self._loaded_at = _generation[0], now
         return self._states.get((kind, target_id), "active")
 
-    def status(self, account_id: str) -> str:
-        """``active``, ``restricted`` or ``frozen``."""
-        return self._lookup("account", account_id)
+    def status(self, account_id: str, conn: Any = None) -> str:
+        """``active``, ``restricted`` or ``frozen`` (``conn``: the decision batch's transaction)."""
+        return self._lookup("account", account_id, conn)
 
-    def card_status(self, card_id: str) -> str:
-        return self._lookup("card", card_id)
+    def card_status(self, card_id: str, conn: Any = None) -> str:
+        return self._lookup("card", card_id, conn)
 
 
 _generation = [0]

@@ -8,6 +8,7 @@ at a terminal flagged (and not cleared) by then; ``card_exposure_score`` the str
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from dunpai.risk.compromise.ports import ExposureRepository
 from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent
@@ -22,7 +23,8 @@ class ExposureEnricher:
     def feature_names(self) -> tuple[str, ...]:
         return FEATURES
 
-    def enrich(self, event: AnyEvent, t: float) -> Mapping[str, float]:
+    def enrich(self, event: AnyEvent, t: float, conn: Any = None) -> Mapping[str, float]:
+        """Read from the repository (a cache of the job's flags in a service); ``conn`` unused."""
         if not isinstance(event, CardPresent | CardNotPresent):
             return {}
         exposed, score = 0.0, 0.0

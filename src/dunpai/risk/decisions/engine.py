@@ -1,7 +1,11 @@
 """The decision engine: features -> detectors -> rules -> model -> one action with its reasons.
 
-Pure: it reads online state through the store but returns the new states instead of writing them,
-reads no clock, and gives identical decisions for identical event sequences.
+Pure: (state, event, inputs) -> (decision, new states). It reads the event's online state through
+the store it is given (an in-process view: the service's batch overlay, a replay's ``MemoryStore``,
+a stream processor's keyed state) and returns the new states instead of writing them; everything
+else it needs from outside (mobile-shield verification, exposure lists, account freezes) comes in
+``inputs``, gathered by the service beforehand (``decisions/inputs.py``). It does no I/O, reads no
+clock, and gives identical decisions for identical event sequences and inputs.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from typing import Protocol
 
 from dunpai.core.i18n import Text
 from dunpai.core.ids import derived_id
+from dunpai.risk.decisions.inputs import NO_INPUTS, AccountStatus, Enricher, Inputs, gather_inputs
 from dunpai.risk.decisions.ladder import ABNORMAL, ACCESS_NEXT_STEP, NEXT_STEP, RANK, Action, stronger
 from dunpai.risk.decisions.record import Contribution, Decision
 from dunpai.risk.detectors import DEFAULT_DETECTORS, Detector
 from dunpai.risk.detectors.base import SignalSpec, run_signals
 from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent, MobileTransfer
+from dunpai.risk.features.layout import Features
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import StateKey, StateStore
-from dunpai.risk.rules.compiler import CompiledRuleset
+from dunpai.risk.rules.compiler import CompiledRuleset, RuleResult
+from dunpai.risk.rules.model import Rule
 
 ACCOUNT_FROZEN = "account.frozen"
 ACCOUNT_RESTRICTED = "account.restricted"
@@ -29,6 +36,10 @@ _ACCOUNT_TEXT = {
 }
 _MONEY_EVENTS = frozenset({"card_present", "card_not_present", "mobile_transfer"})
 _ACCESS_EVENTS = frozenset({"login", "device"})
+_ACCOUNT_EVENTS = (CardPresent, CardNotPresent, MobileTransfer)
+
+__all__ = ["ACCOUNT_FROZEN", "ACCOUNT_RESTRICTED", "AccountStatus", "Engine", "Enricher", "Inputs", "Scorer",
+           "WithInputs", "customer_message", "known_variables"]
 
 
 class Scorer(Protocol):
@@ -43,25 +54,6 @@ class Scorer(Protocol):
     def reason_for(self, feature: str) -> str: ...
 
 
-class Enricher(Protocol):
-    """Adds features that need a look-up outside online state: the mobile-shield verification of a
-    transfer, whether a card is on the exposed list of a skimmed terminal, ... Names are declared up
-    front so that rules can be validated against them."""
-
-    def feature_names(self) -> tuple[str, ...]: ...
-
-    def enrich(self, event: AnyEvent, t: float) -> Mapping[str, float]: ...
-
-
-class AccountStatus(Protocol):
-    """Current restriction of an account or card (set by analysts with dual control):
-    ``active``, ``restricted`` or ``frozen``."""
-
-    def status(self, account_id: str) -> str: ...
-
-    def card_status(self, card_id: str) -> str: ...
-
-
 class Engine:
     def __init__(
         self,
@@ -69,29 +61,20 @@ class Engine:
         pipeline: FeaturePipeline | None = None,
         detectors: tuple[Detector, ...] = DEFAULT_DETECTORS,
         model: Scorer | None = None,
-        accounts: AccountStatus | None = None,
-        enrichers: tuple[Enricher, ...] = (),
         tenant: str = "default",
     ) -> None:
         self.pipeline = pipeline or FeaturePipeline()
         self.detectors = detectors
         self.ruleset = ruleset
         self.model = model
-        self.accounts = accounts
-        self.enrichers = enrichers
         self.tenant = tenant
         self._available: dict[tuple[str, ...], frozenset[str]] = {}
         self._signals: dict[str, tuple[SignalSpec, ...]] = {}  # every detector's signals, by event type
 
-    def known_variables(self) -> frozenset[str]:
-        return known_variables(self.pipeline, self.detectors, self.enrichers)
-
-    def decide(self, event: AnyEvent, store: StateStore) -> tuple[Decision, list[tuple[StateKey, array[float]]]]:
-        t, f, new_states = self.pipeline.compute(event, store)
-        etype = event.type
-        for enricher in self.enrichers:
-            f.update(enricher.enrich(event, t))
-        fired: list[str] = []
+    def judge(self, etype: str, f: Features, fired: list[str]) -> tuple[Action, float, list[Rule], list[RuleResult]]:
+        """Detectors and rules on an event's features: the rules' action and score, the rules that
+        hit (strongest first) and every rule's result. ``f`` gains the signals, ``fired`` their
+        names. History replays call this without building a decision record."""
         signals = self._signals.get(etype)
         if signals is None:
             signals = self._signals[etype] = tuple(s for det in self.detectors for s in det.for_type(etype))
@@ -109,8 +92,19 @@ class Engine:
                 hits.append(rule)
                 action = stronger(action, rule.action)
                 rule_score *= 1.0 - rule.score / 100.0
-        score = 100.0 * (1.0 - rule_score)
         hits.sort(key=lambda r: (-RANK[r.action], -r.score, r.id))
+        return action, 100.0 * (1.0 - rule_score), hits, results
+
+    def decide(self, event: AnyEvent, store: StateStore,
+               inputs: Inputs = NO_INPUTS) -> tuple[Decision, list[tuple[StateKey, array[float]]]]:
+        """The decision on ``event`` and the states it produces (not written): ``store`` gives the
+        event's entities' current states, ``inputs`` what the service looked up beforehand."""
+        _t, f, new_states = self.pipeline.compute(event, store)
+        etype = event.type
+        if inputs.features:
+            f.update(inputs.features)
+        fired: list[str] = []
+        action, score, hits, results = self.judge(etype, f, fired)
         reasons = list(dict.fromkeys(r.reason for r in hits))
         message_parts = list(dict.fromkeys(Text(r.customer_message.zh, r.customer_message.en) for r in hits))[:2]
         probability = contributions = None
@@ -118,15 +112,13 @@ class Engine:
             probability = self.model.predict(f)
             score = max(score, 100.0 * probability)
             action = stronger(action, self._model_action(probability))
-        if self.accounts is not None and isinstance(event, CardPresent | CardNotPresent | MobileTransfer):
-            card_id = event.card_id if isinstance(event, CardPresent | CardNotPresent) else None
-            status = _strictest(self.accounts.status(event.account_id), self.accounts.card_status(card_id or ""))
-            if status in ("frozen", "restricted"):
-                code = ACCOUNT_FROZEN if status == "frozen" else ACCOUNT_RESTRICTED
-                action = stronger(action, "freeze" if status == "frozen" else "restrict")
-                reasons.insert(0, code)
-                message_parts.insert(0, _ACCOUNT_TEXT[code])
-                score = max(score, 100.0)
+        status = inputs.account_status
+        if status in ("frozen", "restricted") and isinstance(event, _ACCOUNT_EVENTS):
+            code = ACCOUNT_FROZEN if status == "frozen" else ACCOUNT_RESTRICTED
+            action = stronger(action, "freeze" if status == "frozen" else "restrict")
+            reasons.insert(0, code)
+            message_parts.insert(0, _ACCOUNT_TEXT[code])
+            score = max(score, 100.0)
         if self.model is not None and probability is not None and action != "allow":
             contributions = tuple(
                 Contribution(name, f.get(name, 0.0), value) for name, value in self.model.contributions(f, 5)
@@ -167,9 +159,18 @@ class Engine:
         return "allow"
 
 
-def _strictest(a: str, b: str) -> str:
-    order = {"active": 0, "restricted": 1, "frozen": 2}
-    return a if order.get(a, 0) >= order.get(b, 0) else b
+class WithInputs:
+    """An engine with input ports that need no transaction (in-memory directories, test doubles),
+    for evaluations and tests: gathers each event's inputs, then decides."""
+
+    def __init__(self, engine: Engine, enrichers: tuple[Enricher, ...] = (),
+                 accounts: AccountStatus | None = None) -> None:
+        self.engine = engine
+        self.enrichers = enrichers
+        self.accounts = accounts
+
+    def decide(self, event: AnyEvent, store: StateStore) -> tuple[Decision, list[tuple[StateKey, array[float]]]]:
+        return self.engine.decide(event, store, gather_inputs(event, self.enrichers, self.accounts))
 
 
 def customer_message(action: Action, parts: list[Text], access: bool = False) -> Text:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -87,7 +87,7 @@ class InsiderEnricher:
     def feature_names(self) -> tuple[str, ...]:
         return FEATURES
 
-    def enrich(self, event: AnyEvent, t: float) -> Mapping[str, float]:
+    def enrich(self, event: AnyEvent, t: float, conn: Any = None) -> Mapping[str, float]:
         if not isinstance(event, StaffAccess):
             return {}
         group = self.directory.peer_group(event.employee_id)

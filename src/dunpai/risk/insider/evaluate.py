@@ -15,7 +15,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from typing import Any
 
-from dunpai.risk.decisions.engine import Engine, known_variables
+from dunpai.risk.decisions.engine import Engine, WithInputs, known_variables
 from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import MemoryStore
@@ -37,7 +37,7 @@ def default_ruleset(enrichers: tuple[InsiderEnricher, ...], pipeline: FeaturePip
     return CompiledRuleset.from_yaml(text, known_variables(pipeline, DEFAULT_DETECTORS, enrichers))
 
 
-def insider_engine(month: StaffMonth, baseline_month: StaffMonth) -> Engine:
+def insider_engine(month: StaffMonth, baseline_month: StaffMonth) -> WithInputs:
     """The engine with the insider enricher wired to the month's directory and past baselines."""
     groups = dict(baseline_month.roles)
     groups.update(month.roles)
@@ -47,7 +47,7 @@ def insider_engine(month: StaffMonth, baseline_month: StaffMonth) -> Engine:
         PrefixBusinessRecords(),
     )
     pipeline = FeaturePipeline()
-    return Engine(default_ruleset((enricher,), pipeline), pipeline, enrichers=(enricher,))
+    return WithInputs(Engine(default_ruleset((enricher,), pipeline), pipeline), (enricher,))
 
 
 def evaluate_insider(scenario: StaffScenario | None = None, progress: Progress | None = None) -> dict[str, Any]:
@@ -91,6 +91,6 @@ def evaluate_insider(scenario: StaffScenario | None = None, progress: Progress |
             "false_alert_employees": sorted({e for e, _ in alerts}),
             "thief_abnormal_queries": thief_abnormal,
             "summary": month.summary(),
-            "ruleset_version": engine.ruleset.version,
+            "ruleset_version": engine.engine.ruleset.version,
         },
     }

@@ -11,7 +11,7 @@ missing signature from a customer who never enrolled one is no sign of takeover)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from dunpai.risk.events.schemas import AnyEvent, MobileTransfer
 from dunpai.risk.shield.model import STATUS_CODES, ShieldCheck
@@ -21,7 +21,7 @@ FEATURES = ("shield_valid", "shield_status", "shield_device_age_secs", "shield_c
 
 
 class ShieldChecker(Protocol):
-    def check(self, transfer: MobileTransfer) -> ShieldCheck: ...
+    def check(self, transfer: MobileTransfer, conn: Any = None) -> ShieldCheck: ...
 
 
 def shield_features(result: ShieldCheck) -> dict[str, float]:
@@ -37,7 +37,8 @@ def shield_features(result: ShieldCheck) -> dict[str, float]:
 
 
 class ShieldEnricher:
-    """Verifies each mobile transfer's shield through the service (which consumes the nonce)."""
+    """Verifies each mobile transfer's shield through the service (which consumes the nonce, in the
+    decision batch's transaction ``conn`` when the service passes one)."""
 
     def __init__(self, checker: ShieldChecker) -> None:
         self.checker = checker
@@ -45,7 +46,7 @@ class ShieldEnricher:
     def feature_names(self) -> tuple[str, ...]:
         return FEATURES
 
-    def enrich(self, event: AnyEvent, t: float) -> Mapping[str, float]:
+    def enrich(self, event: AnyEvent, t: float, conn: Any = None) -> Mapping[str, float]:
         if not isinstance(event, MobileTransfer):
             return {}
-        return shield_features(self.checker.check(event))
+        return shield_features(self.checker.check(event, conn))

@@ -6,7 +6,7 @@ The SQL implementation (``shield.sql``) passes the same contract tests (``tests/
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import Any, Protocol
 
 from dunpai.core.errors import NotFound
 from dunpai.risk.shield.errors import ShieldKeyExists
@@ -19,17 +19,18 @@ class ShieldRepository(Protocol):
         key id raises :class:`ShieldKeyExists`."""
         ...
 
-    def get_device(self, key_id: str) -> EnrolledDevice | None: ...
+    def get_device(self, key_id: str, conn: Any = None) -> EnrolledDevice | None: ...
 
-    def devices_of(self, customer_id: str) -> list[EnrolledDevice]: ...
+    def devices_of(self, customer_id: str, conn: Any = None) -> list[EnrolledDevice]: ...
 
     def revoke(self, key_id: str, t: float, reason: str) -> EnrolledDevice:
         """Mark the key revoked from ``t`` on (the earliest revocation wins); raises ``NotFound``."""
         ...
 
-    def claim_nonce(self, key_id: str, nonce: str, event_id: str, t: float) -> str:
+    def claim_nonce(self, key_id: str, nonce: str, event_id: str, t: float, conn: Any = None) -> str:
         """Consume ``nonce`` for ``event_id`` unless already consumed; return the event id that holds it.
-        A resend of the same event gets its own id back (idempotent); a replay gets another one."""
+        A resend of the same event gets its own id back (idempotent); a replay gets another one.
+        ``conn``: the caller's open transaction (the decision batch's), which the claim joins."""
         ...
 
     def prune_nonces(self, before: float) -> int:
@@ -57,10 +58,10 @@ class MemoryShieldRepository:
             )
         self._devices[device.key_id] = device
 
-    def get_device(self, key_id: str) -> EnrolledDevice | None:
+    def get_device(self, key_id: str, conn: Any = None) -> EnrolledDevice | None:
         return self._devices.get(key_id)
 
-    def devices_of(self, customer_id: str) -> list[EnrolledDevice]:
+    def devices_of(self, customer_id: str, conn: Any = None) -> list[EnrolledDevice]:
         return sorted(
             (d for d in self._devices.values() if d.customer_id == customer_id),
             key=lambda d: (d.enrolled_at, d.key_id),
@@ -75,7 +76,7 @@ class MemoryShieldRepository:
             self._devices[key_id] = device
         return device
 
-    def claim_nonce(self, key_id: str, nonce: str, event_id: str, t: float) -> str:
+    def claim_nonce(self, key_id: str, nonce: str, event_id: str, t: float, conn: Any = None) -> str:
         holder = self._nonces.setdefault((key_id, nonce), (event_id, t))
         return holder[0]
 

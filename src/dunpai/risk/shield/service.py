@@ -8,6 +8,7 @@ verifies again while a replay under another event id raises :class:`ReplayedShie
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from dunpai.risk.events.schemas import MobileTransfer
 from dunpai.risk.shield.crypto import check_public_key, key_id_for, verify_signature
@@ -68,13 +69,14 @@ class ShieldService:
         return self.repo.revoke(key_id, t, reason)
 
     # --- verification ----------------------------------------------------------------------------
-    def verify_transfer(self, transfer: MobileTransfer) -> VerifiedShield:
-        """Verify the transfer's shield signature at its event time, or raise a :class:`ShieldError`."""
+    def verify_transfer(self, transfer: MobileTransfer, conn: Any = None) -> VerifiedShield:
+        """Verify the transfer's shield signature at its event time, or raise a :class:`ShieldError`.
+        ``conn``: the decision batch's transaction, which the nonce claim joins (``None``: its own)."""
         shield = transfer.shield
         if shield is None:
             raise MissingShield("the transfer carries no mobile-shield signature")
         t = transfer.event_time.timestamp()
-        device = self.repo.get_device(shield.key_id)
+        device = self.repo.get_device(shield.key_id, conn)
         if device is None or device.enrolled_at > t:
             raise UnknownShieldKey("no shield key enrolled under this id", key_id=shield.key_id)
         if device.customer_id != transfer.customer_id:
@@ -86,7 +88,7 @@ class ShieldService:
         age_ms = epoch_ms(transfer.event_time) - epoch_ms(shield.signed_at)
         if age_ms > self.policy.max_age_secs * 1000 or -age_ms > self.policy.max_clock_skew_secs * 1000:
             raise StaleShield("the signature's time is too far from the transfer's", key_id=shield.key_id)
-        holder = self.repo.claim_nonce(shield.key_id, shield.nonce, transfer.event_id, t)
+        holder = self.repo.claim_nonce(shield.key_id, shield.nonce, transfer.event_id, t, conn)
         if holder != transfer.event_id:
             raise ReplayedShield("this signature was already used for another transfer", key_id=shield.key_id)
         age = t - device.enrolled_at
@@ -94,17 +96,17 @@ class ShieldService:
             device=device, device_age_secs=age, cooling_off=age < self.policy.cooling_off_secs
         )
 
-    def check(self, transfer: MobileTransfer) -> ShieldCheck:
+    def check(self, transfer: MobileTransfer, conn: Any = None) -> ShieldCheck:
         """The verification's outcome as data, for decision features (``verify_transfer`` raises)."""
         key_id = transfer.shield.key_id if transfer.shield is not None else None
         try:
-            verified = self.verify_transfer(transfer)
+            verified = self.verify_transfer(transfer, conn)
         except ShieldError as exc:
             enrolled = True
             if isinstance(exc, MissingShield):
                 t = transfer.event_time.timestamp()
                 enrolled = any(d.enrolled_at <= t and not d.revoked_by(t)
-                               for d in self.repo.devices_of(transfer.customer_id))
+                               for d in self.repo.devices_of(transfer.customer_id, conn))
             return ShieldCheck(status=exc.status, key_id=key_id, detail=exc.code,  # type: ignore[arg-type]
                                enrolled=enrolled)
         return ShieldCheck(
