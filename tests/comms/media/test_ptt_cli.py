@@ -58,10 +58,11 @@ def test_ptt_talk_and_listen_via_cli(stack: tuple[str, str, str], tmp_path: Path
     alice, bob = str(tmp_path / "alice"), str(tmp_path / "bob")
     cli("register", "--server", url, "--user", "alice", "--invite", codes[0], "--home", alice)
     cli("register", "--server", url, "--user", "bob", "--invite", codes[1], "--home", bob)
-    cli("group", "create", "ops", "--home", alice)
+    created = cli("group", "create", "ops", "--home", alice)  # "ops" travels end to end; the service sees an id
+    group_id = created.strip().rsplit("(", 1)[1].rstrip(")")
     cli("group", "add", "ops", "bob", "--home", alice)
-    ticket_a = cli("ptt", "ticket", "ops", "alice").strip()
-    ticket_b = cli("ptt", "ticket", "ops", "bob").strip()
+    ticket_a = cli("ptt", "ticket", group_id, "alice").strip()  # the operator's tickets name the group's id
+    ticket_b = cli("ptt", "ticket", group_id, "bob").strip()
     speech = speak("Testing push to talk. Over.", speed=220)
     wav = tmp_path / "say.wav"
     codec.write_wav(wav, np.concatenate([np.zeros(codec.SAMPLE_RATE, dtype=np.int16), speech]))

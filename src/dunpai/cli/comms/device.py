@@ -82,7 +82,8 @@ def send(text: Annotated[str, typer.Argument(help="消息 / message text")], to:
     _one_of(to, group)
 
     async def action(c: CommsClient) -> str:
-        return await (c.group_send_text(group_meta.resolve(c, group), text) if group else c.send_text(str(to), text))
+        return await (c.group_send_text(await group_meta.find(c, group), text) if group
+                      else c.send_text(str(to), text))
 
     console.print(f"已发送 / sent {session(home, action)}")
 
@@ -126,7 +127,7 @@ def send_file(path: Annotated[Path, typer.Argument(help="文件 / file", exists=
 
     async def action(c: CommsClient) -> FileKey:
         ref = await c.upload_file(data, path.name, "application/octet-stream", strip=not keep_metadata)
-        await (c.group_send_content(group_meta.resolve(c, group), ref.to_content()) if group
+        await (c.group_send_content(await group_meta.find(c, group), ref.to_content()) if group
                else c.send_content(str(to), ref.to_content()))
         return ref
 
@@ -191,7 +192,7 @@ def group_add(group: GroupArg, user: UserArg,
     """邀请成员（并把群名端到端发给新成员） / add a member (owner/admin); the name goes to them end to end."""
 
     async def action(c: CommsClient) -> None:
-        group_id = group_meta.resolve(c, group)
+        group_id = await group_meta.find(c, group)
         await group_meta.add_member(c, group_id, user, c.state.group_names.get(group_id, group_id), role)
 
     session(home, action)
@@ -201,7 +202,10 @@ def group_add(group: GroupArg, user: UserArg,
 @group_app.command("remove")
 def group_remove(group: GroupArg, user: UserArg, home: HomeOpt = None) -> None:
     """移除成员（之后的消息对其不可读） / remove a member (later messages are unreadable to them)."""
-    session(home, lambda c: c.group_remove(group_meta.resolve(c, group), user))
+    async def action(c: CommsClient) -> None:
+        await c.group_remove(await group_meta.find(c, group), user)
+
+    session(home, action)
     console.print(f"已移除 / removed {user}")
 
 
@@ -210,7 +214,10 @@ def group_role(group: GroupArg, user: UserArg,
                role: Annotated[str, typer.Argument(help="角色 / role: owner, admin, member")],
                home: HomeOpt = None) -> None:
     """设置角色 / set a member's role (owner only)."""
-    session(home, lambda c: c.group_role(group_meta.resolve(c, group), user, role))
+    async def action(c: CommsClient) -> None:
+        await c.group_role(await group_meta.find(c, group), user, role)
+
+    session(home, action)
 
 
 @group_app.command("info")
@@ -218,7 +225,7 @@ def group_info(group: GroupArg, as_json: JsonOpt = False, home: HomeOpt = None) 
     """群组成员 / group members."""
 
     async def action(c: CommsClient) -> dict[str, Any]:
-        group_id = group_meta.resolve(c, group)
+        group_id = await group_meta.find(c, group)
         return {**await c.group_info(group_id), "name": c.state.group_names.get(group_id)}
 
     info: dict[str, Any] = session(home, action)

@@ -14,6 +14,7 @@ from rich.markup import escape
 from dunpai.cli.common import console, new_app, settings
 from dunpai.cli.comms.common import ConfigOpt, HomeOpt, RelayTicket, RelayUrl, device_settings, session, show
 from dunpai.cli.comms.service import relay_secret_or_exit
+from dunpai.comms.client import group_meta
 from dunpai.comms.client.client import CommsClient
 from dunpai.core.config import secret
 
@@ -26,7 +27,8 @@ def _operator_ticket(home: Path | None) -> str | None:
     return secret(device_settings(home).comms.device.relay_ticket)
 
 
-GroupArg = Annotated[str, typer.Argument(help="对讲组 / talk-group id")]
+GroupArg = Annotated[str, typer.Argument(help="对讲组名称（本设备已知）或编号 / talk-group name (known on this "
+                                                 "device) or id")]
 
 
 def ptt_ticket(group_id: GroupArg, user: Annotated[str, typer.Argument(help="用户 / user")],
@@ -61,8 +63,9 @@ def ptt_talk(group_id: GroupArg, wav: Annotated[Path, typer.Argument(help="WAV �
         raise typer.BadParameter(f"{wav} does not exist", param_hint="WAV")
 
     async def action(c: CommsClient) -> sessions.TalkReport:
-        url, tk = await sessions.relay_access(c, group_id, relay, ticket or _operator_ticket(home))
-        key = await sessions.key_for_talking(c, group_id, wait_s=wait, random_bytes=os.urandom, now_s=time.time(),
+        group = await group_meta.find(c, group_id)  # its name on this device, or its id
+        url, tk = await sessions.relay_access(c, group, relay, ticket or _operator_ticket(home))
+        key = await sessions.key_for_talking(c, group, wait_s=wait, random_bytes=os.urandom, now_s=time.time(),
                                              force_new=new_key, on_other=show)
         return await sessions.talk_wav(c, key, url, tk, wav, emergency=emergency)
 
@@ -80,8 +83,9 @@ def ptt_listen(group_id: GroupArg, relay: RelayUrl = None, ticket: RelayTicket =
     from dunpai.comms.media import sessions
 
     async def action(c: CommsClient) -> list[Path]:
-        url, tk = await sessions.relay_access(c, group_id, relay, ticket or _operator_ticket(home))
-        key = await sessions.wait_media_key(c, group_id, wait, show)
+        group = await group_meta.find(c, group_id)
+        url, tk = await sessions.relay_access(c, group, relay, ticket or _operator_ticket(home))
+        key = await sessions.wait_media_key(c, group, wait, show)
         return await sessions.listen_wav(c, key, url, tk, out_dir, seconds)
 
     for p in session(home, action):
@@ -168,7 +172,7 @@ def call_answer(wav: CallWav = None, video_in: CallVideo = None, out_dir: CallOu
                                                                        relay_url=relay, on_other=show)))
 
 
-def call_join(group_id: Annotated[str, typer.Argument(help="群组 / group id")],
+def call_join(group_id: Annotated[str, typer.Argument(help="群组名称或编号 / group name or id")],
               call_id: Annotated[str, typer.Option(help="群通话标识 / group call id")] = "main",
               wav: CallWav = None, video_in: CallVideo = None, out_dir: CallOut = Path("call-heard"),
               seconds: CallSeconds = 60.0, pace: CallPace = 1.0, muted: CallMuted = False, mic: CallMic = False,
@@ -183,8 +187,11 @@ def call_join(group_id: Annotated[str, typer.Argument(help="群组 / group id")]
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", call_id):
         raise typer.BadParameter("letters, digits, _ . - (≤ 64)", param_hint="--call-id")
     plan = _plan(out_dir, wav, video_in, mic, speaker, seconds, pace, muted, tuple(expect or ()))
-    _call_report(session(home, lambda c: join_group_call(c, group_id, call_id, plan,
-                                                                           relay_url=relay, on_other=show)))
+    async def action(c: CommsClient) -> Any:
+        return await join_group_call(c, await group_meta.find(c, group_id), call_id, plan, relay_url=relay,
+                                     on_other=show)
+
+    _call_report(session(home, action))
 
 
 ptt_app.command("ticket")(ptt_ticket)

@@ -10,10 +10,11 @@ role against the service's member list).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
-from dunpai.comms.client.client import CommsClient
+from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import MalformedFrame
 
 MAX_NAME = 100
@@ -72,6 +73,37 @@ async def learn_name(client: CommsClient, group_id: str, sender: str, content: d
     client.state.group_names[group_id] = name
     client.save()
     return name
+
+
+async def find(client: CommsClient, ref: str, wait_s: float = 2.0) -> str:
+    """A group named on a command line: its name on this device, its id, or a name this device is
+    just being told: the ``group_meta`` messages waiting for it are read (up to ``wait_s`` seconds)
+    and every other message is put back, in order, for whoever reads them next."""
+    known = resolve(client, ref)
+    ids = set(await client.group_list())
+    if known != ref or ref in ids:
+        return known
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    held: list[Received] = []
+    try:
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                m = await asyncio.wait_for(client.inbox.get(), remaining)
+            except TimeoutError:
+                break
+            if m.kind == "group_meta" and m.group_id in ids and m.content is not None:
+                if await learn_name(client, m.group_id, m.sender, m.content) == ref:
+                    break
+            else:
+                held.append(m)
+    finally:
+        rest: list[Received] = []
+        while not client.inbox.empty():
+            rest.append(client.inbox.get_nowait())
+        for m in (*held, *rest):
+            client.inbox.put_nowait(m)
+    return resolve(client, ref)
 
 
 def resolve(client: CommsClient, ref: str) -> str:
