@@ -65,11 +65,16 @@ def fetch(name: str) -> Path:
     return out
 
 
-def _service(data: Path) -> Any:
+def _settings(data: Path) -> Any:
     from dunpai.core.config import load_settings
+
+    return load_settings(None, {"data_dir": str(data)})
+
+
+def _service(data: Path) -> Any:
     from dunpai.risk.runtime import open_service
 
-    return open_service(load_settings(None, {"data_dir": str(data)}))
+    return open_service(_settings(data))
 
 
 def imported(name: str, sources: list[Path], mapping: Path, data: Path) -> dict[str, Any]:
@@ -79,7 +84,8 @@ def imported(name: str, sources: list[Path], mapping: Path, data: Path) -> dict[
 
     service = _service(data)
     try:
-        summary: dict[str, Any] = run_import(service, sources, mapping, "default", data / "rejects.jsonl")
+        summary: dict[str, Any] = run_import(service, sources, mapping, "default", data / "rejects.jsonl",
+                                             settings=_settings(data))
     finally:
         service.close()
     console.print(f"{name}: {summary['status']}, {summary['events']:,} events, {summary['labels']:,} labels, "

@@ -123,7 +123,8 @@ def write() -> None:
                   "| model | AUC ROC | average precision | recall @ 1 % FPR |", "|---|---|---|---|",
                   f"| Dunpai (import → train → eval) | {_f(d['auc_roc'])} | {_f(d['average_precision'])} | "
                   f"{_f(d['recall_at_1pct_fpr'])} |",
-                  f"| plain LightGBM on the raw columns, same run | {_f(p['auc_roc'])} | {_f(p['average_precision'])} | "
+                  f"| plain LightGBM on the raw columns, same run | {_f(p['auc_roc'])} | "
+                  f"{_f(p['average_precision'])} | "
                   f"{_f(p['recall_at_1pct_fpr'])} |", "",
                   f"{ieee['test_rows']:,} test payments, {ieee['test_frauds']:,} frauds. Charts: "
                   "`bench/results/ieee-cis-pr-roc.png`.", ""]
@@ -164,8 +165,9 @@ def write() -> None:
     imp = _load("import.json")
     if imp:
         lines += ["## Import speed", "",
-                  f"`dunpai import` of the Handbook's {imp['events']:,} events (payments, labels, reissues) into a fresh "
-                  f"data directory, replay included: {imp['seconds']:.1f} s, **{imp['events_per_s']:,.0f} events/s** "
+                  f"`dunpai import` of the Handbook's {imp['events']:,} events (payments, labels, reissues) into a "
+                  f"fresh data directory, replay included: {imp['seconds']:.1f} s, "
+                  f"**{imp['events_per_s']:,.0f} events/s** "
                   f"({imp.get('note', '')}).", ""]
     DOC.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 

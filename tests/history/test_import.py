@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -46,9 +47,8 @@ def test_labels_arrive_after_the_mapped_delay_and_name_what_they_label(imported:
         label = json.loads(db.execute("select body from risk_events where event_type = 'label' limit 1").fetchone()[0])
         target = json.loads(db.execute("select body from risk_events where event_id = ?",
                                        (label["target_event_id"],)).fetchone()[0])
-    from datetime import datetime, timedelta
-
-    assert datetime.fromisoformat(label["event_time"]) - datetime.fromisoformat(target["event_time"]) == timedelta(days=7)
+    delay = datetime.fromisoformat(label["event_time"]) - datetime.fromisoformat(target["event_time"])
+    assert delay == timedelta(days=7)
     assert label["card_id"] == target["card_id"] and label["merchant_id"] == target["merchant_id"]
     assert label["category"] == target["category"]
 

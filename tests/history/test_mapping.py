@@ -79,3 +79,19 @@ def test_sql_in_derived_columns_is_run_on_the_schema_before_rows(tmp_path: Path)
     with pytest.raises(InvalidInput) as err:
         mapping.check_derived(lf)
     assert [p.field for p in err.value.problems] == [f"line {line_of(text, 'broken')}: columns.broken"]
+
+
+def test_value_tables_and_shell_patterns_turn_a_column_into_event_types(tmp_path: Path) -> None:
+    from dunpai.risk.history.convert import convert
+
+    csv = tmp_path / "p.csv"
+    synthetic.write(csv, cards=3, days=6, stolen=1)
+    text = GOOD.replace("type: {column: channel, values: {pos: card_present, online: card_not_present}}",
+                        'type: {column: channel, match: {"p*": card_present, "*": card_not_present}}')
+    mapping = load_mapping(text)
+    frame, _ = convert(mapping, read_source([csv], mapping, tmp_path))
+    import polars as pl
+
+    source = pl.read_csv(csv, infer_schema=False)
+    expected = ["card_present" if c == "pos" else "card_not_present" for c in source["channel"]]
+    assert frame["type"].to_list() == expected and len(set(expected)) == 2

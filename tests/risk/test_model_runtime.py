@@ -1,6 +1,6 @@
-"""A trained model in the live runtime: when the model registry holds a champion, ``open_service``
-builds the engine with the model's feature pipeline and every money decision carries the model's
-probability, its version and SHAP-based reasons; a challenger scores in shadow beside it."""
+"""A trained model in the live runtime: when a tenant's registry holds a champion, ``open_service``
+deploys it for that tenant and every money decision carries the model's probability, its version
+and SHAP-based reasons; a challenger scores in shadow beside it. One feature pipeline serves all."""
 
 from __future__ import annotations
 
@@ -10,16 +10,14 @@ import numpy as np
 import pytest
 
 from dunpai.core.config import Settings, load_settings
-from dunpai.risk.models.pipeline import model_pipeline
 from dunpai.risk.models.reasons import REASONS
 from dunpai.risk.models.registry import Registry
 from dunpai.risk.models.shadow import ShadowScorer, ShadowTally
 from dunpai.risk.models.train import Fitted, fit
 from dunpai.risk.runtime import open_service
 
-# Features that only the model's steps compute (``hab_``, ``tl_``, ``cl_``) next to default ones:
-# the live engine can score this model only with the model pipeline.
-FEATURES = ("amount", "hab_ratio_median_30d", "tl_run_len", "cl_secs_since_fraud", "hour")
+# Features the one pipeline computes for card payments.
+FEATURES = ("amount", "card_amount_pctl", "term_fraud_run", "card_secs_since_fraud", "hour")
 
 
 def _synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,25 +55,24 @@ def test_no_model_keeps_the_default_engine(settings: Settings) -> None:
     try:
         decision = service.submit("default", _event(1, 10_000)).decision
         assert decision.model_version is None and decision.model_probability is None
-        assert "hab_ratio_median_30d" not in decision.features
+        assert "card_amount_pctl" in decision.features and not service.models
     finally:
         service.close()
 
 
 def test_champion_scores_live_decisions_with_shap_reasons(settings: Settings) -> None:
-    registry = Registry(settings.data_dir / "models")
+    registry = Registry(settings.data_dir / "models" / "default")
     champion = registry.register(_fit(1), {"train_from": "synthetic"})
     challenger = registry.register(_fit(3, {"num_leaves": 7}), {"train_from": "synthetic"}, role="challenger")
     service = open_service(settings)
     try:
-        assert isinstance(service.model, ShadowScorer)
-        assert {s.name for s in service.pipeline.steps} == {s.name for s in model_pipeline().steps}
+        assert isinstance(service.models["default"], ShadowScorer) and "other-bank" not in service.models
         small = service.submit("default", _event(1, 5_000)).decision
         large = service.submit("default", _event(2, 5_000_000)).decision
         for d in (small, large):
             assert d.model_version == champion
             assert d.model_probability is not None
-            assert "hab_ratio_median_30d" in d.features and "cl_secs_since_fraud" in d.features
+            assert "card_amount_pctl" in d.features and "card_secs_since_fraud" in d.features
         assert large.model_probability is not None and small.model_probability is not None
         assert large.model_probability > small.model_probability
         assert large.action != "allow"
@@ -87,7 +84,7 @@ def test_champion_scores_live_decisions_with_shap_reasons(settings: Settings) ->
         loaded = registry.load(champion)
         assert large.model_probability == pytest.approx(loaded.predict(large.features), rel=1e-12)
         # The challenger scored both events in shadow, without deciding anything.
-        tally = service.model.sink.__self__  # type: ignore[attr-defined]
+        tally = service.models["default"].sink.__self__  # type: ignore[attr-defined]
         assert isinstance(tally, ShadowTally)
         assert tally.scored == 2 and tally.last is not None and tally.last[0] == challenger
     finally:
@@ -96,10 +93,10 @@ def test_champion_scores_live_decisions_with_shap_reasons(settings: Settings) ->
 
 def test_explicit_registry_and_champion_only(settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "elsewhere"
-    version = Registry(folder).register(_fit(5), {"train_from": "synthetic"})
+    version = Registry(folder / "default").register(_fit(5), {"train_from": "synthetic"})
     service = open_service(settings, model_registry=folder)
     try:
-        assert not isinstance(service.model, ShadowScorer)
+        assert not isinstance(service.models["default"], ShadowScorer)
         decision = service.submit("default", _event(1, 20_000)).decision
         assert decision.model_version == version and decision.model_probability is not None
     finally:

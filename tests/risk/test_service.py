@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 
 from dunpai.core.errors import Conflict, InvalidInput, InvalidRuleset, StateError
+from dunpai.risk.features.pipeline import DEFAULT_STEPS, FeaturePipeline
 from dunpai.risk.features.store import StateKey
-from dunpai.risk.models.pipeline import model_pipeline
 from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import PIPELINE_MARK, RiskService
 from tests.risk.conftest import card_event, make_service
@@ -77,26 +77,26 @@ def entity_states(svc: RiskService) -> dict[StateKey, list[float]]:
 
 
 def test_state_of_another_pipeline_is_rebuilt_from_the_log(tmp_path: Path) -> None:
-    """Deploying a model adds feature steps: their state must have its history, not start empty."""
+    """An upgrade that changes the feature steps: their state must have its history, not start empty."""
     events = [body for body, _, _ in demo_events(seed=5, customers=15, history_days=2)]
     svc = make_service(tmp_path)
     assert svc.recover() == 0
     for e in events:
         svc.submit("default", e)
     svc.close()  # snapshot, marked as built by the default pipeline
-    assert svc.store.count("default/habit") == 0
-    with_model = make_service(tmp_path)
-    with_model.pipeline = model_pipeline()  # what deploy_model sets, before recovery
-    assert with_model.recover() == len(events)  # rebuilt from the whole log
-    assert with_model.store.count("default/habit") > 0
-    rebuilt = entity_states(with_model)
-    with_model.close()
+    assert svc.store.count("default/terminal") > 0
+    older = make_service(tmp_path)
+    older.pipeline = FeaturePipeline(DEFAULT_STEPS[:4])  # an older release without the terminal step
+    assert older.recover() == len(events)  # rebuilt from the whole log
+    assert older.store.count("default/terminal") == 0 and older.store.count("default/card") > 0
+    rebuilt = entity_states(older)
+    older.close()
     again = make_service(tmp_path)
-    again.pipeline = model_pipeline()
+    again.pipeline = FeaturePipeline(DEFAULT_STEPS[:4])
     assert again.recover() == 0 and entity_states(again) == rebuilt  # same pipeline: nothing to redo
     back = make_service(tmp_path)
-    assert back.recover() == len(events)  # the model withdrawn: the default pipeline's state again
-    assert back.store.count("default/habit") == 0
+    assert back.recover() == len(events)  # the current pipeline: its state again, terminals included
+    assert back.store.count("default/terminal") > 0
 
 
 def test_labels_are_completed_from_the_labelled_event(service: RiskService) -> None:
@@ -104,8 +104,8 @@ def test_labels_are_completed_from_the_labelled_event(service: RiskService) -> N
     service.submit("default", {"type": "label", "event_id": "lab-1", "event_time": "2026-03-19T10:00:00+08:00",
                                "target_event_id": "e-1", "fraud": True})
     later = service.submit("default", card_event(2, event_time="2026-03-20T10:00:00+08:00")).decision
-    assert later.features["card_fraud_known"] == 1.0
-    assert "card.known_compromised" in later.reasons and later.action == "restrict"
+    assert later.features["card_blocked"] == 1.0 and later.features["card_frauds_known"] == 1.0
+    assert "card.blocked" in later.reasons and later.action == "restrict"
 
 
 def test_ruleset_publish_takes_effect_without_restart(service: RiskService) -> None:
@@ -165,7 +165,7 @@ def test_batch_items_fail_alone(service: RiskService) -> None:
     assert isinstance(results[1], InvalidInput)
     assert results[2].duplicate and results[2].decision == results[0].decision  # type: ignore[union-attr]
     assert isinstance(results[3], Conflict)
-    assert results[5].decision.features["card_fraud_known"] == 1.0  # type: ignore[union-attr]
+    assert results[5].decision.features["card_blocked"] == 1.0  # type: ignore[union-attr]
     assert table_count(service, "risk_events") == 3
 
 

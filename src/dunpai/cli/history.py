@@ -37,7 +37,8 @@ eval_app = typer.Typer(cls=Commands, context_settings=CONTEXT, invoke_without_co
 
 DateOpt = Annotated[str | None, typer.Option(show_default=False)]
 JsonFileOpt = Annotated[Path | None, typer.Option(
-    "--json-out", help="把结果写入此 JSON 文件（图表写在旁边） / write the results to this JSON file (charts beside it)",
+    "--json-out", help="把结果写入此 JSON 文件（图表写在旁边） / write the results to this JSON file "
+    "(charts beside it)",
     show_default=False)]
 
 
@@ -73,8 +74,9 @@ def _open(config: Path | None, data_dir: Path | None) -> Any:
 
 
 def import_(
-    sources: Annotated[list[Path], typer.Argument(help="CSV、Parquet 或 JSON lines 文件（同一格式） / CSV, Parquet or JSON "
-                                                       "lines files of one layout", exists=True, dir_okay=False)],
+    sources: Annotated[list[Path], typer.Argument(help="CSV、Parquet 或 JSON lines 文件（同一格式） / CSV, "
+                                                       "Parquet or JSON lines files of one layout",
+                                                  exists=True, dir_okay=False)],
     mapping: Annotated[Path, typer.Option(help="映射文件（见 docs/import.md） / the mapping YAML (docs/import.md)",
                                           exists=True, dir_okay=False)],
     tenant: TenantOpt = "default",
@@ -103,7 +105,7 @@ def import_(
         with _bars() as advance:
             summary = run_import(service, sources, mapping, tenant, out, advance,
                                  budget=cfg.policy.max_interrupt_rate, registry=cfg.model_registry / tenant,
-                                 batch=batch_size)
+                                 settings=cfg, batch=batch_size)
     finally:
         service.close()
     if as_json:
@@ -138,13 +140,15 @@ def train(
     tenant: TenantOpt = "default",
     train_from: Annotated[str | None, typer.Option("--from", help="训练首日 / first training day (YYYY-MM-DD)",
                                                    show_default=False)] = None,
-    train_to: Annotated[str | None, typer.Option("--to", help="训练末日 / last training day", show_default=False)] = None,
+    train_to: Annotated[str | None, typer.Option("--to", help="训练末日 / last training day",
+                                                 show_default=False)] = None,
     valid_from: Annotated[str | None, typer.Option(help="验证首日 / first validation day (after training)",
                                                    show_default=False)] = None,
     valid_to: Annotated[str | None, typer.Option(help="验证末日 / last validation day", show_default=False)] = None,
     role: Annotated[str, typer.Option(help="challenger | champion")] = "challenger",
     unsupervised: Annotated[bool, typer.Option(
-        "--unsupervised", help="不用标签：习惯偏离冷启动评分 / no labels: the cold-start habit-deviation score")] = False,
+        "--unsupervised", help="不用标签：习惯偏离冷启动评分 / no labels: the cold-start habit-deviation "
+        "score")] = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -219,9 +223,10 @@ def evaluate(
                 t, folds, train_days, delay_days, test_days)
             return protocols.prequential(first, folds, train_days, delay_days, test_days)
         if any(d is not None for d in dates):
-            if any(d is None for d in dates):
+            a, b, c, d = dates
+            if a is None or b is None or c is None or d is None:
                 raise typer.BadParameter("give all four of --train-from, --train-to, --test-from, --test-to")
-            return [protocols.dated(*dates, retrospective=labels == "all")]  # type: ignore[arg-type]
+            return [protocols.dated(a, b, c, d, retrospective=labels == "all")]
         return [protocols.split(t, test_fraction, retrospective=labels == "all")]
 
     service = open_service(cfg)

@@ -1,11 +1,11 @@
 """Counterfeit card (case S1): a skimmed copy used while the genuine card is in the owner's pocket.
 
 EMV facts (a chip card read by stripe, a chip counter out of order), geography (two card-present
-uses too far apart, beyond the uncertainty of either place and the card's own usual spread; the
-card far from the customer's phone), the cash-out pattern (the balance
-drained soon after a deposit elsewhere) and the point-of-compromise job's output (the card was
-exposed at a skimmed terminal and not yet reissued; the terminal itself is flagged) — read from the
-``ExposureEnricher``'s ``card_exposed`` and ``terminal_flagged``.
+uses too far apart, beyond the uncertainty of either place and the card's own usual spread, for a
+card whose places do not jump like that routinely; the card far from the customer's phone), the
+cash-out pattern (the balance drained soon after a deposit elsewhere) and the point-of-compromise
+job's output (the card was exposed at a skimmed terminal and not yet reissued; the terminal itself
+is flagged) — read from the ``ExposureEnricher``'s ``card_exposed`` and ``terminal_flagged``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ COUNTERFEIT = Detector("counterfeit", (
         "sig_impossible_travel", "counterfeit.impossible_travel",
         Text("两次刷卡地点相距过远，时间内无法到达",
              "two card-present uses too far apart for the time between them"),
-        CP, lambda f: f["card_km_from_last_cp"] > max(50.0, 3.0 * f["card_radius_km"]) and f["card_speed_kmh"] > 300,
+        CP, lambda f: (f["card_km_from_last_cp"] > max(50.0, 3.0 * f["card_radius_km"]) and f["card_speed_kmh"] > 300
+                       and f["card_impossible_30d"] < 1.5),
     ),
     SignalSpec(
         "sig_card_far_from_phone", "counterfeit.card_far_from_phone",

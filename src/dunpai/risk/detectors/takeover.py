@@ -25,6 +25,14 @@ def _unsigned(f: Mapping[str, float]) -> bool:
     return valid is not None and valid == 0 and f.get("shield_enrolled", 0.0) > 0
 
 
+def _large(f: Mapping[str, float]) -> bool:
+    """Large for this payer: three times its typical transfer once it has a history, else in the
+    top tenth of the tenant's transfers (no fixed amount: banks and currencies differ)."""
+    if f["payer_history_n"] >= 3:
+        return f["payer_amount_gratio"] >= 3.0
+    return f.get("pop_amount_pctl", 1.0) >= 0.9
+
+
 def _risky_app_secs(f: Mapping[str, float]) -> float:
     return min(f["cust_remote_app_secs"], f["cust_overlay_secs"], f["cust_malware_secs"])
 
@@ -49,13 +57,12 @@ TAKEOVER = Detector("takeover", (
     SignalSpec(
         "sig_new_payee_large", "takeover.new_payee_large",
         Text("向首次出现的收款人转出大额资金", "a large transfer to a payee never paid before"),
-        MOBILE, lambda f: f["cust_new_payee"] > 0 and f["amount"] >= 5000 and (
-            f["cust_xfer_ratio"] == 0 or f["cust_xfer_ratio"] > 3),
+        MOBILE, lambda f: f["cust_new_payee"] > 0 and _large(f),
     ),
     SignalSpec(
         "sig_drain", "takeover.drain",
         Text("转出金额接近账户全部余额", "the transfer empties most of the balance"),
-        PAYMENTS, lambda f: f["drain_ratio"] >= 0.8 and f["amount"] >= 1000,
+        PAYMENTS, lambda f: f["drain_ratio"] >= 0.8 and f.get("pop_amount_pctl", 1.0) >= 0.5,
     ),
     SignalSpec(
         "sig_login_then_pay", "takeover.login_new_device_then_pay",
@@ -65,7 +72,8 @@ TAKEOVER = Detector("takeover", (
     SignalSpec(
         "sig_burst_transfers", "takeover.burst",
         Text("短时间内连续多笔转出", "many transfers out in a short time"),
-        MOBILE, lambda f: f["cust_xfer_count_24h"] >= 4 and f["acct_outflow_1h"] >= 10000,
+        MOBILE, lambda f: (f["payer_count_1h"] >= 4
+                           and f["payer_count_1h"] >= 5.0 * (1.0 + f["payer_count_30d"] / 720.0) and _large(f)),
     ),
     SignalSpec(
         "sig_unusual_hour", "takeover.unusual_hour",

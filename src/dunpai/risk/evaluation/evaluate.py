@@ -127,7 +127,8 @@ def evaluate(ds: Dataset, folds: Sequence[Fold], budget: float = DEFAULT_BUDGET,
         if say is not None:
             say(f"  AUC {fold_out['auc_roc']:.4f}  AP {fold_out['average_precision']:.4f}  "
                 f"recall@1%FPR {fold_out['recall_at_1pct_fpr']:.4f}  CP@100 {fold_out['card_precision_at_100']:.3f}  "
-                f"interrupted {fold_out['policy']['legit_interrupted']:.4f}  stopped {fold_out['policy']['fraud_stopped']:.3f}")
+                f"interrupted {fold_out['policy']['legit_interrupted']:.4f}  "
+                f"stopped {fold_out['policy']['fraud_stopped']:.3f}")
     result: dict[str, Any] = {
         "folds": out_folds,
         "mean": {k: _mean([f[k] for f in out_folds]) for k in KEYS},

@@ -64,11 +64,15 @@ def _iso_time(value: Any) -> Any:
 
 
 def _minor_units(value: Decimal) -> Decimal:
-    if not value.is_finite() or value != value.to_integral_value():
-        raise ValueError("must be a whole number of minor units (e.g. fen), not a fraction")
     if value < 0:
         raise ValueError("must not be negative")
-    if value > Decimal(10) ** 15:
+    return _signed_minor_units(value)
+
+
+def _signed_minor_units(value: Decimal) -> Decimal:
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError("must be a whole number of minor units (e.g. fen), not a fraction")
+    if abs(value) > Decimal(10) ** 15:
         raise ValueError("is implausibly large (over 10^15 minor units)")
     return Decimal(int(value))  # one form per amount: 12000, 12000.0 and 1.2e4 store alike
 
@@ -77,6 +81,8 @@ AwareTime = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
 """A time with its offset (``2026-03-01T20:15:00+08:00``): the offset gives the local hour."""
 Minor = Annotated[Decimal, BeforeValidator(_number), AfterValidator(_minor_units)]
 """Minor units, exactly: from the wire the JSON number's text is read as a decimal, never a float."""
+Balance = Annotated[Decimal, BeforeValidator(_number), AfterValidator(_signed_minor_units)]
+"""A balance in minor units: below zero for an overdrawn account."""
 Real = Annotated[float, BeforeValidator(_number)]
 Whole = Annotated[int, BeforeValidator(_number)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
@@ -171,7 +177,7 @@ class CardPresent(_Base, _Money):
     service_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{3}$")] | None = None
     chip_card: Flag | None = None
     atc: Whole | None = Field(default=None, ge=0, le=65535)
-    balance_before: Minor | None = None
+    balance_before: Balance | None = None
 
 
 class CardNotPresent(_Base, _Money):
@@ -189,7 +195,7 @@ class CardNotPresent(_Base, _Money):
     mcc: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = None
     ip: Annotated[str, StringConstraints(max_length=45)] | None = None
     device_id: Id | None = None
-    balance_before: Minor | None = None
+    balance_before: Balance | None = None
 
 
 class MobileTransfer(_Base, _Money):
@@ -205,7 +211,7 @@ class MobileTransfer(_Base, _Money):
     location: Location | None = None
     ip: Annotated[str, StringConstraints(max_length=45)] | None = None
     shield: Shield | None = None
-    balance_before: Minor | None = None
+    balance_before: Balance | None = None
 
 
 class Login(_Base):

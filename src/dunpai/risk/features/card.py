@@ -8,19 +8,23 @@ features every paying entity has.
 
 from __future__ import annotations
 
+import math
 from array import array
 from typing import Any, ClassVar
 
 from dunpai.risk.events.schemas import CardEvent, CardNotPresent, CardPresent, Label
 from dunpai.risk.features.event import channel_of, event_location
 from dunpai.risk.features.geo import haversine_km, speed_kmh
-from dunpai.risk.features.habit import H_N, habit_defaults, habit_names, habit_scalars, habit_update
+from dunpai.risk.features.habit import DAY, H_N, habit_defaults, habit_names, habit_scalars, habit_update
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
 from dunpai.risk.features.windows import recent_add, recent_seen, value_hash
 
 NAN = float("nan")
-_CARD_SCALARS = ["cp_t", "cp_lat", "cp_lon", "cp_acc", "atc", "dep_t", "dep_amount", "dep_lat", "dep_lon",
-                 "fraud_t", "frauds", "blocked_t", "unblocked_t"]
+_CARD_SCALARS = ["cp_t", "cp_lat", "cp_lon", "cp_acc", "jumps_30d", "atc", "dep_t", "dep_amount", "dep_lat",
+                 "dep_lon", "fraud_t", "frauds", "blocked_t", "unblocked_t"]
+IMPOSSIBLE_KMH = 300.0
+"""Faster than an airliner's average door to door: two card-present uses this far apart this fast are
+impossible for one card."""
 
 
 class CardStep:
@@ -34,7 +38,8 @@ class CardStep:
     )
     HABIT: ClassVar[tuple[str, ...]] = habit_names("card")
     OWN: ClassVar[tuple[str, ...]] = (
-        "card_km_from_last_cp", "card_secs_since_last_cp", "card_speed_kmh", "card_new_city", "card_atc_backwards",
+        "card_km_from_last_cp", "card_secs_since_last_cp", "card_speed_kmh", "card_impossible_30d", "card_new_city",
+        "card_atc_backwards",
         "card_atc_jump", "card_deposit_secs", "card_deposit_km", "card_blocked", "card_frauds_known",
         "card_secs_since_fraud", "card_fraud_rate",
     )
@@ -87,6 +92,7 @@ class CardStep:
             for name in ("card_km_from_last_cp", "card_speed_kmh", "card_new_city", "card_atc_backwards",
                          "card_atc_jump", "card_deposit_km"):
                 out[name] = 0.0
+            out["card_impossible_30d"] = 0.0
             out["card_secs_since_last_cp"] = out["card_deposit_secs"] = BIG
         return s
 
@@ -99,9 +105,17 @@ class CardStep:
             raw = haversine_km(s[C_CP_LAT], s[C_CP_LON], loc.lat, loc.lon)
             km = max(raw - s[C_CP_ACC] - (loc.accuracy_km or 0.0), 0.0)
             secs = abs(t - cp_t)
+        speed = speed_kmh(km, secs) if km > 0 else 0.0
         out["card_km_from_last_cp"] = km
         out["card_secs_since_last_cp"] = secs if cp_t > NEVER else BIG
-        out["card_speed_kmh"] = speed_kmh(km, secs) if km > 0 else 0.0
+        out["card_speed_kmh"] = speed
+        # How often this card's places already implied impossible travel: where a data source's
+        # places are coarse, every card keeps "jumping", and one more jump says nothing.
+        since = t - cp_t if cp_t > NEVER and t > cp_t else 0.0
+        s[C_JUMPS_30D] *= math.exp(-since / (30 * DAY))
+        out["card_impossible_30d"] = s[C_JUMPS_30D]
+        if speed > IMPOSSIBLE_KMH and km > max(50.0, 3.0 * out["card_radius_km"]):
+            s[C_JUMPS_30D] += 1.0
         if loc is not None and t >= cp_t:
             s[C_CP_T], s[C_CP_LAT], s[C_CP_LON], s[C_CP_ACC] = t, loc.lat, loc.lon, loc.accuracy_km or 0.0
         cstart, csize = C_CITIES
@@ -139,6 +153,7 @@ C_ATC = _C_SLOTS["atc"]
 C_CP_LAT = _C_SLOTS["cp_lat"]
 C_CP_LON = _C_SLOTS["cp_lon"]
 C_CP_ACC = _C_SLOTS["cp_acc"]
+C_JUMPS_30D = _C_SLOTS["jumps_30d"]
 C_CP_T = _C_SLOTS["cp_t"]
 C_DEP_AMOUNT = _C_SLOTS["dep_amount"]
 C_DEP_LAT = _C_SLOTS["dep_lat"]

@@ -15,7 +15,16 @@ from typing import Any, ClassVar
 
 from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label, Login, MobileTransfer, StaffAccess
 from dunpai.risk.features.event import STRIPE_MODES, channel_of, event_location
-from dunpai.risk.features.habit import habit_defaults, habit_names, habit_scalars, habit_update
+from dunpai.risk.features.habit import (
+    N_AMT,
+    amount_bin,
+    habit_defaults,
+    habit_names,
+    habit_scalars,
+    habit_update,
+    histogram_add,
+    histogram_rank,
+)
 from dunpai.risk.features.layout import BIG, NEVER, Features, Layout
 from dunpai.risk.features.windows import (
     DecayGroups,
@@ -434,6 +443,30 @@ class CategoryStep:
         decay_add(s, G_SUM_30D, 30 * DAY, amount, age)
         decay_add(s, G_SUMSQ_30D, 30 * DAY, amount * amount, age)
         s[G_N] += 1.0
+        return s
+
+
+class PopulationStep:
+    """All the tenant's payments of one type: where an amount lies among them (``pop_amount_pctl``,
+    90-day memory) — what "large" means for a payer without a history of its own."""
+
+    name: ClassVar[str] = "population"
+    applies_to: ClassVar[tuple[type, ...]] = (CardPresent, CardNotPresent, MobileTransfer)
+    layout: ClassVar[Layout] = Layout(["base", *(f"amt{i}" for i in range(N_AMT))], defaults={"base": NEVER})
+
+    def key(self, event: Any) -> str | None:
+        if isinstance(event, (CardPresent, CardNotPresent, MobileTransfer)):
+            return str(event.type)
+        return None
+
+    def feature_names(self) -> tuple[str, ...]:
+        return ("pop_amount_pctl",)
+
+    def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
+        s = self.layout.new() if state is None else array("d", state)
+        index = amount_bin(out["amount"])
+        out["pop_amount_pctl"] = histogram_rank(s, 1, N_AMT, index)
+        histogram_add(s, 0, 1, index, t)
         return s
 
 

@@ -52,7 +52,7 @@ def channel_of(event: AnyEvent) -> str:
 
 FEATURES: dict[str, tuple[str, ...]] = {
     "": ("hour", "night", "weekend", "weekday"),
-    "money": ("amount", "amount_cents", "amount_round", "drain_ratio", "balance_known"),
+    "money": ("amount", "amount_cents", "amount_round", "drain_ratio", "drains_balance", "balance_known"),
     "card_present": ("card_present", "withdrawal", "deposit", "chip_card", "stripe_read", "chip_fallback",
                      "terminal_chip_capable", "chip_card_read_by_stripe"),
     "mobile_transfer": ("shield_present", "cash_out"),
@@ -82,6 +82,7 @@ def event_features(event: AnyEvent) -> tuple[float, Features]:
         balance = event.balance_before
         f["drain_ratio"] = (amount / major_units(float(balance), event.currency)
                             if balance is not None and balance > 0 else 0.0)
+        f["drains_balance"] = 1.0 if balance is not None and balance > 0 and event.amount == balance else 0.0
         f["balance_known"] = 1.0 if balance is not None else 0.0
         attributes = event.attributes
         if attributes is not None:

@@ -235,6 +235,27 @@ def habit_update(s: array[float], names: tuple[str, ...], t: float, out: Feature
     s[H_CEN_W] = wc + 1.0
 
 
+def histogram_rank(s: array[float], start: int, size: int, index: int) -> float:
+    """The mid-rank of bin ``index`` of a growing-weight histogram (0.5 while empty)."""
+    return _rank(s, start, size, index)
+
+
+def histogram_add(s: array[float], base_slot: int, start: int, index: int, t: float) -> None:
+    """Add one use at ``t`` to the growing-weight histogram at ``start`` (``N_AMT`` bins) whose base
+    time is at ``base_slot``."""
+    base = s[base_slot]
+    if base <= NEVER:
+        base = s[base_slot] = t
+    x = (t - base) / HABIT_TAU
+    if x > RESCALE:
+        factor = math.exp(-x)
+        for i in range(start, start + N_AMT):
+            s[i] *= factor
+        base = s[base_slot] = t
+        x = 0.0
+    s[start + index] += math.exp(x)
+
+
 def _rescale(s: array[float], factor: float) -> None:
     for i in range(H_AMT, H_WDAY + 7):
         s[i] *= factor

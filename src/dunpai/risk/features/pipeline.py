@@ -27,6 +27,7 @@ from dunpai.risk.features.entities import (
     MerchantStep,
     PayeeStep,
     PayerStep,
+    PopulationStep,
     TerminalStep,
 )
 from dunpai.risk.features.event import FEATURES, event_features
@@ -36,7 +37,7 @@ from dunpai.risk.features.store import StateKey, StateStore
 DEFAULT_STEPS: tuple[Any, ...] = (
     CardStep(), AccountStep(), CardMerchantStep(), PayerStep(), CustomerStep(), TerminalStep(), MerchantStep(),
     DeviceStep(),
-    InflowStep(), PayeeStep(), IpStep(), CategoryStep(), AttributeValueStep(), EmployeeStep(),
+    InflowStep(), PayeeStep(), IpStep(), CategoryStep(), PopulationStep(), AttributeValueStep(), EmployeeStep(),
 )
 """Every step. ``InflowStep`` reads an account's state as a payee before ``PayeeStep`` writes the
 event's payee (all states of one event are read before any step runs)."""

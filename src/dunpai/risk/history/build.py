@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import operator
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,10 +27,11 @@ import polars as pl
 from dunpai.risk.decisions.engine import Engine, known_variables
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.detectors import DEFAULT_DETECTORS
-from dunpai.risk.events.ingest import parse_event
 from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent, MobileTransfer
+from dunpai.risk.features.layout import Features
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import MemoryStore, StateKey, StateStore
+from dunpai.risk.history.decode import decode_logged
 from dunpai.risk.history.store import HistoryMeta, HistoryStore
 from dunpai.risk.rules.compiler import CompiledRuleset
 from dunpai.risk.storage import repository as repo
@@ -56,36 +57,57 @@ def history_engine(pipeline: FeaturePipeline, ruleset_text: str, known: frozense
     return Engine(ruleset, pipeline=pipeline)
 
 
+def _one(name: str) -> Callable[[Any], tuple[Any]]:
+    return lambda d: (d[name],)
+
+
+class _Group:
+    """Rows whose features have the same names in the same order, kept as a block of doubles."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.get: Callable[[Any], Any] = (operator.itemgetter(*names) if len(names) > 1
+                                          else _one(names[0]))
+        self.rows: list[int] = []
+        self.block = np.empty((256, len(names)), dtype=np.float64)
+
+    def add(self, row: int, features: dict[str, float]) -> None:
+        n = len(self.rows)
+        if n == len(self.block):
+            self.block = np.concatenate([self.block, np.empty_like(self.block)])
+        self.block[n] = self.get(features)
+        self.rows.append(row)
+
+
 class _Rows:
-    """Feature dicts of one part, grouped by their key sequence so each row is read with one C call."""
+    """Feature dicts of one part, grouped by their names so each row is read with one C call into a
+    block of doubles. Events without the bank's own attributes have names fixed by their shape (the
+    event type and the steps that ran), a cheap key; the others are keyed by their names."""
 
     def __init__(self) -> None:
         self.meta: list[tuple[Any, ...]] = []
-        self.groups: dict[tuple[str, ...], tuple[Callable[[Any], Any], list[int], list[Any]]] = {}
+        self.groups: dict[Any, _Group] = {}
 
-    def add(self, meta: tuple[Any, ...], features: dict[str, float]) -> None:
-        names = tuple(features)
-        group = self.groups.get(names)
+    def add(self, meta: tuple[Any, ...], features: Features, dynamic: bool) -> None:
+        key: Any = tuple(features) if dynamic else (features.shape, len(features))
+        group = self.groups.get(key)
         if group is None:
-            getter: Callable[[Any], Any] = (operator.itemgetter(*names) if len(names) > 1
-                                            else (lambda d, n=names[0]: (d[n],)))
-            group = self.groups[names] = (getter, [], [])
-        group[1].append(len(self.meta))
-        group[2].append(group[0](features))
+            group = self.groups[key] = _Group(tuple(features))
+        group.add(len(self.meta), features)
         self.meta.append(meta)
 
     def frame(self) -> pl.DataFrame:
         names: dict[str, int] = {}
-        for key in self.groups:
-            for name in key:
+        for group in self.groups.values():
+            for name in group.names:
                 names.setdefault(name, len(names))
         ordered = sorted(names)
         pos = {name: i for i, name in enumerate(ordered)}
         matrix = np.full((len(self.meta), len(ordered)), np.nan, dtype=np.float64)
-        for key, (_, rows, values) in self.groups.items():
-            cols = np.array([pos[n] for n in key], dtype=np.int64)
-            matrix[np.ix_(np.asarray(rows, dtype=np.int64), cols)] = np.asarray(values, dtype=np.float64)
-        meta = list(zip(*self.meta, strict=True)) if self.meta else [[] for _ in META_COLUMNS]
+        for group in self.groups.values():
+            cols = np.array([pos[n] for n in group.names], dtype=np.int64)
+            matrix[np.ix_(np.asarray(group.rows, dtype=np.int64), cols)] = group.block[:len(group.rows)]
+        meta: list[tuple[Any, ...]] = list(zip(*self.meta, strict=True)) if self.meta else [() for _ in META_COLUMNS]
         schema = [pl.Int64, pl.Utf8, pl.Utf8, pl.Float64, pl.Int32, pl.Utf8, pl.Utf8, pl.Int8, pl.Int16, pl.Utf8]
         columns = [pl.Series(n, list(v), dtype=d) for n, v, d in zip(META_COLUMNS, meta, schema, strict=True)]
         feats = pl.DataFrame(matrix, schema=ordered, orient="row") if ordered else pl.DataFrame()
@@ -126,22 +148,23 @@ def extend(history: HistoryStore, batches: Iterable[list[tuple[int, str]]], engi
         meta = history.reset(signature)
     own = MemoryStore(history.snapshot_path)
     store = _Tee(own, live)
-    decide = engine.decide
+    compute, judge = engine.pipeline.compute, engine.judge
     rows = _Rows()
     first = last = meta.last_seq
     done = 0
     for batch in batches:
         for seq, body in batch:
-            event, _ = parse_event(body)
-            decision, new_states = decide(event, own)
+            event = decode_logged(body)
+            t, features, new_states = compute(event, own)
             store.put_many(new_states, seq)
             last = seq
             if isinstance(event, (CardPresent, CardNotPresent, MobileTransfer)):
+                # What Engine.decide does for a payment without look-ups or a model: its rules.
+                action, score, hits, _ = judge(event.type, features, [])
                 subject = event.account_id if isinstance(event, MobileTransfer) else event.card_id
-                hits = ",".join(r.rule_id for r in decision.rule_results if r.outcome == "hit")
-                rows.add((seq, event.event_id, event.type, event.event_time.timestamp(), _local_day(event),
-                          subject, event.customer_id, RANK[decision.action], decision.score, hits),
-                         decision.features)
+                rows.add((seq, event.event_id, event.type, t, _local_day(event), subject, event.customer_id,
+                          RANK[action], round(score), ",".join(sorted(r.id for r in hits))), features,
+                         event.attributes is not None)
                 if len(rows.meta) >= PART_ROWS:
                     meta = _flush(history, meta, rows, own, first, last)
                     first, rows = last, _Rows()
@@ -163,10 +186,13 @@ def _flush(history: HistoryStore, meta: HistoryMeta, rows: _Rows, own: MemorySto
     return meta
 
 
-def update_history(service: Any, tenant: str, progress: Progress | None = None, live: bool = False) -> HistoryMeta:
+def update_history(service: Any, tenant: str, progress: Progress | None = None, live: bool = False,
+                   until: Callable[[int], Iterable[int]] | None = None) -> HistoryMeta:
     """Replay the tenant's logged events the history has not seen (all of them when the feature
     pipeline changed). ``live``: the new events are also folded into the service's online state
-    (the caller knows the live state ends where the history ends)."""
+    (the caller knows the live state ends where the history ends). ``until``: given the position
+    the replay starts after, the log positions it may read up to, as they become final (an import
+    still writing); without it, everything logged now."""
     from dunpai.risk.service import TenantStore  # the service sits above: imported when called
 
     history = HistoryStore(service.data_dir, tenant)
@@ -174,8 +200,18 @@ def update_history(service: Any, tenant: str, progress: Progress | None = None, 
     engine = history_engine(service.pipeline, service.ruleset(tenant, version).source, service.known, version)
     meta = history.meta()
     after = meta.last_seq if meta is not None and meta.signature == pipeline_signature(service.pipeline) else 0
-    batches = repo.tenant_events(service.db, tenant, after)
+    batches = repo.tenant_events(service.db, tenant, after) if until is None else _following(service, tenant, after,
+                                                                                             until(after))
     return extend(history, batches, engine, TenantStore(service.store, tenant) if live else None, progress)
+
+
+def _following(service: Any, tenant: str, after: int, limits: Iterable[int]) -> Iterator[list[tuple[int, str]]]:
+    """The tenant's events after ``after``, read up to each limit as it comes."""
+    cursor = after
+    for limit in limits:
+        for batch in repo.tenant_events(service.db, tenant, cursor, until=limit):
+            cursor = batch[-1][0]
+            yield batch
 
 
 def history_is_current(service: Any, tenant: str, upto: int) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -136,7 +136,7 @@ class Converter:
             return text.replace_strict(table, default=default, return_dtype=out_type)
         chain: Any = None
         for pattern, target in (value.match or {}).items():
-            cond = text.str.contains(fnmatch.translate(pattern))
+            cond = text.str.contains(_glob_regex(pattern))
             chain = pl.when(cond).then(pl.lit(target)) if chain is None else chain.when(cond).then(pl.lit(target))
         return chain.otherwise(pl.lit(default)) if chain is not None else pl.lit(default)
 
@@ -238,6 +238,14 @@ class Converter:
         return out
 
 
+def _glob_regex(pattern: str) -> str:
+    """A shell pattern (``*``, ``?``) as an anchored regular expression of the Rust regex crate."""
+    out = []
+    for ch in pattern:
+        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
+    return "^" + "".join(out) + "$"
+
+
 def _value(raw: Any) -> Value:
     if isinstance(raw, dict):
         return ComposedValue.model_validate(raw) if "columns" in raw else ColumnValue.model_validate(raw)
@@ -288,9 +296,10 @@ def ordered(frame: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
     return both.sort([TIME, KIND, "__pos"], nulls_last=True)
 
 
-def event_dict(row: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """One row's event as the schemas read it, and the conversion problems of its fields."""
-    problems = [(field, why) for field, flag, why in plan.bad if row.get(flag)]
+def event_dict(row: dict[str, Any], plan: Plan, clean: bool = False) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """One row's event as the schemas read it, and the conversion problems of its fields (none when
+    the caller already knows the row ``clean``)."""
+    problems = [] if clean else [(field, why) for field, flag, why in plan.bad if row.get(flag)]
     etype = row["type"]
     has = plan.has.get(etype, frozenset())
     out: dict[str, Any] = {"type": etype, "event_time": row["event_time"]}
@@ -324,13 +333,16 @@ def event_dict(row: dict[str, Any], plan: Plan) -> tuple[dict[str, Any], list[tu
     return out, problems
 
 
-def iter_rows(frame: pl.DataFrame, order: pl.DataFrame, start: int = 0,
-              batch: int = 20_000) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """``(position in order, kind, row)`` from ``start`` on, in event-time order."""
+def iter_rows(frame: pl.DataFrame, order: pl.DataFrame, start: int = 0, batch: int = 20_000,
+              check: Callable[[pl.DataFrame], list[bool]] | None = None,
+              ) -> Iterator[tuple[int, int, dict[str, Any], bool]]:
+    """``(position in order, kind, row, checked)`` from ``start`` on, in event-time order;
+    ``checked`` is what ``check`` said of the row's batch (``False`` without one)."""
     n = len(order)
     for lo in range(start, n, batch):
         part = order.slice(lo, batch)
         rows = frame[part["__pos"].to_list()]
         kinds = part[KIND].to_list()
+        flags = check(rows) if check is not None else [False] * len(rows)
         for i, row in enumerate(rows.iter_rows(named=True)):
-            yield lo + i, kinds[i], row
+            yield lo + i, kinds[i], row, flags[i]

@@ -40,7 +40,8 @@ class Dataset:
     def labels(self, as_of: float = math.inf) -> np.ndarray:
         """1 for a payment confirmed as fraud by ``as_of``, else 0."""
         known = self.fraud_known_at
-        return ((known <= as_of) & np.isfinite(known)).astype(np.int8)
+        out: np.ndarray = ((known <= as_of) & np.isfinite(known)).astype(np.int8)
+        return out
 
     def feature_columns(self) -> list[str]:
         """Every feature the engine computed (sorted); the model chooses among them."""

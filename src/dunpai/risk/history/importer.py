@@ -25,13 +25,15 @@ from dunpai.risk.events.ingest import PanProtector, event_to_json, parse_event
 from dunpai.risk.events.schemas import AnyEvent, CardEvent, Label
 from dunpai.risk.features.entities import label_category
 from dunpai.risk.history.convert import convert, event_dict, iter_rows, ordered, read_source, source_columns
+from dunpai.risk.history.fastpath import FastPath
 from dunpai.risk.history.mapping import Mapping, duration_secs, load_mapping
 from dunpai.risk.storage import repository as repo
 
 BATCH = 20_000
 LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id", "ip")
-Progress = Callable[[int, int], None]
-"""``progress(done, total)`` in events and labels."""
+Progress = Callable[[int, int, int], None]
+"""``progress(done, total, last_seq)``: rows of the ordered source done, of how many, and the log
+position of the last event committed so far."""
 
 
 @dataclass
@@ -209,8 +211,9 @@ def import_files(db: Any, sources: list[Path], mapping_path: Path, tenant: str, 
     seen: dict[str, str] = {}
     pending: list[tuple[tuple[str, int], AnyEvent, str | None]] = []
     committed = 0
-    for pos, kind, row in iter_rows(frame, order, start=position, batch=batch):
-        raw, problems = event_dict(row, plan)
+    fast = FastPath(plan, dict(frame.schema), protector)
+    for pos, kind, row, checked in iter_rows(frame, order, start=position, batch=batch, check=fast.accepted):
+        raw, problems = event_dict(row, plan, checked)
         event = masked = None
         for field_name, prefix in plan.tokens:
             if field_name in raw:
@@ -218,7 +221,9 @@ def import_files(db: Any, sources: list[Path], mapping_path: Path, tenant: str, 
                     raw[field_name] = prefix + _token(protector, str(raw[field_name]))
                 except (ValueError, DunpaiError):
                     problems.append((field_name, "is not a card number (token: true reads card numbers)"))
-        if not problems:
+        if checked and not problems:
+            event, masked = fast.build(raw)  # every schema constraint was checked on its columns
+        elif not problems:
             try:
                 event, masked = parse_event(raw, protector)
             except DunpaiError as exc:
@@ -239,7 +244,7 @@ def import_files(db: Any, sources: list[Path], mapping_path: Path, tenant: str, 
             pending = []
             committed += 1
             if progress is not None:
-                progress(pos + 1, total)
+                progress(pos + 1, total, result.last_seq or 0)
             if stop_after is not None and committed >= stop_after:
                 return result
     run["status"] = "done"
@@ -281,9 +286,7 @@ def _commit(db: Any, tenant: str, pending: list[tuple[tuple[str, int], AnyEvent,
                     rejects.add(row, [("event_id", "already used in the log for a different event")])
                 continue
             seen[eid] = digest
-            rows.append({"tenant": tenant, "event_id": eid, "event_type": event.type,
-                         "event_time": event.event_time.timestamp(), "body": body, "body_sha256": digest,
-                         "card_masked": masked, "received_at": now})
+            rows.append((tenant, eid, event.type, event.event_time.timestamp(), body, digest, masked, now))
             if isinstance(event, Label):
                 result.labels += 1
             elif isinstance(event, CardEvent) and eid.endswith(".reissue"):

@@ -223,7 +223,7 @@ def check_constant(model: type[BaseModel], field: str, value: Any) -> str | None
     if field in ID_FIELDS:
         return None  # ids are made safe on import (see convert.safe_id)
     try:
-        TypeAdapter(info.annotation).validate_python(value)
+        TypeAdapter(info.annotation if info.annotation is not None else Any).validate_python(value)
     except ValidationError as exc:
         return exc.errors(include_url=False)[0]["msg"]
     return None
@@ -277,13 +277,13 @@ class Mapping:
         """The filter and derived columns are SQL the source can run (checked on its schema)."""
         import polars as pl
 
-        problems = []
-        exprs = []
+        problems: list[FieldProblem] = []
+        exprs: list[Any] = []
         for name, sql in self.spec.columns.items():
             try:
                 expr = pl.sql_expr(sql).alias(name)
                 lf.with_columns([*exprs, expr]).collect_schema()
-            except Exception as exc:  # noqa: BLE001 - polars raises several SQL and column errors
+            except Exception as exc:
                 problems.append(self.problem(("columns", name), _first_line(exc)))
                 continue
             exprs.append(expr)
@@ -329,8 +329,8 @@ def load_mapping(text: str) -> Mapping:
     try:
         spec = MappingSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = [FieldProblem(where(tuple(e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]
-        raise InvalidInput("the mapping is not valid", problems=problems) from None
+        raise InvalidInput("the mapping is not valid", problems=[
+            FieldProblem(where(tuple(e["loc"])), e["msg"]) for e in exc.errors(include_url=False)]) from None
     problems: list[FieldProblem] = []
     types = _event_types(spec, where, problems)
     models = [IMPORTABLE[t] for t in types]

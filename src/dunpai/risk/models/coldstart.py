@@ -6,8 +6,11 @@ channel never seen, a burst of uses, a place far from usual, a balance drained, 
 money in, an amount high for its category or merchant, a device or IP shared by many customers,
 and every detector signal. Each deviation's value is turned into a tail probability *under the
 tenant's own recent traffic* (the share of recent payments at least as extreme: an empirical
-distribution of a calibration window, no labels needed), and the payment's surprise is the sum of
-``-ln(tail)`` over the deviations (Fisher's method for combining independent tests).
+distribution of a calibration window, no labels needed), read as a surprise ``-ln(tail)``.
+Deviations that measure one thing (the amount against the card's mean, its median, its percentile)
+are one *dimension*: each dimension counts once, with its largest surprise, and the payment's
+surprise is the sum over dimensions — amount, time, velocity, novelty, place, balance, shared
+devices, and each detector signal on its own (Fisher's method over independent tests).
 
 The score reported is how rare that combined surprise is in the same window, on a log scale: 0.5
 means about one payment in a hundred is as unusual, 0.75 one in a thousand, 1.0 one in ten thousand
@@ -28,20 +31,23 @@ import numpy as np
 from dunpai.risk.models.policy import Thresholds, thresholds
 
 HIGH, LOW = 1, -1
-DEVIATIONS: tuple[tuple[str, int], ...] = tuple(
-    (f"{p}_{name}", sense)
-    for p in ("card", "payer")
-    for name, sense in (
-        ("amount_pctl", HIGH), ("amount_ratio", HIGH), ("amount_z", HIGH), ("burst_24h", HIGH), ("count_1h", HIGH),
-        ("hour_share", LOW), ("weekday_share", LOW), ("new_merchant", HIGH), ("new_category", HIGH),
-        ("new_country", HIGH), ("new_channel", HIGH), ("km_from_usual", HIGH),
-    )
-) + (
-    ("cust_km_from_home", HIGH), ("card_speed_kmh", HIGH), ("drain_ratio", HIGH), ("acct_out_in_ratio", HIGH),
-    ("cat_amount_z", HIGH), ("merch_amount_ratio", HIGH), ("term_amount_ratio", HIGH), ("payee_amount_ratio", HIGH),
-    ("dev_customers_24h", HIGH), ("ip_customers_24h", HIGH),
-)
-"""Habit deviations and their unusual side (``HIGH``: large values are unusual)."""
+_HABIT: dict[str, tuple[str, int]] = {
+    "amount_pctl": ("amount", HIGH), "amount_ratio": ("amount", HIGH), "amount_z": ("amount", HIGH),
+    "amount_gratio": ("amount", HIGH), "high_7d": ("amount", HIGH), "count_10m": ("velocity", HIGH),
+    "count_1h": ("velocity", HIGH), "burst_24h": ("velocity", HIGH), "hour_share": ("time", LOW),
+    "weekday_share": ("time", LOW), "new_merchant": ("novelty", HIGH), "new_category": ("novelty", HIGH),
+    "new_country": ("novelty", HIGH), "new_channel": ("novelty", HIGH), "km_from_usual": ("place", HIGH),
+}
+DEVIATIONS: dict[str, tuple[str, int]] = {
+    **{f"{p}_{name}": d for p in ("card", "payer") for name, d in _HABIT.items()},
+    "cust_km_from_home": ("place", HIGH), "card_speed_kmh": ("place", HIGH),
+    "drain_ratio": ("balance", HIGH), "drains_balance": ("balance", HIGH),
+    "acct_out_in_ratio": ("balance", HIGH), "cat_amount_z": ("amount", HIGH), "merch_amount_ratio": ("amount", HIGH),
+    "term_amount_ratio": ("amount", HIGH), "payee_amount_ratio": ("amount", HIGH), "pop_amount_pctl": ("amount", HIGH),
+    "dev_customers_24h": ("shared", HIGH), "ip_customers_24h": ("shared", HIGH),
+}
+"""Habit deviations: their dimension and their unusual side (``HIGH``: large values are unusual).
+Detector signals (``sig_*``) are deviations too, each its own dimension."""
 FEATURE_SAMPLE = 5_000
 """Each deviation's calibration distribution is a sorted uniform sample of the window's values."""
 SURPRISE_SAMPLE = 50_000
@@ -73,6 +79,7 @@ class ColdStartScorer:
 
     features: tuple[str, ...]
     senses: tuple[int, ...]
+    dimensions: tuple[str, ...]
     grids: tuple[np.ndarray, ...]
     """Each deviation's calibration values (a sorted sample of the window)."""
     surprise_grid: np.ndarray
@@ -90,8 +97,16 @@ class ColdStartScorer:
                 out[given, j] = -np.log(_tails(grid, col[given], sense))
         return out
 
+    def _total(self, surprises: np.ndarray) -> np.ndarray:
+        """Each dimension's largest surprise, summed over the dimensions."""
+        total = np.zeros(len(surprises))
+        for dim in dict.fromkeys(self.dimensions):
+            cols = [j for j, d in enumerate(self.dimensions) if d == dim]
+            total += surprises[:, cols].max(axis=1)
+        return total
+
     def predict_batch(self, matrix: np.ndarray) -> np.ndarray:
-        total = self._surprises(matrix).sum(axis=1)
+        total = self._total(self._surprises(matrix))
         return rarity(_tails(self.surprise_grid, total, HIGH))
 
     def _row(self, features: Mapping[str, float]) -> np.ndarray:
@@ -115,13 +130,14 @@ class ColdStartScorer:
 
     def to_json(self) -> dict[str, object]:
         return {"kind": self.kind, "features": list(self.features), "senses": list(self.senses),
+                "dimensions": list(self.dimensions),
                 "grids": [g.tolist() for g in self.grids], "surprise_grid": self.surprise_grid.tolist(),
                 "thresholds": self.policy.to_dict()}
 
     @classmethod
     def from_json(cls, d: Mapping[str, object], version: str) -> ColdStartScorer:
         grids = tuple(np.asarray(g, dtype=np.float64) for g in d["grids"])  # type: ignore[attr-defined]
-        return cls(tuple(d["features"]), tuple(d["senses"]), grids,  # type: ignore[arg-type]
+        return cls(tuple(d["features"]), tuple(d["senses"]), tuple(d["dimensions"]), grids,  # type: ignore[arg-type]
                    np.asarray(d["surprise_grid"], dtype=np.float64),
                    Thresholds.from_dict(d["thresholds"]), version)  # type: ignore[arg-type]
 
@@ -138,15 +154,16 @@ def fit_cold_start(matrix: np.ndarray, names: Sequence[str], budget: float,
                    rule_alerts: np.ndarray | None = None) -> ColdStartScorer:
     """Calibrate on a window of recent payments (``matrix`` columns named ``names``): each
     deviation present there, then the combined surprise, then the budget's thresholds."""
-    wanted = {n: s for n, s in DEVIATIONS}
-    wanted.update({n: HIGH for n in names if n.startswith("sig_")})
+    wanted = dict(DEVIATIONS)
+    wanted.update({n: (n, HIGH) for n in names if n.startswith("sig_")})
     cols = [i for i, n in enumerate(names) if n in wanted and np.nanstd(matrix[:, i]) > 0]
     features = tuple(names[i] for i in cols)
-    senses = tuple(wanted[f] for f in features)
+    senses = tuple(wanted[f][1] for f in features)
+    dimensions = tuple(wanted[f][0] for f in features)
     grids = tuple(_sample(matrix[:, i], FEATURE_SAMPLE) for i in cols)
-    scorer = ColdStartScorer(features, senses, grids, np.zeros(1), Thresholds(1.0, 1.0, 1.0, budget))
+    scorer = ColdStartScorer(features, senses, dimensions, grids, np.zeros(1), Thresholds(1.0, 1.0, 1.0, budget))
     sub = matrix[:, cols]
-    total = scorer._surprises(sub).sum(axis=1)
+    total = scorer._total(scorer._surprises(sub))
     scorer.surprise_grid = _sample(total, SURPRISE_SAMPLE)
     scores = scorer.predict_batch(sub)
     scorer.policy = thresholds(scores, budget, rule_alerts)

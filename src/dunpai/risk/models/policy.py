@@ -49,7 +49,7 @@ class Thresholds:
 
 def _threshold(scores: np.ndarray, allowed: float) -> float:
     """The lowest score such that at most ``allowed`` of ``scores`` reach it (``inf`` if none may)."""
-    k = int(math.floor(allowed + 1e-9))
+    k = math.floor(allowed + 1e-9)
     if k <= 0 or len(scores) == 0:
         return math.inf
     if k >= len(scores):

@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from dunpai.risk.models.scorer import LightGBMScorer
+from dunpai.risk.models.policy import Thresholds
+from dunpai.risk.models.registry import AnyScorer
 
 ShadowSink = Callable[[str, float, float], None]
 """``sink(challenger_version, champion_probability, challenger_probability)``."""
 
 
 class ShadowScorer:
-    def __init__(self, champion: LightGBMScorer, challenger: LightGBMScorer, sink: ShadowSink) -> None:
+    def __init__(self, champion: AnyScorer, challenger: AnyScorer, sink: ShadowSink) -> None:
         self.champion = champion
         self.challenger = challenger
         self.sink = sink
@@ -44,6 +45,10 @@ class ShadowScorer:
 
     def reason_for(self, feature: str) -> str:
         return self.champion.reason_for(feature)
+
+    def thresholds(self) -> Thresholds | None:
+        """The champion's alert-budget thresholds: only the champion decides."""
+        return self.champion.thresholds()
 
 
 class ShadowTally:

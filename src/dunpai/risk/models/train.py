@@ -38,6 +38,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 MAX_ROUNDS = 1000
 EARLY_STOPPING = 50
+MIN_ROUNDS = 50
+"""At least this many trees even when validation is perfect early: a model of a few trees scores in a
+few steps, and a threshold between two steps cannot hold an alert budget."""
 CANDIDATES: tuple[dict[str, Any], ...] = (
     {"params": {"max_bin": 1023}},
     {"params": {"num_leaves": 127, "min_child_samples": 20, "feature_fraction": 0.5, "max_bin": 1023}},
@@ -74,7 +77,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: 
     valid = lgb.Dataset(x_valid, label=y_valid, feature_name=names, reference=train, free_raw_data=False)
     booster = lgb.train(p, train, num_boost_round=max_rounds, valid_sets=[valid], valid_names=["valid"],
                         callbacks=[lgb.early_stopping(early_stopping, verbose=False)])
-    best = int(booster.best_iteration or max_rounds)
+    best = max(int(booster.best_iteration or max_rounds), min(MIN_ROUNDS, booster.current_iteration()))
     booster = _trimmed(booster, best)
     margin = np.asarray(booster.predict(x_valid, raw_score=True), dtype=np.float64)
     calibration = platt(margin, y_valid)
@@ -99,8 +102,9 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
     """Fit each candidate with early stopping on the later validation window, keep the one with the
     best validation average precision, choose the alert budget's thresholds on its validation
     scores of legitimate payments (``policy_rows`` of them; the rules' interruptions,
-    ``valid_rule_alerts``, count first), then re-train it on
-    training and validation rows together with that many trees."""
+    ``valid_rule_alerts``, count first). The model kept is the one those thresholds and its
+    calibration were measured on: a model re-trained on the validation rows too would score on
+    another scale, and its budget would no longer hold."""
     best: Fitted | None = None
     tried = []
     for c in candidates:
@@ -118,22 +122,9 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
     if policy_rows is not None:
         legit &= policy_rows
     alerts = None if valid_rule_alerts is None else valid_rule_alerts[legit]
-    policy = thresholds(valid_scores[legit], budget, alerts)
-    final = refit(best, np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]))
-    final.scorer.policy = policy
-    final.metrics["candidates"] = tried
-    return final
-
-
-def refit(fitted: Fitted, x: np.ndarray, y: np.ndarray) -> Fitted:
-    """The same model re-trained on ``x`` (train plus validation rows) for the number of trees early
-    stopping chose. The Platt calibration fitted on held-out data is kept (the margin's scale is
-    that of a model with the same trees and parameters)."""
-    p = {k: v for k, v in fitted.params.items() if k != "metric"}
-    booster = lgb.train(p, lgb.Dataset(x, label=y, feature_name=list(fitted.scorer.features)),
-                        num_boost_round=fitted.best_iteration)
-    scorer = LightGBMScorer(booster, fitted.scorer.features, fitted.scorer.calibration, fitted.scorer.version)
-    return Fitted(scorer, fitted.best_iteration, fitted.params, {**fitted.metrics, "refit_rows": float(len(y))})
+    best.scorer.policy = thresholds(valid_scores[legit], budget, alerts)
+    best.metrics["candidates"] = tried
+    return best
 
 
 def _trimmed(booster: lgb.Booster, rounds: int) -> lgb.Booster:

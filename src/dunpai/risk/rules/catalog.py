@@ -5,8 +5,27 @@
 
 from __future__ import annotations
 
+from dunpai.risk.compromise.enricher import FEATURES as EXPOSURE
 from dunpai.risk.detectors import DEFAULT_DETECTORS
-from dunpai.risk.features.pipeline import DEFAULT_STEPS, FeaturePipeline
+from dunpai.risk.features.catalog import describe
+from dunpai.risk.features.event import FEATURES as EVENT_FEATURES
+from dunpai.risk.features.pipeline import DEFAULT_STEPS
+from dunpai.risk.shield.enricher import FEATURES as SHIELD
+
+LOOKUPS = {
+    "shield_valid": "1 for a valid mobile-shield signature (the shield service verifies it)",
+    "shield_status": "the verification's outcome: 0 valid, 1 missing, 2 unknown key, 3 bad signature, 4 replayed, "
+                     "5 revoked, 6 stale, 7 wrong customer, 8 malformed",
+    "shield_device_age_secs": "how long the signing device has been enrolled",
+    "shield_cooling_off": "1 while that device is still in its cooling-off period",
+    "shield_trusted": "1 for a valid signature from a device past its cooling-off period",
+    "shield_enrolled": "1 when the customer had a shield device enrolled at the transfer's time",
+    "card_exposed": "1 when the card was used at a terminal flagged as skimmed and has not been reissued since",
+    "terminal_flagged": "1 at a terminal flagged as skimmed, pending inspection",
+    "card_exposure_score": "the strongest flag's score",
+}
+"""Variables the service looks up outside online state (live decisions only; history replays do
+not have them, and rules reading them do not apply there)."""
 
 INTRO = """# Rules
 
@@ -42,6 +61,8 @@ rules:
   (yuan), times in seconds, distances in km. "Never happened" reads as 1e9 seconds.
 * Windows are time-decayed with the named time constant: `card_count_1h` reads "about how many uses
   in the last hour". Label features only count labels already known at the event's time.
+* A payment's own signals from the bank's systems (``attributes`` of the event, see import.md) reach
+  the model as `attr_<name>` and `attrv_<name>_count` / `attrv_<name>_fraud_rate`, not the rules.
 * Rules are evaluated by the reference CEL library, or, for the common subset (comparisons,
   arithmetic, `&&`/`||`/`!`, ternaries, `in` lists, `int()`/`double()`/`size()`), by a faster
   evaluator that a property test keeps in agreement with the reference.
@@ -50,12 +71,26 @@ Customer messages must say plainly what looked abnormal, never a threshold a fra
 """
 
 
+def _table(names: tuple[str, ...] | list[str], explain: dict[str, str] | None = None) -> list[str]:
+    rows = ["| variable | meaning |", "|---|---|"]
+    for n in names:
+        meaning = (explain or {}).get(n) or describe(n)
+        if meaning is None:
+            raise ValueError(f"feature {n!r} has no explanation in risk/features/catalog.py")
+        rows.append(f"| `{n}` | {meaning} |")
+    return rows
+
+
 def variables_markdown() -> str:
     lines = ["## Variables", "", "### The event itself", ""]
-    event_names = FeaturePipeline(steps=()).feature_names()
-    lines.append(", ".join(f"`{n}`" for n in event_names))
+    lines += _table([n for group in EVENT_FEATURES.values() for n in group])
+    seen: set[str] = set()
     for step in DEFAULT_STEPS:
-        lines += ["", f"### Keyed by {step.name}", "", ", ".join(f"`{n}`" for n in step.feature_names())]
+        names = [n for n in step.feature_names() if n not in seen]
+        seen.update(names)
+        if names:
+            lines += ["", f"### Keyed by {step.name.replace('_', ' × ')}", "", *_table(names)]
+    lines += ["", "### Looked up by the service (live decisions only)", "", *_table([*SHIELD, *EXPOSURE], LOOKUPS)]
     lines += ["", "### Detector signals (1.0 when present)", "", "| signal | reason code | 中文 | English |",
               "|---|---|---|---|"]
     for det in DEFAULT_DETECTORS:
@@ -64,5 +99,9 @@ def variables_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def render() -> str:
+    return INTRO + "\n" + variables_markdown()
+
+
 if __name__ == "__main__":
-    print(INTRO + "\n" + variables_markdown(), end="")
+    print(render(), end="")

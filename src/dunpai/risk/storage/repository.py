@@ -90,14 +90,20 @@ def insert_events_and_decisions_txn(conn: Connection, rows: list[EventRow]) -> l
     return seqs
 
 
-def insert_events_txn(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, int] | None:
-    """Append events that have no live decision (imported history), in order, with one executemany
-    (no per-row RETURNING); the first and last log sequence numbers they got. Each row has the
-    ``risk_events`` columns but ``seq``. The caller holds the log alone (an import)."""
+_EVENT_COLUMNS = ("tenant", "event_id", "event_type", "event_time", "body", "body_sha256", "card_masked", "received_at")
+
+
+def insert_events_txn(conn: Connection, rows: list[tuple[Any, ...]]) -> tuple[int, int] | None:
+    """Append events that have no live decision (imported history), in order: one ``executemany``
+    of plain tuples (``_EVENT_COLUMNS`` order) on the driver itself, no per-row statement work;
+    the first and last log sequence numbers they got. The caller holds the log alone (an import)."""
     if not rows:
         return None
+    mark = {"qmark": "?", "numeric": ":1", "named": ":p", "format": "%s", "pyformat": "%s"}[conn.dialect.paramstyle]
+    marks = ", ".join(mark if mark != ":1" else f":{i + 1}" for i in range(len(_EVENT_COLUMNS)))
+    sql = f"INSERT INTO {events.name} ({', '.join(_EVENT_COLUMNS)}) VALUES ({marks})"  # noqa: S608 - fixed names
     before = last_seq_txn(conn)
-    conn.execute(insert(events), rows)
+    conn.exec_driver_sql(sql, rows)
     return before + 1, last_seq_txn(conn)
 
 
