@@ -21,12 +21,13 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
+from dunpai.audit import AuditPort
 from dunpai.core.errors import (
     Conflict,
     DunpaiError,
@@ -45,7 +46,7 @@ from dunpai.risk.events.schemas import AnyEvent, Label
 from dunpai.risk.features.entities import label_category
 from dunpai.risk.features.pipeline import FeaturePipeline
 from dunpai.risk.features.store import MemoryStore, StateKey, StateStore
-from dunpai.risk.rules.compiler import CompiledRuleset, content_version
+from dunpai.risk.rules.compiler import CompiledRuleset
 from dunpai.risk.storage import repository as repo
 
 DEFAULT_RULESET = Path(__file__).resolve().parent / "rules" / "default.yaml"
@@ -145,14 +146,6 @@ class Metrics:
         self.latency = Histogram("dunpai_decision_seconds", "Time to decide and persist one event",
                                  buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
                                  registry=self.registry)
-
-
-class AuditPort(Protocol):
-    """The audit chain (``dunpai.audit.AuditLog``): every administrative change is an entry."""
-
-    def append(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> int: ...
-
-    def checkpoint(self) -> int | None: ...
 
 
 class RiskService:
@@ -478,7 +471,3 @@ class RiskService:
         self.engine(tenant).ruleset = compiled
         self._audit(actor, "ruleset.publish", f"{tenant}/ruleset/{version}", {"name": compiled.spec.name})
         return self.ruleset(tenant, version)
-
-
-def default_ruleset_version() -> str:
-    return content_version(DEFAULT_RULESET.read_text(encoding="utf-8"))
