@@ -96,16 +96,6 @@ class SqlStore:
         with self.engine.begin() as c:
             c.execute(insert(t.invites).values(code_sha256=code_sha256, created_at=now, expires_at=expires_at))
 
-    def use_invite(self, code_sha256: str, user: str, now: float) -> bool:
-        with self.engine.begin() as c:
-            res = c.execute(
-                update(t.invites)
-                .where(t.invites.c.code_sha256 == code_sha256, t.invites.c.used_by.is_(None),
-                       t.invites.c.expires_at > now)
-                .values(used_by=user, used_at=now)
-            )
-            return res.rowcount == 1
-
     # -- users and devices --------------------------------------------------------------------------
     def user_key(self, user: str) -> str | None:
         with self.engine.connect() as c:

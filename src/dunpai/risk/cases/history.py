@@ -129,16 +129,6 @@ def latest_decision_time_txn(conn: Connection, tenant: str, exclude_types: tuple
     return float(row[0]) if row else None
 
 
-def decision_span_txn(conn: Connection, tenant: str,
-                      exclude_types: tuple[str, ...] = ()) -> tuple[float, float] | None:
-    """Event times of the first and the last decision (``None`` without decisions)."""
-    q = select(func.min(decisions.c.event_time), func.max(decisions.c.event_time)).where(decisions.c.tenant == tenant)
-    if exclude_types:
-        q = q.where(decisions.c.event_type.not_in(exclude_types))
-    row = conn.execute(q).first()
-    return None if row is None or row[0] is None else (float(row[0]), float(row[1]))
-
-
 def action_counts_txn(conn: Connection, tenant: str, since: float, until: float,
                       exclude_types: tuple[str, ...] = ()) -> dict[str, int]:
     """How many decisions in [``since``, ``until``) took each action (exact, counted in SQL)."""

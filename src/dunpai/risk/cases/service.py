@@ -158,14 +158,6 @@ class CaseService:
         with self.db.connect() as conn:
             return case_types_txn(conn, actor.tenant, {case_id: case.group_kind})[case_id]
 
-    def cases_for_entity(self, actor: Actor, kind: str, key: str) -> list[tuple[Case, str]]:
-        """Every case naming the entity, newest first, with its type."""
-        require(actor, *ANALYSTS)
-        with self.db.connect() as conn:
-            cases = repo.cases_for_entity_txn(conn, actor.tenant, kind, key)
-            types = case_types_txn(conn, actor.tenant, {c.case_id: c.group_kind for c in cases})
-        return [(c, types[c.case_id]) for c in cases]
-
     def views(self, actor: Actor) -> list[dict[str, Any]]:
         """The actor's saved queue views (name and query string)."""
         require(actor, *ANALYSTS)
@@ -365,15 +357,6 @@ class CaseService:
         item = next_item(case_id, head, kind, name, media_type, content, actor_name, iso(now))
         repo.insert_evidence_txn(conn, tenant, item, content)
         return item
-
-    def add_evidence(self, actor: Actor, case_id: str, kind: str, name: str, media_type: str, content: bytes) -> None:
-        require(actor, *ANALYSTS)
-        self.get(actor, case_id)
-        now = self.deps.clock()
-        with self.db.begin() as conn:
-            self._evidence_txn(conn, actor.tenant, case_id, kind, name, media_type, content, actor.name, now)
-            self.deps.audit.append(actor.name, "evidence.add", f"{actor.tenant}/case/{case_id}",
-                                   {"kind": kind, "name": name}, conn=conn)
 
     def collect_evidence(self, actor: Actor, case_id: str) -> int:
         """Gather what the case rests on into its evidence chain (idempotent): each alert, its event

@@ -154,26 +154,6 @@ class CompromiseJob:
                     best = _Test(k, m, p, rate, start, end, tuple(sorted(seen)))
         return best, windows
 
-    def _cover(self, terminal: str, cards: set[str], population: int) -> float:
-        """p of the tightest window at ``terminal`` in which every card of ``cards`` was used."""
-        visits = self._visits(terminal, cards)
-        need = len(cards)
-        best = 1.0
-        counts: dict[str, int] = {}
-        lo = 0
-        for hi in range(len(visits)):
-            counts[visits[hi][1]] = counts.get(visits[hi][1], 0) + 1
-            while len(counts) == need:
-                start, end = visits[lo][0], visits[hi][0]
-                m = max(self.history.distinct_cards(terminal, start, end), need)
-                best = min(best, binom_sf(need, m, self._rate(start, end, need, population)))
-                c = visits[lo][1]
-                counts[c] -= 1
-                if counts[c] == 0:
-                    del counts[c]
-                lo += 1
-        return best
-
     def _test(self, terminal: str, population: int, tests: int) -> _Test | None:
         visits = self._visits(terminal)
         if len({c for _, c in visits}) < self.config.min_cards:

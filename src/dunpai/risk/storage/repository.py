@@ -185,12 +185,6 @@ def events_after(engine: Engine, seq: int, batch: int = 5000) -> Iterator[tuple[
         last = int(rows[-1][0])
 
 
-def counts_txn(conn: Connection) -> tuple[int, int]:
-    n_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
-    n_decisions = conn.execute(select(func.count()).select_from(decisions)).scalar_one()
-    return int(n_events), int(n_decisions)
-
-
 # -- rulesets --------------------------------------------------------------------------------------
 
 def _ruleset(row: Any) -> RulesetRow:
