@@ -206,3 +206,25 @@ def test_a_key_verified_before_still_decides_while_the_database_is_down(tmp_path
             auth.principal({"x-api-key": key})
     finally:
         service.db.dispose()
+
+
+def test_a_future_dated_event_is_refused_even_while_the_database_is_down(served: Served,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in bounds ``event_time`` like the full path (issue 14, item 1): a 2099 event gets
+    a 422 naming the field, not a degraded decision and a place in the spool."""
+
+    def down(items: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("connection refused"))
+
+    from datetime import UTC, datetime
+
+    served.service.max_future_skew = 300.0
+    monkeypatch.setattr(served.service, "submit_many", down)
+    now = served.service.clock()  # the service's own clock, whatever it reads
+    future = card_event(7, event_time="2099-01-01T00:00:00+08:00")
+    r = served.client.post("/v1/events", json=future, headers={"Authorization": f"Bearer {served.integrator}"})
+    assert r.status_code == 422, r.text
+    assert [p["field"] for p in r.json()["problems"]] == ["event_time"]
+    assert served.metric("dunpai_spooled_events") == 0.0
+    recent = datetime.fromtimestamp(now - 60, UTC).isoformat()
+    assert served.post(card_event(8, event_time=recent))["degraded"] is True  # a good event: the stand-in

@@ -99,3 +99,75 @@ def test_dispute_facts_are_bounded(api: Api, world: World) -> None:
 
 def test_the_entity_fields_match_the_case_models_kinds() -> None:
     assert list(EntityField.__args__) == [f"{k}_id" for k in ENTITY_KINDS]
+
+
+def _raw(api: Api, path: str, who: str, text: str) -> Any:
+    return api.client.post(path, headers={**api.h(who), "content-type": "application/json"}, content=text.encode())
+
+
+def _alert_text(**over: str) -> str:
+    """An alert body as JSON text with some values replaced by raw JSON (as a careless caller writes them)."""
+    import json
+
+    body = alert(alert_id="alr-typed", **{k: f"@{k}@" for k in over})
+    text = json.dumps({"alert": body})
+    for key, value in over.items():
+        text = text.replace(f'"@{key}@"', value)
+    return text
+
+
+WRONG_TYPES = [("score", '"50"'), ("score", "50.0"), ("score", "true"), ("raised_at", '"1773300000"'),
+               ("raised_at", "true"), ("amount", '"5000"'), ("amount", "5000.0000000000000001"), ("amount", "5e3")]
+
+
+@pytest.mark.parametrize(("field", "value"), WRONG_TYPES, ids=[f"{f}={v}" for f, v in WRONG_TYPES])
+def test_an_alert_is_strictly_typed_like_an_event(api: Api, world: World, field: str, value: str) -> None:
+    before = alert_count(world)
+    r = _raw(api, "/v1/alerts", "integrator", _alert_text(**{field: value}))
+    assert r.status_code == 422, r.text
+    assert [p["field"] for p in r.json()["problems"]] == [f"alert.{field}"]
+    assert alert_count(world) == before
+
+
+def test_due_dates_money_and_facts_are_strictly_typed(api: Api, world: World) -> None:
+    cid = world.case_of(S1_CUSTOMER)
+    for due in ('"1773400000"', "true"):  # a string or a flag is no time (true was stored as 1970-01-01)
+        r = _raw(api, f"/v1/cases/{cid}/due", "supervisor", '{"due_at": ' + due + "}")
+        assert r.status_code == 422 and r.json()["problems"][0]["field"] == "due_at", (due, r.text)
+    def dispute(claimed: str, more: str = "") -> str:
+        return f'{{"case_id": "{cid}", "customer_id": "{S1_CUSTOMER}", "account_id": "a", "claimed": {claimed}{more}}}'
+
+    for claimed in ('"100"', "100.0000000000000001", "true"):  # the fraction was rounded to 100 by a float
+        r = _raw(api, "/v1/disputes", "analyst", dispute(claimed))
+        assert r.status_code == 422 and r.json()["problems"][0]["field"] == "claimed", (claimed, r.text)
+    assert _raw(api, "/v1/reserve/fund", "supervisor", '{"amount": "100"}').status_code == 422
+    assert _raw(api, "/v1/disputes", "analyst", dispute("100", ', "facts": {"reported": 1}')).status_code == 422
+    assert _raw(api, "/v1/disputes", "analyst", dispute("100")).status_code == 201
+
+
+def test_texts_carry_no_control_characters(api: Api, world: World) -> None:
+    """PostgreSQL refuses a NUL in text (a 500 there); a one-line value has no line breaks either."""
+    cid = world.case_of(S1_CUSTOMER)
+    refused = [(f"/v1/cases/{cid}/assign", "supervisor", {"assignee": "ana\x00"}, "assignee"),
+               (f"/v1/cases/{cid}/assign", "supervisor", {"assignee": "ana\nlyst"}, "assignee"),
+               (f"/v1/cases/{cid}/notes", "analyst", {"text": "seen at \x00 the ATM"}, "text"),
+               (f"/v1/cases/{cid}/transition", "analyst", {"to": "investigating", "note": "\x1b[2J"}, "note"),
+               ("/v1/reserve/fund", "supervisor", {"amount": 100, "memo": "\x00"}, "memo"),
+               ("/v1/alerts", "integrator", {"alert": alert(summary={"zh": "线索\x00", "en": "tip"})},
+                "alert.summary.zh")]
+    for path, who, body, field in refused:
+        r = api.post(path, who, body)
+        assert r.status_code == 422, (path, r.text)
+        assert [p["field"] for p in r.json()["problems"]] == [field], (path, r.text)
+    ok = api.post(f"/v1/cases/{cid}/notes", "analyst", {"text": "line one\nline two\r\n\tindented"})
+    assert ok.status_code == 201, ok.text
+
+
+UNPARSABLE = ['{"alert": ' + "[" * 5000 + "]" * 5000 + "}", '{"alert": {"score": ' + "9" * 5000 + "}}", "not json"]
+
+
+@pytest.mark.parametrize("text", UNPARSABLE, ids=["nested", "long number", "not json"])
+def test_a_body_that_cannot_be_parsed_is_a_422_naming_the_body(api: Api, text: str) -> None:
+    r = _raw(api, "/v1/alerts", "integrator", text)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input", r.text
+    assert [p["field"] for p in r.json()["problems"]] == ["$"]

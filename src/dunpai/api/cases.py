@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dunpai.api.app import Caller
-from dunpai.api.inputs import LATEST, AlertIn, Epoch, Facts
+from dunpai.api.inputs import LATEST, LINE, TEXT, AlertIn, Body, Epoch, Facts
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.core.roles import require
 from dunpai.risk.cases.incidents import Incidents
@@ -24,17 +24,17 @@ from dunpai.risk.cases.model import Alert
 router = APIRouter(tags=["cases"])
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _In(Body):
+    """Strict JSON types, no unknown field; every text bounded and free of control characters."""
 
 
 class TransitionIn(_In):
     to: Literal["investigating", "confirmed_fraud", "legitimate", "closed"]
-    note: str | None = Field(default=None, max_length=10_000)
+    note: str | None = Field(default=None, max_length=10_000, pattern=TEXT)
 
 
 class AssignIn(_In):
-    assignee: str | None = Field(default=None, max_length=64)
+    assignee: str | None = Field(default=None, max_length=64, pattern=LINE)
 
 
 class DueIn(_In):
@@ -42,39 +42,39 @@ class DueIn(_In):
 
 
 class NoteIn(_In):
-    text: str = Field(min_length=1, max_length=10_000)
+    text: str = Field(min_length=1, max_length=10_000, pattern=TEXT)
 
 
 class FootageIn(_In):
-    camera_id: str = Field(min_length=1, max_length=64)
-    terminal_id: str | None = Field(default=None, max_length=128)
-    start: str = Field(max_length=40)
-    end: str = Field(max_length=40)
-    uri: str = Field(max_length=500)
+    camera_id: str = Field(min_length=1, max_length=64, pattern=LINE)
+    terminal_id: str | None = Field(default=None, max_length=128, pattern=LINE)
+    start: str = Field(max_length=40, pattern=LINE)
+    end: str = Field(max_length=40, pattern=LINE)
+    uri: str = Field(max_length=500, pattern=LINE)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ActionIn(_In):
     target_kind: Literal["account", "card"]
-    target_id: str = Field(min_length=1, max_length=128)
+    target_id: str = Field(min_length=1, max_length=128, pattern=LINE)
     action: Literal["restrict", "freeze", "unfreeze"]
-    legal_basis: str = Field(max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
-    case_id: str | None = Field(default=None, max_length=64)
-    customer_id: str | None = Field(default=None, max_length=128)
+    legal_basis: str = Field(max_length=64, pattern=LINE)
+    reason: str = Field(min_length=1, max_length=2000, pattern=TEXT)
+    case_id: str | None = Field(default=None, max_length=64, pattern=LINE)
+    customer_id: str | None = Field(default=None, max_length=128, pattern=LINE)
 
 
 class DecideIn(_In):
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000, pattern=TEXT)
 
 
 class DisputeIn(_In):
-    case_id: str = Field(max_length=64)
-    customer_id: str = Field(max_length=128)
-    account_id: str = Field(max_length=128)
+    case_id: str = Field(max_length=64, pattern=LINE)
+    customer_id: str = Field(max_length=128, pattern=LINE)
+    account_id: str = Field(max_length=128, pattern=LINE)
     claimed: int = Field(gt=0, le=10**15)
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-    statement: str = Field(default="", max_length=10_000)
+    statement: str = Field(default="", max_length=10_000, pattern=TEXT)
     facts: Facts = Field(default_factory=dict)
 
 
@@ -85,8 +85,8 @@ class AssessIn(_In):
 
 class MoneyIn(_In):
     amount: int = Field(gt=0, le=10**15)
-    memo: str = Field(default="", max_length=500)
-    dispute_id: str | None = Field(default=None, max_length=64)
+    memo: str = Field(default="", max_length=500, pattern=TEXT)
+    dispute_id: str | None = Field(default=None, max_length=64, pattern=LINE)
 
 
 def incidents(request: Request) -> Incidents:

@@ -31,12 +31,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "$", "problem": e["msg"]}
+        problems = [{"field": "$" if e["type"] == "json_invalid" else
+                     ".".join(str(p) for p in e["loc"] if p != "body") or "$", "problem": e["msg"]}
                     for e in exc.errors()]
         return JSONResponse({"code": "invalid_input", "message": "invalid request", "problems": problems},
                             status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not parse the body (nested too deep, a 5,000-digit number)
+            return JSONResponse({"code": "invalid_input", "message": "the body is not valid JSON",
+                                 "problems": [{"field": "$", "problem": "cannot be parsed"}]}, status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)

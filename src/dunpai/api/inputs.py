@@ -1,7 +1,11 @@
 """Typed bodies of the incident API's write routes, validated like ``POST /v1/events``: every
 number finite and bounded, every code from its list, every id and text of bounded length, free
-JSON (an alert's ``detail``) small, shallow and without NaN. A value that passes here can be
-stored, rendered and sorted without surprising anyone later (issue 14, item 2)."""
+JSON (an alert's ``detail``) small, shallow and without NaN. Types are strict, as on the events
+path: a number sent as a string (``"50"``), a flag as a number, ``true`` as a time or a whole
+amount as a float (``100.0000000000000001`` would have been 100) is refused. Texts carry no
+control characters (a one-line value none at all, a multi-line one only tab and newline):
+PostgreSQL refuses a NUL in text, and a stored value is shown to analysts. A value that passes
+here can be stored, rendered and sorted without surprising anyone later (issue 14, item 2)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,11 @@ from dunpai.risk.cases.model import ENTITY_KINDS
 LATEST = 4_102_444_800.0  # 2100-01-01T00:00:00Z: no alert, due date or window lies beyond it
 MAX_DETAIL = 16 * 1024
 MAX_DEPTH = 8
+
+LINE = r"^[^\x00-\x1f\x7f]*$"
+"""A one-line text: no control characters."""
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""A text of several lines: tab, line feed and carriage return are its only control characters."""
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -51,15 +60,21 @@ def _small_json(value: dict[str, Any]) -> dict[str, Any]:
 Detail = Annotated[dict[str, Any], AfterValidator(_small_json)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=2000)
+class Body(BaseModel):
+    """A write route's JSON body: no unknown field, JSON types taken as they are (strict)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_max_length=10_000)
+
+
+class _In(Body):
+    model_config = ConfigDict(str_max_length=2000)
 
 
 class Words(_In):
     """A text in both languages."""
 
-    zh: str = Field(default="", max_length=500)
-    en: str = Field(default="", max_length=500)
+    zh: str = Field(default="", max_length=500, pattern=TEXT)
+    en: str = Field(default="", max_length=500, pattern=TEXT)
 
 
 class AlertBody(_In):
