@@ -132,7 +132,7 @@ def explain(
 ) -> None:
     """决策原因：每条规则的结果与所见数值、客户说明 / why a decision was made: each rule's result with the values
     it saw, and the customer text."""
-    from dunpai.risk.report import print_explanation
+    from dunpai.cli.render import print_explanation
     from dunpai.risk.runtime import open_service
 
     service = open_service(settings(config, data_dir))

@@ -18,11 +18,11 @@ from rich.table import Table
 
 from dunpai.cli.demos import start_clean
 from dunpai.cli.demos.incidents import run_incident_demo
+from dunpai.cli.render import ACTION_STYLE
 from dunpai.core.config import Settings
 from dunpai.risk.compromise.enricher import ExposureEnricher
 from dunpai.risk.events.schemas import StaffAccess
 from dunpai.risk.insider.actions import InsiderAction, insider_action
-from dunpai.risk.report import ACTION_STYLE
 from dunpai.risk.runtime import open_service
 from dunpai.risk.scenarios.insider_skimming import S4Run, s3_events, s4_run
 from dunpai.risk.scenarios.source_cases import demo_events

@@ -1,4 +1,4 @@
-"""Rich rendering of decisions and explanations for the terminal."""
+"""Rich rendering of decisions and explanations for the terminal (the `explain` command and the demo)."""
 
 from __future__ import annotations
 
