@@ -34,6 +34,7 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dunpai.comms.app import groups, trust
@@ -48,6 +49,10 @@ STATIC = {"app.js": "text/javascript", "app.css": "text/css", "i18n.js": "text/j
 STATUS = {"not_found": 404, "conflict": 409, "too_large": 413, "forbidden": 403, "not_enrolled": 409,
           "key_changed": 409, "untrusted_device": 409, "invite_invalid": 400, "malformed_frame": 400}
 WINDOW_QUEUE = 4000
+MAX_JSON = 1024 * 1024
+"""A JSON body's limit (a message's 20,000 characters escaped fit many times over)."""
+MAX_SCAN = 12 * 1024 * 1024
+"""``/api/verify-scan``: a camera picture of at most 8 MB, base64 in JSON."""
 
 
 class NotEnrolled(CommsError):
@@ -98,9 +103,28 @@ def _static(name: str) -> bytes:
     return (resources.files("dunpai.comms.app") / "static" / name).read_bytes()
 
 
-async def _body(request: Request) -> dict[str, Any]:
+def _declared(request: Request) -> int:
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isdigit() else 0
+
+
+async def _bounded(request: Request, limit: int, what: str) -> bytes:
+    """The request body, refused before it is read when its declared length is over ``limit`` and
+    as soon as it passes ``limit`` otherwise (a chunked body): never more than that in memory."""
+    if _declared(request) > limit:
+        raise TooLarge(f"{what}: over the limit of {limit} bytes")
+    parts, got = [], 0
+    async for chunk in request.stream():
+        got += len(chunk)
+        if got > limit:
+            raise TooLarge(f"{what}: over the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _body(request: Request, limit: int = MAX_JSON) -> dict[str, Any]:
     try:
-        data = json.loads(await request.body() or b"{}")
+        data = json.loads(await _bounded(request, limit, "body") or b"{}")
     except ValueError as exc:
         raise MalformedFrame("body: not JSON") from exc
     if not isinstance(data, dict):
@@ -138,7 +162,29 @@ def qr_svg(payload: str) -> str:
     return out.getvalue().decode("utf-8")
 
 
-def create_web(host: AppHost, guard: Guard) -> Starlette:
+def with_headers(app: ASGIApp, headers: dict[str, str]) -> ASGIApp:
+    """``app`` with ``headers`` on every HTTP answer that does not set them itself: Starlette's own
+    404, 405 and 500 included (the 500 is sent outside any route or middleware of ``app``)."""
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def headed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                own = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in own}
+                message = {**message, "headers": own + [(n, v) for n, v in extra if n not in present]}
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return headed
+
+
+def create_web(host: AppHost, guard: Guard) -> ASGIApp:
     headers = _headers(guard)
 
     def messenger() -> Messenger:
@@ -219,16 +265,7 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
     async def send_file(request: Request) -> Any:
         m = messenger()
         q = request.query_params
-        size = int(request.headers.get("content-length") or 0)
-        if size > m.file_limit:
-            raise TooLarge(f"file: {size} bytes is over the limit of {m.file_limit} bytes")
-        parts, got = [], 0
-        async for chunk in request.stream():  # never more than the limit in memory, whatever the headers say
-            got += len(chunk)
-            if got > m.file_limit:
-                raise TooLarge(f"file: over the limit of {m.file_limit} bytes")
-            parts.append(chunk)
-        data = b"".join(parts)
+        data = await _bounded(request, m.file_limit, "file")
         mid = await m.send_file(q.get("conv", ""), data, q.get("name", ""), q.get("mime") or "application/octet-stream")
         return {"mid": mid}
 
@@ -272,7 +309,7 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
 
     @api(True)
     async def verify_scan(request: Request) -> Any:
-        data = await _body(request)
+        data = await _body(request, MAX_SCAN)
         image = _str(data, "image", 8_000_000)
         try:
             raw = base64.b64decode(image.split(",", 1)[-1], validate=True)
@@ -392,7 +429,7 @@ def create_web(host: AppHost, guard: Guard) -> Starlette:
         Route("/api/group/{action}", group, methods=["POST"]), Route("/api/voice/{action}", voice, methods=["POST"]),
         WebSocketRoute("/ws", socket),
     ]
-    return Starlette(routes=routes)
+    return with_headers(Starlette(routes=routes), headers)
 
 
 async def _window_message(m: Messenger, wid: int, data: dict[str, Any]) -> None:
