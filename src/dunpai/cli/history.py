@@ -145,7 +145,9 @@ def train(
     valid_from: Annotated[str | None, typer.Option(help="验证首日 / first validation day (after training)",
                                                    show_default=False)] = None,
     valid_to: Annotated[str | None, typer.Option(help="验证末日 / last validation day", show_default=False)] = None,
-    role: Annotated[str, typer.Option(help="challenger | champion")] = "challenger",
+    role: Annotated[str, typer.Option(help="模型角色：challenger（影子评分）或 champion（决定实时交易） / the "
+                                           "model's role: challenger (scored in the shadow) or champion "
+                                           "(decides live payments)")] = "challenger",
     unsupervised: Annotated[bool, typer.Option(
         "--unsupervised", help="不用标签：习惯偏离冷启动评分 / no labels: the cold-start habit-deviation "
         "score")] = False,
