@@ -23,10 +23,14 @@ MEANINGS = {"--data-dir": "data directory", "--tenant": "tenant", "--json": "JSO
 
 
 def _commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every leaf command (typer ships its own Click, so groups are told by having commands)."""
+    """Every leaf command, and every group that takes options of its own (``dunpai eval``, ``dunpai apikey``:
+    run without a subcommand they do something). Typer ships its own Click, so groups are told by having
+    commands."""
     for name, command in sorted(group.commands.items()):
         path = f"{prefix} {name}".strip()
         if hasattr(command, "commands"):
+            if [p for p in command.params if p.name != "help"]:
+                yield path, command
             yield from _commands(command, path)
         else:
             yield path, command

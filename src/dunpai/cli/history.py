@@ -35,7 +35,6 @@ models_app = new_app("模型注册表：列出、晋升 / the model registry of 
 eval_app = typer.Typer(cls=Commands, context_settings=CONTEXT, invoke_without_command=True, no_args_is_help=False,
                        help="评估检测质量 / evaluate detection quality on a tenant's history (and `eval compromise`).")
 
-DateOpt = Annotated[str | None, typer.Option(show_default=False)]
 JsonFileOpt = Annotated[Path | None, typer.Option(
     "--json-out", help="把结果写入此 JSON 文件（图表写在旁边） / write the results to this JSON file "
     "(charts beside it)",
@@ -183,20 +182,28 @@ def train(
 def evaluate(
     ctx: typer.Context,
     tenant: TenantOpt = "default",
-    protocol: Annotated[str, typer.Option(help="split（按时间 80/20） | prequential（Handbook）")] = "split",
+    protocol: Annotated[str, typer.Option(help="split（按时间 80/20） | prequential（Handbook 的滚动折） / "
+                                            "split (by time, 80/20) | prequential (the Handbook's rolling "
+                                            "folds)")] = "split",
     test_fraction: Annotated[float, typer.Option(help="split: 测试占比 / share of payments tested, the latest")] = 0.2,
-    train_from: DateOpt = None,
-    train_to: DateOpt = None,
-    test_from: DateOpt = None,
-    test_to: DateOpt = None,
+    train_from: Annotated[str | None, typer.Option(help="按日期：训练首日 / by dates: first training day "
+                                                   "(YYYY-MM-DD; give all four)", show_default=False)] = None,
+    train_to: Annotated[str | None, typer.Option(help="按日期：训练末日 / by dates: last training day",
+                                                 show_default=False)] = None,
+    test_from: Annotated[str | None, typer.Option(help="按日期：测试首日 / by dates: first test day",
+                                                  show_default=False)] = None,
+    test_to: Annotated[str | None, typer.Option(help="按日期：测试末日 / by dates: last test day",
+                                                show_default=False)] = None,
     first_train_day: Annotated[str | None, typer.Option(
         help="prequential: 第一折训练首日 / first fold's first training day (default: the latest folds)",
         show_default=False)] = None,
     folds: Annotated[int, typer.Option(help="prequential: 折数 / folds")] = 4,
-    train_days: Annotated[int, typer.Option(help="prequential")] = 7,
+    train_days: Annotated[int, typer.Option(help="prequential: 每折训练天数 / training days per fold")] = 7,
     delay_days: Annotated[int, typer.Option(help="prequential: 标签延迟 / label delay, unused days")] = 7,
-    test_days: Annotated[int, typer.Option(help="prequential")] = 7,
-    labels: Annotated[str, typer.Option(help="split: all（回溯，已发表协议） | known（测试开始时已知）")] = "all",
+    test_days: Annotated[int, typer.Option(help="prequential: 每折测试天数 / test days per fold")] = 7,
+    labels: Annotated[str, typer.Option(help="split: all（回溯，已发表协议） | known（测试开始时已知） / "
+                                          "all (retrospective, as published protocols) | known (as known when "
+                                          "the test starts)")] = "all",
     json_out: JsonFileOpt = None,
     charts: Annotated[bool, typer.Option(help="在 JSON 旁写图表 / write PNG and HTML charts beside the JSON")] = True,
     as_json: JsonOpt = False,
