@@ -82,8 +82,18 @@ def test_a_body_within_the_limit_still_works(api: Api) -> None:
     assert big.json()["problems"] == [{"field": "$", "problem": f"over {MAX_BODY} bytes"}]
 
 
-def test_every_response_carries_the_security_headers(api: Api) -> None:
+def test_every_response_carries_the_security_headers(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    def bug(*_args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(api.service, "explain", bug)
+    server_error = TestClient(api.client.app, raise_server_exceptions=False).get("/v1/decisions/dec_x",
+                                                                                 headers=api.h("analyst"))
+    assert server_error.status_code == 500 and server_error.json() == {"code": "internal", "message": "internal error"}
     responses = {
+        "server error": server_error,
         "health": api.client.get("/health"),
         "unauthenticated": api.client.get("/metrics"),
         "not found": api.client.get("/nowhere", headers=api.h("admin")),

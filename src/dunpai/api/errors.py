@@ -37,6 +37,11 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"code": "invalid_input", "message": "invalid request", "problems": problems},
                             status_code=422)
 
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, _exc: Exception) -> JSONResponse:
+        """A bug: the error body every other answer has, saying nothing of the cause (logged by the server)."""
+        return JSONResponse({"code": "internal", "message": "internal error"}, status_code=500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # FastAPI could not parse the body (nested too deep, a 5,000-digit number)
