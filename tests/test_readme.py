@@ -6,6 +6,7 @@ the test can run beside another test run; the commands themselves are the README
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -55,3 +56,5 @@ def test_the_using_it_block_runs_as_written(tmp_path: Path) -> None:
     assert "intact" in out and "OK" in out  # the evidence bundle and the audit chain verify
     assert '"decision_id":"dec_' in out  # the served API decided the curl'd event
     assert "你好，王先生" in out  # the deployment's administrator reached the new user end to end
+    pilot = json.loads((tmp_path / "pilot-eval.json").read_text())  # the imported history trained and tested
+    assert pilot["mean"]["auc_roc"] > 0.9 and pilot["policy"]["legit_interrupted"] <= 0.02

@@ -14,8 +14,9 @@ from dunpai.core.config import load_settings
 from dunpai.risk.history.dataset import load
 from dunpai.risk.history.store import HistoryStore
 from dunpai.risk.models.coldstart import fit_cold_start
-from dunpai.risk.models.policy import interrupt_rates, thresholds
+from dunpai.risk.models.policy import Thresholds, interrupt_rates, thresholds
 from dunpai.risk.models.registry import Registry
+from dunpai.risk.models.train import carried_over
 from dunpai.risk.runtime import open_service
 from tests.history.conftest import dunpai, dunpai_json
 from tests.kdf import CHEAP_KEYSTORE
@@ -119,6 +120,19 @@ def test_thresholds_keep_the_budget_and_stronger_steps_take_less() -> None:
     assert th.verify <= th.delay <= th.restrict
     assert np.mean(legit >= th.delay) <= 0.005 * 0.25 and np.mean(legit >= th.restrict) <= 0.005 * 0.05
     assert thresholds(legit, 0.005, rng.random(20_000) < 0.01).verify == float("inf")  # rules spent the budget
+
+
+def test_thresholds_carried_to_a_retrained_model_interrupt_as_many_recent_payments() -> None:
+    rng = np.random.default_rng(1)
+    old = rng.random(8_000)
+    new = np.sqrt(old) * 0.5 + rng.normal(0, 0.01, 8_000)  # another scale, nearly the same order
+    th = Thresholds(0.99, 0.997, float("inf"), 0.005)
+    moved = carried_over(th, old, new)
+    assert np.sum(new >= moved.verify) == np.sum(old >= th.verify)
+    assert np.sum(new >= moved.delay) == np.sum(old >= th.delay)
+    assert moved.restrict == float("inf") and moved.verify < 0.51  # a closed step stays closed; new scale
+    floor = np.where(old < 0.99, 1e-9, old)  # a confident model gives most payments one score
+    assert np.sum(floor >= carried_over(th, old, floor).verify) == np.sum(old >= th.verify)
 
 
 def test_the_cold_start_score_interrupts_about_the_budget_and_ranks_unusual_payments_first(bank: Path) -> None:

@@ -295,7 +295,8 @@ def backtest(
         print_json(out)
         return
     rules = out["rules"]
-    table = Table(title=f"rule backtest, tenant {tenant}: {rules['payments']:,} payments, {rules['frauds']:,} frauds")
+    table = Table(title=f"rule backtest, tenant {tenant}: {rules['payments']:,} payments, {rules['frauds']:,} frauds "
+                  f"({out['blocked_card_payments_left_out']:,} payments of blocked cards left out)")
     for col in ("rule", "hits", "share", "precision", "recall", "alerts/day", ""):
         table.add_column(col)
     for r in rules["rules"]:
@@ -309,9 +310,10 @@ def backtest(
                   f"lost, +{d['extra_alerts']} alerts, -{d['alerts_removed']} alerts")
     rec = out.get("recommended")
     if rec:
+        steps = ", ".join(f"{step} ≥ {level:.3g}" if level is not None else f"{step} never (no room in the budget)"
+                          for step, level in rec["thresholds"].items() if step != "budget")
         console.print(f"thresholds for a budget of {rec['budget']:.2%} of legitimate payments "
-                      f"(model {rec['model']}): verify ≥ {rec['thresholds']['verify']:.4f}, "
-                      f"delay ≥ {rec['thresholds']['delay']:.4f}, restrict ≥ {rec['thresholds']['restrict']:.4f}; "
+                      f"(model {rec['model']}): {steps}; "
                       f"on the held-back days: {rec['held_back']['legit_interrupted']:.4%} interrupted, "
                       f"{rec['held_back']['fraud_stopped']:.1%} of frauds stopped")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -63,17 +64,37 @@ def figures(ds: Dataset, rows: np.ndarray, y: np.ndarray, scores: np.ndarray) ->
     }
 
 
+MIN_VALID_FRAUDS = 20
+"""Fewer confirmed frauds than this in the validation window: it starts earlier (see below)."""
+
+
+def with_frauds_to_validate(ds: Dataset, fold: Fold, y: np.ndarray) -> Fold:
+    """``fold`` with its validation window moved back into training until it holds
+    ``MIN_VALID_FRAUDS`` frauds, at most to the middle of the two windows: a bank with few frauds
+    has days without any, and settings, calibration and thresholds cannot be chosen on those."""
+    rows = ds.rows_between(fold.train[0], fold.valid[1])
+    times = np.sort(ds.t[rows][y[rows] == 1])[::-1]
+    if len(times) == 0 or int(np.sum(times >= fold.valid[0])) >= MIN_VALID_FRAUDS:
+        return fold
+    middle = (fold.train[0] + fold.valid[1]) / 2
+    start = max(float(times[min(MIN_VALID_FRAUDS, len(times)) - 1]), middle)
+    if start >= fold.valid[0]:
+        return fold
+    return replace(fold, train=(fold.train[0], start), valid=(start, fold.valid[1]))
+
+
 def fit_fold(ds: Dataset, fold: Fold, budget: float = DEFAULT_BUDGET,
              candidates: Sequence[dict[str, Any]] = CANDIDATES, say: Say | None = None,
              names: list[str] | None = None) -> tuple[Fitted, list[str]]:
     """The model ``dunpai train`` would make at the fold's test start: trained on its training
     window, settings, trees, calibration and thresholds chosen on its validation window, labels as
     known then."""
+    y = ds.labels(fold.labels_as_of)
+    fold = with_frauds_to_validate(ds, fold, y)
     tr, va = ds.rows_between(*fold.train), ds.rows_between(*fold.valid)
     if len(tr) == 0 or len(va) == 0:
         raise InvalidInput("empty window", problems=[FieldProblem(
             "window", f"no payments in the training or validation window ({fold.describe()})")])
-    y = ds.labels(fold.labels_as_of)
     names = names or model_features(ds, np.concatenate([tr, va]))
     # Thresholds are chosen on customers' payments: a blocked card's are refused by its lifecycle.
     open_cards = ~ds.blocked()[va]

@@ -15,7 +15,13 @@ import numpy as np
 
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.evaluation import plots
-from dunpai.risk.evaluation.evaluate import evaluate, fit_fold, model_features, rule_alerts
+from dunpai.risk.evaluation.evaluate import (
+    evaluate,
+    fit_fold,
+    model_features,
+    rule_alerts,
+    with_frauds_to_validate,
+)
 from dunpai.risk.evaluation.protocol import DAY, Fold
 from dunpai.risk.evaluation.rules import evaluate_rules, report
 from dunpai.risk.history.build import update_history
@@ -82,6 +88,7 @@ def train_tenant(service: Any, tenant: str, registry_dir: Path, budget: float, r
         version = registry.register_cold_start(scorer, window, role=role)
         return {"version": version, "kind": scorer.kind, "role": registry.role_of(version), "window": window}
     fold = training_fold(ds, dates)
+    fold = with_frauds_to_validate(ds, fold, ds.labels(fold.labels_as_of))
     fitted, _ = fit_fold(ds, fold, budget, say=say)
     window = {"from": _iso(fold.train[0]), "to": _iso(fold.train[1] - 1), "valid_from": _iso(fold.valid[0]),
               "valid_to": _iso(fold.valid[1] - 1), "labels_as_of": _iso(fold.labels_as_of), "tenant": tenant}
@@ -128,6 +135,8 @@ def backtest_tenant(service: Any, tenant: str, draft_text: str | None, start: da
     hi = (float(np.max(ds.t)) + 1.0 if end is None
           else datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() + DAY)
     rows = ds.rows_between(lo, hi)
+    blocked = ds.blocked()[rows]  # refused by the card's lifecycle after a confirmed fraud, not by a rule's choice
+    rows = rows[~blocked]
     y = ds.labels()[rows]
     days = ds.frame["day"].to_numpy()[rows]
     engine = service.engine(tenant)
@@ -136,6 +145,7 @@ def backtest_tenant(service: Any, tenant: str, draft_text: str | None, start: da
     draft_hits = evaluate_rules(draft, ds, rows)
     published_hits = draft_hits if draft is published else evaluate_rules(published, ds, rows)
     out: dict[str, Any] = {"tenant": tenant, "from": _iso(lo), "to": _iso(hi - 1),
+                           "blocked_card_payments_left_out": int(blocked.sum()),
                            "rules": report(draft_hits, published_hits, y, days)}
     rec = recommend_thresholds(ds, rows, Registry(registry_dir), budget, draft_hits.alert)
     if rec is not None:
@@ -159,10 +169,8 @@ def recommend_thresholds(ds: Dataset, rows: np.ndarray, registry: Registry, budg
                          rule_alert: np.ndarray) -> dict[str, Any] | None:
     """Thresholds for the tenant's champion that keep the budget on the recent history: chosen on
     its first 80 % of days, checked on the last 20 % (held back). Payments of cards blocked after a
-    confirmed fraud are left out: the card's lifecycle refuses them, not the score."""
+    confirmed fraud are left out (the caller's ``rows``): the card's lifecycle refuses them, not the score."""
     champion = registry.load_role("champion")
-    open_cards = ~ds.blocked()[rows]  # a blocked card's payments are refused by its lifecycle
-    rows, rule_alert = rows[open_cards], rule_alert[open_cards]
     if champion is None or len(rows) == 0:
         return None
     names = list(champion.features)

@@ -7,6 +7,7 @@ the booster runs deterministically, so the same data on the same machine gives t
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from dunpai.core.errors import FieldProblem, InvalidInput
-from dunpai.risk.models.policy import DEFAULT_BUDGET, thresholds
+from dunpai.risk.models.policy import DEFAULT_BUDGET, Thresholds, thresholds
 from dunpai.risk.models.scorer import LightGBMScorer
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -76,7 +77,7 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: 
     train = lgb.Dataset(x_train, label=y_train, feature_name=names, free_raw_data=False)
     valid = lgb.Dataset(x_valid, label=y_valid, feature_name=names, reference=train, free_raw_data=False)
     booster = lgb.train(p, train, num_boost_round=max_rounds, valid_sets=[valid], valid_names=["valid"],
-                        callbacks=[lgb.early_stopping(early_stopping, verbose=False)])
+                        callbacks=[lgb.early_stopping(early_stopping, verbose=False)], keep_training_booster=True)
     best = max(int(booster.best_iteration or max_rounds), min(MIN_ROUNDS, booster.current_iteration()))
     booster = _trimmed(booster, best)
     margin = np.asarray(booster.predict(x_valid, raw_score=True), dtype=np.float64)
@@ -102,9 +103,11 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
     """Fit each candidate with early stopping on the later validation window, keep the one with the
     best validation average precision, choose the alert budget's thresholds on its validation
     scores of legitimate payments (``policy_rows`` of them; the rules' interruptions,
-    ``valid_rule_alerts``, count first). The model kept is the one those thresholds and its
-    calibration were measured on: a model re-trained on the validation rows too would score on
-    another scale, and its budget would no longer hold."""
+    ``valid_rule_alerts``, count first). Then re-train it on training and validation rows together
+    (the latest frauds teach most) with that many trees. The re-trained model scores on a scale of
+    its own, so each threshold is carried over by rank on the latest genuine training payments,
+    which both models learnt from alike: the final threshold is reached by as many of them as the
+    validated one was."""
     best: Fitted | None = None
     tried = []
     for c in candidates:
@@ -124,7 +127,39 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
     alerts = None if valid_rule_alerts is None else valid_rule_alerts[legit]
     best.scorer.policy = thresholds(valid_scores[legit], budget, alerts)
     best.metrics["candidates"] = tried
-    return best
+    final = refit(best, np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]))
+    anchor = x_train[y_train == 0][-ANCHOR_ROWS:]
+    final.scorer.policy = carried_over(best.scorer.policy, best.scorer.predict_batch(anchor),
+                                       final.scorer.predict_batch(anchor))
+    return final
+
+
+ANCHOR_ROWS = 200_000
+"""The latest genuine training payments on which thresholds are carried over to the final model."""
+
+
+def carried_over(policy: Thresholds, old: np.ndarray, new: np.ndarray) -> Thresholds:
+    """``policy``'s thresholds for scores ``old`` moved to scores ``new`` of the same payments: each
+    new threshold is reached by at most as many of them as the old one was (ties stay below it)."""
+    ordered = np.sort(new)[::-1]
+
+    def move(level: float) -> float:
+        if not math.isfinite(level):
+            return level  # a step the budget has no room for stays closed
+        k = int(np.sum(old >= level))
+        return float(np.nextafter(ordered[k], math.inf)) if k < len(ordered) else float(ordered[-1])
+
+    return Thresholds(move(policy.verify), move(policy.delay), move(policy.restrict), policy.budget)
+
+
+def refit(fitted: Fitted, x: np.ndarray, y: np.ndarray) -> Fitted:
+    """The same model re-trained on ``x`` (train plus validation rows) for the number of trees early
+    stopping chose, keeping the Platt calibration fitted on held-out data."""
+    p = {k: v for k, v in fitted.params.items() if k != "metric"}
+    booster = lgb.train(p, lgb.Dataset(x, label=y, feature_name=list(fitted.scorer.features)),
+                        num_boost_round=fitted.best_iteration)
+    scorer = LightGBMScorer(booster, fitted.scorer.features, fitted.scorer.calibration, fitted.scorer.version)
+    return Fitted(scorer, fitted.best_iteration, fitted.params, {**fitted.metrics, "refit_rows": float(len(y))})
 
 
 def _trimmed(booster: lgb.Booster, rounds: int) -> lgb.Booster:
