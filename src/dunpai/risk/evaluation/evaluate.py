@@ -97,10 +97,11 @@ def fit_fold(ds: Dataset, fold: Fold, budget: float = DEFAULT_BUDGET,
             "window", f"no payments in the training or validation window ({fold.describe()})")])
     names = names or model_features(ds, np.concatenate([tr, va]))
     # Thresholds are chosen on customers' payments: a blocked card's are refused by its lifecycle.
-    open_cards = ~ds.blocked()[va]
+    blocked = ds.blocked()
+    recent = ds.rows_between(fold.valid[1], fold.test[0])  # after validation, labels not all in: unread
     fitted = train_model(ds.matrix(names, tr), y[tr].astype(np.float64), ds.matrix(names, va),
                          y[va].astype(np.float64), names, budget, rule_alerts(ds, va), candidates, say,
-                         policy_rows=open_cards)
+                         policy_rows=~blocked[va], x_recent=ds.matrix(names, recent[~blocked[recent]]))
     return fitted, names
 
 

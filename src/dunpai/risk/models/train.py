@@ -99,15 +99,17 @@ def fit(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: 
 def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y_valid: np.ndarray,
                 features: Sequence[str], budget: float = DEFAULT_BUDGET, valid_rule_alerts: np.ndarray | None = None,
                 candidates: Sequence[dict[str, Any]] = CANDIDATES, say: Any = None,
-                policy_rows: np.ndarray | None = None) -> Fitted:
+                policy_rows: np.ndarray | None = None, x_recent: np.ndarray | None = None) -> Fitted:
     """Fit each candidate with early stopping on the later validation window, keep the one with the
     best validation average precision, choose the alert budget's thresholds on its validation
     scores of legitimate payments (``policy_rows`` of them; the rules' interruptions,
     ``valid_rule_alerts``, count first). Then re-train it on training and validation rows together
     (the latest frauds teach most) with that many trees. The re-trained model scores on a scale of
-    its own, so each threshold is carried over by rank on the latest genuine training payments,
-    which both models learnt from alike: the final threshold is reached by as many of them as the
-    validated one was."""
+    its own, so each threshold is carried over by rank: the final threshold is reached by as many
+    payments as the validated one was, among ``x_recent`` — the payments after validation whose
+    labels have not all arrived, which neither model learnt from — or, with fewer than
+    ``MIN_RECENT / budget`` of those, among the latest genuine training payments, which both
+    learnt from alike (less exact: measured, IEEE-CIS's split interrupts about twice its budget)."""
     best: Fitted | None = None
     tried = []
     for c in candidates:
@@ -128,7 +130,8 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
     best.scorer.policy = thresholds(valid_scores[legit], budget, alerts)
     best.metrics["candidates"] = tried
     final = refit(best, np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]))
-    anchor = x_train[y_train == 0][-ANCHOR_ROWS:]
+    enough = x_recent is not None and len(x_recent) >= MIN_RECENT / budget
+    anchor = x_recent if x_recent is not None and enough else x_train[y_train == 0][-ANCHOR_ROWS:]
     final.scorer.policy = carried_over(best.scorer.policy, best.scorer.predict_batch(anchor),
                                        final.scorer.predict_batch(anchor))
     return final
@@ -136,6 +139,8 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
 
 ANCHOR_ROWS = 200_000
 """The latest genuine training payments on which thresholds are carried over to the final model."""
+MIN_RECENT = 20
+"""Recent payments needed to carry thresholds over on them: this many per budget (4,000 at 0.5 %)."""
 
 
 def carried_over(policy: Thresholds, old: np.ndarray, new: np.ndarray) -> Thresholds:
