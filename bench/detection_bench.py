@@ -1,7 +1,7 @@
 """Detection quality on data nobody on the project wrote, through the generic commands' code.
 
     python -m bench.detection_bench                     # everything, then docs/detection-quality.md
-    python -m bench.detection_bench --only ieee-cis     # handbook | ieee-cis | ulb | cold-start | docs
+    python -m bench.detection_bench --only ieee-cis     # handbook | ieee-cis | ulb | cold-start | backtest | docs
 
 Each data set goes through what a bank runs: ``dunpai import`` with its mapping (docs/mappings/),
 then the evaluation ``dunpai eval`` runs. This script is the only code that knows which data set it
@@ -245,7 +245,21 @@ def _write(path: Path, payload: dict[str, Any]) -> None:
     write_json(path, payload)
 
 
-STEPS = {"handbook": handbook, "ieee-cis": ieee_cis, "ulb": ulb, "cold-start": cold_start}
+def backtest() -> None:
+    """``dunpai backtest`` of the published rules on the imported Handbook: each rule's hits and
+    precision, the noisy ones, thresholds for the budget."""
+    from dunpai.risk.history.training import backtest_tenant
+
+    data = CACHE / "handbook-data"
+    service = _service(data)
+    try:
+        backtest_tenant(service, "default", None, None, None, data / "models" / "default", 0.005,
+                        RESULTS / "backtest.json")
+    finally:
+        service.close()
+
+
+STEPS = {"handbook": handbook, "ieee-cis": ieee_cis, "ulb": ulb, "cold-start": cold_start, "backtest": backtest}
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ def _targets() -> list[str]:
             continue
         value = _get(r, path)
         met = value >= goal if sense == "≥" else value <= goal
-        lines.append(f"| `{name}` | {'.'.join(path)} | {sense} {goal:,} | {_f(value)} | {'yes' if met else 'no'} |")
+        lines.append(f"| `{name}` | {'.'.join(path)} | {sense} {goal:,} | {_f(value, 4)} | {'yes' if met else 'no'} |")
     return [*lines, ""]
 
 
@@ -129,6 +129,11 @@ def write() -> None:
                   f"{ieee['test_rows']:,} test payments, {ieee['test_frauds']:,} frauds. Charts: "
                   "`bench/results/ieee-cis-pr-roc.png`.", ""]
         detail = ieee.get("dunpai_detail", {})
+        if "policy" in detail:
+            lines += [f"With the thresholds chosen for the alert budget ({detail['budget']:.1%} of legitimate "
+                      f"payments) "
+                      f"on the test rows: legitimate payments interrupted {detail['policy']['legit_interrupted']:.4f}, "
+                      f"frauds stopped {detail['policy']['fraud_stopped']:.3f}.", ""]
         top = detail.get("top_features") or []
         if top:
             lines += ["Features the model leaned on most (share of split gain): " +
@@ -161,6 +166,20 @@ def write() -> None:
             if c:
                 lines.append(f"| {name} | {c['test_rows']:,} | {c['test_frauds']:,} | {c['legit_interrupted']:.4f} | "
                              f"{c['fraud_stopped']:.3f} | {c['fraud_held']:.3f} |")
+        lines.append("")
+    bt = _load("backtest.json")
+    if bt:
+        r = bt["rules"]
+        fired = [rule for rule in r["rules"] if rule["hits"]]
+        lines += ["## Rule backtest (the published rules on the Handbook)", "",
+                  f"`dunpai backtest` over {r['payments']:,} payments ({r['frauds']:,} frauds; "
+                  f"{bt['blocked_card_payments_left_out']:,} payments of blocked cards left out): "
+                  f"{len(fired)} of {len(r['rules'])} rules fired.", ""]
+        if fired:
+            lines += ["| rule | hits | share of payments | precision | recall | noisy |", "|---|---|---|---|---|---|"]
+        for rule in fired:
+            lines.append(f"| `{rule['rule_id']}` | {rule['hits']:,} | {rule['share_of_payments']:.5f} | "
+                         f"{_f(rule['precision'])} | {_f(rule['recall'])} | {'yes' if rule['noisy'] else ''} |")
         lines.append("")
     imp = _load("import.json")
     if imp:
