@@ -3,7 +3,7 @@
 Rule "backtest" figures here are measured on the tenant's own recorded decisions: every decision
 keeps every rule's outcome, and labels (analysts' conclusions, customer claims, chargebacks) say
 which events were fraud. For each rule: hits, hit rate, alerts per day, precision and recall
-against the labelled events. (The full replay of a draft on the Handbook data is
+against the labelled events. (The replay of a draft over the tenant's imported history is
 ``dunpai backtest``; this is the live rule's record on this bank's traffic.)
 """
 

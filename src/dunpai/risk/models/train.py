@@ -109,7 +109,8 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
     payments as the validated one was, among ``x_recent`` — the payments after validation whose
     labels have not all arrived, which neither model learnt from — or, with fewer than
     ``MIN_RECENT / budget`` of those, among the latest genuine training payments, which both
-    learnt from alike (less exact: measured, IEEE-CIS's split interrupts about twice its budget)."""
+    learnt from alike (less exact: where a split left none of the former, later days were measured
+    at about twice the budget, docs/detection-quality.md)."""
     best: Fitted | None = None
     tried = []
     for c in candidates:
@@ -130,8 +131,8 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
     best.scorer.policy = thresholds(valid_scores[legit], budget, alerts)
     best.metrics["candidates"] = tried
     final = refit(best, np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]))
-    enough = x_recent is not None and len(x_recent) >= MIN_RECENT / budget
-    anchor = x_recent if x_recent is not None and enough else x_train[y_train == 0][-ANCHOR_ROWS:]
+    recent_enough = x_recent is not None and len(x_recent) >= MIN_RECENT / budget
+    anchor = x_recent if recent_enough and x_recent is not None else x_train[y_train == 0][-ANCHOR_ROWS:]
     final.scorer.policy = carried_over(best.scorer.policy, best.scorer.predict_batch(anchor),
                                        final.scorer.predict_batch(anchor))
     return final
