@@ -224,3 +224,17 @@ def test_concurrent_appends_stay_one_chain(engine: Engine, keystore: KeyStore) -
     assert errors == []
     report = log.verify()
     assert report.ok and report.entries == 40 and report.checkpoints == 40  # each append signs its head
+
+
+def test_a_quiet_log_is_signed_by_time_not_only_by_count(engine: Engine, keystore: KeyStore) -> None:
+    now = [T0]
+    log = AuditLog(engine, keystore, "audit-signing", checkpoint_every=1000, clock=lambda: now[0],
+                   checkpoint_interval_s=60)
+    for i in range(3):  # within the minute: no checkpoint yet (the count is far off too)
+        now[0] += timedelta(seconds=10)
+        log.append("admin", "apikey.create", f"key:{i}", {})
+    assert log.verify().unsigned_tail == 3
+    now[0] += timedelta(seconds=61)
+    log.append("admin", "apikey.revoke", "key:0", {})  # the first entry after the interval signs the head
+    report = log.verify()
+    assert report.ok and report.last_checkpoint_seq == 4 and report.unsigned_tail == 0
