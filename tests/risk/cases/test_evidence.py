@@ -15,7 +15,7 @@ from dunpai.cli.cases import evidence_app as evidence_cli
 from dunpai.core.errors import StateError
 from dunpai.risk.cases.bundle import verify_bundle
 from dunpai.risk.cases.tables import evidence
-from tests.cases.conftest import ANALYST, OTHER_BANK, S1_CUSTOMER, World
+from tests.risk.cases.conftest import ANALYST, OTHER_BANK, S1_CUSTOMER, World
 
 
 @pytest.fixture(scope="module")

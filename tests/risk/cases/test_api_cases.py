@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from dunpai.api.app import create_app
 from dunpai.api.auth import Authenticator, create_api_key
 from dunpai.api.cases import install_cases
-from tests.cases.conftest import S1_ACCOUNT, S1_CUSTOMER, World
+from tests.risk.cases.conftest import S1_ACCOUNT, S1_CUSTOMER, World
 
 
 class Api:

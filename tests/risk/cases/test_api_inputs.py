@@ -9,8 +9,8 @@ import pytest
 
 from dunpai.api.inputs import EntityField
 from dunpai.risk.cases.model import ENTITY_KINDS
-from tests.cases.conftest import S1_CUSTOMER, World
-from tests.cases.test_api_cases import Api
+from tests.risk.cases.conftest import S1_CUSTOMER, World
+from tests.risk.cases.test_api_cases import Api
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import polars as pl
 
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.history.store import HistoryStore
-from tests.history import synthetic
-from tests.history.conftest import dunpai_json
 from tests.risk.conftest import make_service
+from tests.risk.history import synthetic
+from tests.risk.history.conftest import dunpai_json
 
 
 def test_history_decisions_equal_the_api_paths_on_a_sample(imported: tuple[Path, dict], tmp_path: Path) -> None:

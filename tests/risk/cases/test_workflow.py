@@ -13,7 +13,7 @@ from dunpai.core.errors import Forbidden, InvalidInput, NotFound, StateError
 from dunpai.core.i18n import Text
 from dunpai.risk.cases.model import STATUSES, TRANSITIONS, Alert, Case, check_transition, due_after_hours, queue_key
 from dunpai.risk.storage.tables import events
-from tests.cases.conftest import ANALYST, ANALYST2, OTHER_BANK, S1_CUSTOMER, SUPERVISOR, World
+from tests.risk.cases.conftest import ANALYST, ANALYST2, OTHER_BANK, S1_CUSTOMER, SUPERVISOR, World
 
 ALLOWED = {(a, b) for a, targets in TRANSITIONS.items() for b in targets}
 

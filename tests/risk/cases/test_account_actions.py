@@ -9,7 +9,7 @@ import pytest
 from dunpai.core.errors import Forbidden, InvalidInput, NotFound, StateError
 from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.controls import approve, new_request, reject
-from tests.cases.conftest import (
+from tests.risk.cases.conftest import (
     ANALYST,
     ANALYST2,
     OTHER_BANK,

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dunpai.cli import app
-from tests.cases.conftest import ANALYST, S1_CUSTOMER, World
+from tests.risk.cases.conftest import ANALYST, S1_CUSTOMER, World
 
 
 def _data_dir_without_keys(world: World, tmp_path: Path) -> Path:

@@ -9,7 +9,16 @@ from dunpai.core.errors import Forbidden, InvalidInput, InvalidRuleset, NotFound
 from dunpai.risk.cases.profiles import ProfileService, access_pattern
 from dunpai.risk.cases.queue import QueueFilter, alert_family, case_type
 from dunpai.risk.cases.rule_changes import RuleChangeService, draft_source, validate_draft
-from tests.cases.conftest import ANALYST, ANALYST2, OTHER_BANK, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, SUPERVISOR2, World
+from tests.risk.cases.conftest import (
+    ANALYST,
+    ANALYST2,
+    OTHER_BANK,
+    S1_ACCOUNT,
+    S1_CUSTOMER,
+    SUPERVISOR,
+    SUPERVISOR2,
+    World,
+)
 
 S2_CUSTOMER = "cust-00001"
 

@@ -13,7 +13,7 @@ from dunpai.risk.events.schemas import StaffAccess
 from dunpai.risk.pii import AccessPolicy, CustomerPii, PurposeRule, RevealRequest, RevealService
 from dunpai.risk.pii.tables import pii_customers
 
-Pii = Any  # the ``pii`` fixture's bundle (tests/pii/conftest.py)
+Pii = Any  # the ``pii`` fixture's bundle (tests/risk/pii/conftest.py)
 
 ZHANG = CustomerPii("cust-001", "br-nanning-01", "张三", "450102199001011234", "13800138000",
                     "广西南宁市青秀区民族大道 1 号")

@@ -9,7 +9,7 @@ import pytest
 from dunpai.core.errors import InvalidInput
 from dunpai.risk.history.convert import read_source, source_columns
 from dunpai.risk.history.mapping import load_mapping
-from tests.history import synthetic
+from tests.risk.history import synthetic
 
 GOOD = synthetic.MAPPING
 

@@ -18,8 +18,8 @@ from dunpai.risk.models.policy import Thresholds, interrupt_rates, thresholds
 from dunpai.risk.models.registry import Registry
 from dunpai.risk.models.train import carried_over
 from dunpai.risk.runtime import open_service
-from tests.history.conftest import dunpai, dunpai_json
 from tests.kdf import CHEAP_KEYSTORE
+from tests.risk.history.conftest import dunpai, dunpai_json
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.history import synthetic
-from tests.history.conftest import Export, dunpai, dunpai_json
 from tests.kdf import CHEAP_KDF_ENV
+from tests.risk.history import synthetic
+from tests.risk.history.conftest import Export, dunpai, dunpai_json
 
 
 def count(data: Path, where: str = "1=1") -> int:

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from dunpai.cli.main import app
-from tests.history import synthetic
 from tests.kdf import CHEAP_KDF_ENV
+from tests.risk.history import synthetic
 
 
 @dataclass(frozen=True)

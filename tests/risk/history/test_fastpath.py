@@ -16,8 +16,8 @@ from dunpai.risk.events.ingest import event_to_json, parse_event
 from dunpai.risk.history.convert import convert, event_dict, read_source
 from dunpai.risk.history.fastpath import FastPath
 from dunpai.risk.history.mapping import load_mapping
-from tests.history import synthetic
 from tests.risk.conftest import shared_keys
+from tests.risk.history import synthetic
 
 MAPPING = synthetic.MAPPING.replace('  pan: {column: card_number}\n  account_id: {column: card_number, '
                                     'prefix: "acct-", token: true}\n  customer_id: {column: card_number, '

@@ -27,7 +27,7 @@ from dunpai.risk.cases.notices import (
     sms_fits,
 )
 from dunpai.risk.cases.report import cjk_font
-from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, StepClock, World
+from tests.risk.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, StepClock, World
 
 BANKS = [DEFAULT_BANK, Bank(Text("南宁银行", "Bank of Nanning"), "95588")]
 

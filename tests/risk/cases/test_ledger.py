@@ -12,7 +12,7 @@ from dunpai.core.errors import Forbidden, InvalidInput, StateError
 from dunpai.risk.cases import ledger
 from dunpai.risk.cases.ledger import ACCOUNTS, Entry, Line, apply, available, check_balanced, make_entry, replay
 from dunpai.risk.cases.liability import DEFAULT_RULES, assess, parse_rules, split
-from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, SUPERVISOR2, World
+from tests.risk.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, SUPERVISOR2, World
 
 ops = st.lists(st.tuples(st.sampled_from(["fund", "compensate", "recover"]),
                          st.integers(min_value=-5, max_value=10**9)), max_size=60)

@@ -18,7 +18,7 @@ from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner, verify_b
 from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.scenarios.source_cases import demo_events
 from dunpai.risk.service import RiskService
-from tests.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, SUPERVISOR2, StepClock
+from tests.risk.cases.conftest import ANALYST, S1_ACCOUNT, S1_CUSTOMER, SUPERVISOR, SUPERVISOR2, StepClock
 from tests.risk.conftest import shared_keys
 from tests.services import port_open, services_required
 
