@@ -84,8 +84,8 @@ def imported(name: str, sources: list[Path], mapping: Path, data: Path) -> dict[
 
     service = _service(data)
     try:
-        summary: dict[str, Any] = run_import(service, sources, mapping, "default", data / "rejects.jsonl",
-                                             settings=_settings(data))
+        summary: dict[str, Any] = run_import(service, _settings(data), sources, mapping, "default",
+                                             data / "rejects.jsonl")
     finally:
         service.close()
     console.print(f"{name}: {summary['status']}, {summary['events']:,} events, {summary['labels']:,} labels, "

@@ -37,8 +37,8 @@ def main() -> None:
         service = open_service(settings)
         try:
             started = time.perf_counter()
-            summary = run_import(service, files, ROOT / "docs" / "mappings" / "handbook.yaml", "default",
-                                 Path(tmp) / "rejects.jsonl", settings=settings)
+            summary = run_import(service, settings, files, ROOT / "docs" / "mappings" / "handbook.yaml", "default",
+                                 Path(tmp) / "rejects.jsonl")
             seconds = time.perf_counter() - started
         finally:
             service.close()

@@ -102,9 +102,9 @@ def import_(
     out = rejects or cfg.data_dir / "imports" / f"{tenant}-{sources[0].stem}.rejects.jsonl"
     try:
         with _bars() as advance:
-            summary = run_import(service, sources, mapping, tenant, out, advance,
+            summary = run_import(service, cfg, sources, mapping, tenant, out, advance,
                                  budget=cfg.policy.max_interrupt_rate, registry=cfg.model_registry / tenant,
-                                 settings=cfg, batch=batch_size)
+                                 batch=batch_size)
     finally:
         service.close()
     if as_json:

@@ -31,13 +31,13 @@ from dunpai.risk.storage import repository as repo
 StageProgress = Callable[[str, int, int], None]
 
 
-def run_import(service: Any, sources: list[Path], mapping: Path, tenant: str, rejects: Path,
+def run_import(service: Any, settings: Any, sources: list[Path], mapping: Path, tenant: str, rejects: Path,
                progress: StageProgress | None = None, budget: float | None = None,
-               registry: Path | None = None, settings: Any = None, **kwargs: Any) -> dict[str, Any]:
-    """Import, then replay the new events into the tenant's history (and online state). With
-    ``settings`` (how the command opened the data directory), the import runs in a child process
-    beside the replay. With a ``registry`` that has no champion yet, the cold-start score calibrated
-    on the imported history becomes the tenant's champion."""
+               registry: Path | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Import in a child process (opening the data directory as ``settings`` say, as the command
+    did) while this one replays the committed events into the tenant's history (and online state).
+    With a ``registry`` that has no champion yet, the cold-start score calibrated on the imported
+    history becomes the tenant's champion."""
     with service.db.connect() as conn:
         before = repo.last_seq_txn(conn, tenant)
         last_any = repo.last_seq_txn(conn)
@@ -45,22 +45,13 @@ def run_import(service: Any, sources: list[Path], mapping: Path, tenant: str, re
     # its last one (the live store has folded the whole log; other tenants' keys are apart).
     in_step = history_is_current(service, tenant, before) and service.store.applied_seq() == last_any
     replay = None if progress is None else (lambda done: progress("replay", done, 0))
-    if settings is None:
-        result = import_files(service.db, sources, mapping, tenant, rejects, service.protector,
-                              progress=None if progress is None else (lambda d, t, _: progress("import", d, t)),
-                              **kwargs)
-        meta = update_history(service, tenant, replay, live=in_step) if not _unchanged(service, tenant, result) \
-            else None
-    else:
-        child = _Child(settings, sources, mapping, tenant, rejects, progress, kwargs)
-        try:
-            meta = update_history(service, tenant, replay, live=in_step, until=child.limits)
-            result = child.result()
-        finally:
-            child.stop()
+    child = _Child(settings, sources, mapping, tenant, rejects, progress, kwargs)
+    try:
+        meta = update_history(service, tenant, replay, live=in_step, until=child.limits)
+        result = child.result()
+    finally:
+        child.stop()
     out = result.to_dict()
-    if meta is None:
-        return out
     if not in_step:
         service.recover()
     out["history"] = {"last_seq": meta.last_seq, "parts": len(meta.parts), "live_state": "replayed" if in_step
@@ -78,10 +69,6 @@ def run_import(service: Any, sources: list[Path], mapping: Path, tenant: str, re
         out["cold_start"] = Registry(registry).register_cold_start(scorer, window, role="champion")
         service.deploy_model(tenant, Registry(registry).load(out["cold_start"]))
     return out
-
-
-def _unchanged(service: Any, tenant: str, result: ImportResult) -> bool:
-    return result.status == "already_imported" and history_is_current(service, tenant, result.last_seq or 0)
 
 
 class _Child:
