@@ -38,8 +38,8 @@ from dunpai.comms.media.sframe import HEADER_LEN, MediaKey, new_media_key
 from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.protocol import frames as f
 from dunpai.comms.server.service import ServiceConfig
+from tests.comms.bridge.test_bridge_federation import _user, crossing_log, two_deployments
 from tests.comms.helpers import run
-from tests.comms.test_bridge_federation import _user, crossing_log, two_deployments
 
 RELAY_SECRET = b"r" * 32  # the private relay's and service's; never given to the bridge
 ADDRESS = re.compile(rb"127\.0\.0\.1|localhost|::1|\b\d{1,3}(\.\d{1,3}){3}\b")

@@ -30,7 +30,7 @@ from tests.kdf import CHEAP_KDF_ENV, CHEAP_KEYSTORE
 from tests.services import services_required
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PRIV_IP, BRIDGE_PRIV_IP, PUB_IP, BRIDGE_PUB_IP = "10.231.1.1", "10.231.1.2", "10.231.2.1", "10.231.2.2"
 
 

@@ -5,7 +5,7 @@ wang@private talks on his relay; li@public, who can reach only the public servic
 hears him through the bridge; eve@private, not a member, is refused. A capture on the bridge's
 interfaces holds none of the talker's Opus packets and none of the texts.
 
-This module is also the role script: ``python -m tests.comms.test_bridge_netns_media ROLE ...``.
+This module is also the role script: ``python -m tests.comms.bridge.test_bridge_netns_media ROLE ...``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dunpai.comms.media import codec
 from dunpai.comms.media.key_exchange import receive_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.sframe import new_media_key
-from tests.comms.test_bridge_netns import (  # noqa: F401 - netns is a fixture
+from tests.comms.bridge.test_bridge_netns import (  # noqa: F401 - netns is a fixture
     BRIDGE_PUB_IP,
     PRIV_IP,
     PUB_IP,
@@ -160,7 +160,7 @@ def test_ptt_across_the_bridge_between_namespaces(netns: dict[str, str], tmp_pat
         "policy": "policy.yaml", "cert": "tls/bridge.pem", "key": "secrets/bridge.key",
         "audit": "logs/audit.db", "deployments": links}}}))
     procs, capture = Procs([]), tmp_path / "bridge.pcapng"
-    me = [sys.executable, "-m", "tests.comms.test_bridge_netns_media"]
+    me = [sys.executable, "-m", "tests.comms.bridge.test_bridge_netns_media"]
     tshark = None
     try:
         start_services(procs, netns, deployments, tmp_path)

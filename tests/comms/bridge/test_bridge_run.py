@@ -12,8 +12,8 @@ import yaml
 from dunpai.comms.bridge.run import bridge_config, run_bridge
 from dunpai.core.config import load_settings
 from dunpai.core.errors import InvalidInput
+from tests.comms.bridge.test_bridge_federation import POLICY, two_deployments
 from tests.comms.helpers import run
-from tests.comms.test_bridge_federation import POLICY, two_deployments
 from tests.kdf import cheap_kdf
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, update
 
 from dunpai.audit.tables import audit_checkpoints, audit_entries
 from dunpai.comms.bridge.audit import AUDIT_KEY, CrossingLog
-from tests.comms.test_bridge_federation import crossing_log
+from tests.comms.bridge.test_bridge_federation import crossing_log
 
 
 def _filled(tmp: Path, n: int = 10) -> CrossingLog:

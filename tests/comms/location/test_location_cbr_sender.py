@@ -19,8 +19,8 @@ from dunpai.comms.location.cbr_tunnel import PTT_CBR, CbrTunnelClient, CbrTunnel
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.sframe import new_media_key
+from tests.comms.bridge.test_bridge_media import tone
 from tests.comms.helpers import run
-from tests.comms.test_bridge_media import tone
 
 
 def _grid_offset_ms(t: float) -> float:

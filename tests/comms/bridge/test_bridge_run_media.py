@@ -23,9 +23,9 @@ from dunpai.comms.media.ticket_policy import RelayPolicy
 from dunpai.comms.server.service import ServiceConfig
 from dunpai.core.config import load_settings
 from dunpai.keys import open_keystore
+from tests.comms.bridge.test_bridge_federation import _user, two_deployments
+from tests.comms.bridge.test_bridge_media import POLICY, RELAY_SECRET, share_media_key, tone
 from tests.comms.helpers import run
-from tests.comms.test_bridge_federation import _user, two_deployments
-from tests.comms.test_bridge_media import POLICY, RELAY_SECRET, share_media_key, tone
 from tests.kdf import cheap_kdf
 
 

@@ -21,8 +21,8 @@ from dunpai.comms.media import codec
 from dunpai.comms.media.key_exchange import receive_media_key, send_media_key
 from dunpai.comms.media.ptt_client import PttClient
 from dunpai.comms.media.sframe import new_media_key
+from tests.comms.bridge.test_bridge_media import tone
 from tests.comms.helpers import run
-from tests.comms.test_bridge_media import tone
 from tests.kdf import CHEAP_KEYSTORE
 
 

@@ -15,8 +15,8 @@ from dunpai.comms.client.client import Received
 from dunpai.comms.errors import Forbidden
 from dunpai.comms.media import codec
 from dunpai.comms.media.ptt_client import PttClient
+from tests.comms.bridge.test_bridge_media import bridged_world, share_media_key, tone
 from tests.comms.helpers import nothing_more, run
-from tests.comms.test_bridge_media import bridged_world, share_media_key, tone
 
 MEMBERS = ("wang@private", "zhao@private", "li@public", "chen@public")
 TEXTS = ("车队出发 convoy moving out", "收到，跟上 roger, following", "not a member")
@@ -127,7 +127,7 @@ def test_spanning_group_policy_is_checked(group: dict[str, object], error: str) 
 
 def test_spanning_group_checks_name_their_reason() -> None:
     from dunpai.comms.bridge.policy import parse_policy
-    from tests.comms.test_bridge_media import POLICY
+    from tests.comms.bridge.test_bridge_media import POLICY
 
     policy = parse_policy(POLICY)
     g = policy.check_group("convoy", "li@public", "ptt")
