@@ -1,6 +1,6 @@
 """Where flags, exposed cards and reissues live: the port and its in-memory implementation.
 
-The SQL implementation (``compromise.sql``) passes the same contract tests (``tests/compromise``).
+The SQL implementation (``compromise.sql``) passes the same contract tests (``tests/risk/compromise``).
 """
 
 from __future__ import annotations

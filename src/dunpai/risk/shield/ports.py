@@ -1,6 +1,6 @@
 """Where enrolled shield keys and consumed nonces live: the port, and its in-memory implementation.
 
-The SQL implementation (``shield.sql``) passes the same contract tests (``tests/shield``).
+The SQL implementation (``shield.sql``) passes the same contract tests (``tests/risk/shield``).
 """
 
 from __future__ import annotations
