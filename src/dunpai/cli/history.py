@@ -36,7 +36,7 @@ eval_app = typer.Typer(cls=Commands, context_settings=CONTEXT, invoke_without_co
                        help="评估检测质量 / evaluate detection quality on a tenant's history (and `eval compromise`).")
 
 JsonFileOpt = Annotated[Path | None, typer.Option(
-    "--json-out", help="把结果写入此 JSON 文件（图表写在旁边） / write the results to this JSON file "
+    "--out", help="把结果写入此 JSON 文件（图表写在旁边） / write the results to this JSON file "
     "(charts beside it)",
     show_default=False)]
 

@@ -206,11 +206,11 @@ def test_safety_qr_code_decodes_to_the_payload_both_sides_compute(world: dict[st
     alice.page.click("#verify-btn")
     alice.page.wait_for_selector("#safety-qr svg")
     png = alice.page.locator("#safety-qr svg").screenshot()
-    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))
-    assert len(found) == 1
+    found = {b.text for b in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))}
+    assert len(found) == 1  # one code (a reader may report the same symbol twice)
     status, theirs = bob.api("/api/safety?user=alice")
     assert status == 200
-    payload = found[0].text
+    payload = found.pop()
     assert payload.startswith("dunpai-sn:1:")
 
     def pairs(text: str) -> set[tuple[str, str]]:

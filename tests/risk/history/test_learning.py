@@ -63,7 +63,7 @@ def test_train_registers_a_challenger_with_thresholds_for_the_budget_and_promote
 
 
 def test_eval_split_reports_the_model_and_the_cold_start_score(bank: Path, tmp_path: Path) -> None:
-    out = dunpai_json("eval", "--protocol", "split", "--data-dir", str(bank), "--json-out", str(tmp_path / "e.json"))
+    out = dunpai_json("eval", "--protocol", "split", "--data-dir", str(bank), "--out", str(tmp_path / "e.json"))
     (fold,) = out["folds"]
     assert fold["test_frauds"] > 0 and fold["auc_roc"] > 0.9 and fold["average_precision"] > 0.5
     assert {"legit_interrupted", "fraud_stopped"} <= set(fold["policy"]) and fold["cold_start"]["auc_roc"] > 0.5

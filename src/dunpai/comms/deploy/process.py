@@ -113,6 +113,8 @@ def _terminate(pid: int, timeout_s: float) -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         if not _alive(pid):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # it may have exited since the last look: reap our zombie
             return
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)

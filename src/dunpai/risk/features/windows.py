@@ -1,119 +1,18 @@
-"""Online aggregate primitives (River idiom): tiny objects with ``update`` / ``revert`` / ``get``.
+"""Online aggregate primitives over flat arrays of doubles, driven by *event time* (never the wall clock).
 
-Two window families, both driven by *event time* (never the wall clock):
-
-* :class:`TimeRolling` — an exact sliding window over any revertible statistic. It keeps the
-  events inside the window; use it where exactness matters more than memory (book features,
-  backtests).
 * :func:`decay_add` / :func:`decayed` — exponentially time-decayed sums with time constant
   ``tau``: each event weighs ``exp(-age / tau)``. They take O(1) memory per window, are exact
   under out-of-order arrival (the sum does not depend on arrival order), and serialise to a few
   doubles — what the live engine keeps per card.
+* :func:`recent_add` / :func:`recent_seen` / :func:`recent_distinct` — small bounded sets of
+  hashed values with their last-seen times (novelty and distinct counts).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import zlib
 from array import array
-from typing import Protocol
-
-
-class Revertible(Protocol):
-    def update(self, x: float) -> None: ...
-
-    def revert(self, x: float) -> None: ...
-
-    def get(self) -> float: ...
-
-
-class Count:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def update(self, x: float) -> None:
-        self.n += 1
-
-    def revert(self, x: float) -> None:
-        self.n -= 1
-
-    def get(self) -> float:
-        return float(self.n)
-
-
-class Sum:
-    def __init__(self) -> None:
-        self.total = 0.0
-
-    def update(self, x: float) -> None:
-        self.total += x
-
-    def revert(self, x: float) -> None:
-        self.total -= x
-
-    def get(self) -> float:
-        return self.total
-
-
-class Mean:
-    def __init__(self) -> None:
-        self.n = 0
-        self.total = 0.0
-
-    def update(self, x: float) -> None:
-        self.n += 1
-        self.total += x
-
-    def revert(self, x: float) -> None:
-        self.n -= 1
-        self.total -= x
-
-    def get(self) -> float:
-        return self.total / self.n if self.n else 0.0
-
-
-class TimeRolling:
-    """Exact event-time window of ``period`` seconds over a revertible statistic.
-
-    The window at time ``t`` holds the events with time in ``(t - period, t]`` where ``t`` is the
-    latest event time seen. A late event inside the window is counted; one older than the window
-    is ignored (it could never be in any future window either).
-    """
-
-    def __init__(self, stat: Revertible, period: float) -> None:
-        self.stat = stat
-        self.period = period
-        self._times: list[float] = []
-        self._values: list[float] = []
-
-    def update(self, x: float, t: float) -> None:
-        latest = self._times[-1] if self._times else t
-        if t <= latest - self.period:
-            return
-        i = bisect.bisect_right(self._times, t)
-        self._times.insert(i, t)
-        self._values.insert(i, x)
-        self.stat.update(x)
-        self._expire(max(latest, t))
-
-    def advance(self, t: float) -> None:
-        """Move the window's end to ``t`` (e.g. to read it at the time of a new event)."""
-        self._expire(t)
-
-    def _expire(self, now: float) -> None:
-        cut = bisect.bisect_right(self._times, now - self.period)
-        for x in self._values[:cut]:
-            self.stat.revert(x)
-        del self._times[:cut]
-        del self._values[:cut]
-
-    def get(self) -> float:
-        return self.stat.get()
-
-    def __len__(self) -> int:
-        return len(self._times)
-
 
 # -- time-decayed aggregates stored in flat arrays of doubles -----------------------------------
 #
@@ -126,10 +25,6 @@ class TimeRolling:
 
 DecayGroups = tuple[tuple[float, tuple[int, ...]], ...]
 """``(tau, slots)`` groups: the slots that decay with time constant ``tau``."""
-
-
-def decay_factor(dt: float, tau: float) -> float:
-    return math.exp(-dt / tau) if dt > 0 else 1.0
 
 
 def decay_add(state: array[float], slot: int, tau: float, value: float, age: float) -> None:
@@ -236,30 +131,3 @@ def recent_distinct(state: array[float], start: int, size: int, since: float) ->
         if state[i] != 0.0 and state[i + 1] >= since:
             n += 1
     return n
-
-
-# -- decayed histograms (habits: amounts, hours, weekdays) ---------------------------------------
-
-
-def bins_total(state: array[float], start: int, size: int) -> float:
-    total = 0.0
-    for i in range(start, start + size):
-        total += state[i]
-    return total
-
-
-def bins_share(state: array[float], start: int, size: int, index: int, total: float) -> float:
-    """Share of the (decayed) history that fell in bin ``index``; 1.0 with no history (nothing to
-    contrast with)."""
-    return state[start + index] / total if total > 1e-9 else 1.0
-
-
-def bins_rank(state: array[float], start: int, size: int, index: int, total: float) -> float:
-    """Where bin ``index`` lies in the history: the share below it plus half the share in it (a
-    mid-rank percentile, 0..1); 0.5 with no history."""
-    if total <= 1e-9:
-        return 0.5
-    below = 0.0
-    for i in range(start, start + index):
-        below += state[i]
-    return (below + 0.5 * state[start + index]) / total
