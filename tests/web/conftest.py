@@ -26,7 +26,7 @@ from dunpai.audit import MemoryAudit
 from dunpai.core.db import init_schema, make_engine
 from dunpai.keys import Argon2Params, PanTokenizer, open_keystore
 from dunpai.risk.cases import AccountStates, Incidents, KeyStoreSigner
-from dunpai.risk.cases.history import related_events_txn
+from dunpai.risk.cases.log_queries import related_events_txn
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.scenarios.insider_skimming import s3_events

@@ -7,7 +7,7 @@ Type a message and press Enter to send it to the open conversation. Commands:
 ``/fetch MESSAGE-ID PATH`` saves a received file; ``/verify USER`` shows the safety number.
 Typing goes to the message line from the start; a conversation chosen in the list (arrows, Enter or a
 click) is where messages go. Conversations and messages are kept in the device's sealed history (the
-same one the app keeps, :mod:`dunpai.comms.app.history`), so they are there again after a restart.
+same one the app keeps, :mod:`dunpai.comms.app.sealed_log`), so they are there again after a restart.
 Calls and talk-groups (:mod:`dunpai.comms.tui_calls`): ``/call USER``, an incoming-call prompt
 (accept / reject), ``/hangup`` (F3), ``/mute`` (F4), ``/join GROUP [CALL-ID]`` (group call),
 ``/ptt GROUP`` then F2 to ask for the floor and F2 again to release it; ``/audio``, ``/speaker``,
@@ -28,8 +28,8 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Input, ListItem, ListView, Log, Static
 
-from dunpai.comms.app.history import HistoryStore, lock_device
 from dunpai.comms.app.model import State, group_conv, user_conv
+from dunpai.comms.app.sealed_log import HistoryStore, lock_device
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError
 from dunpai.comms.protocol.attachments import FileKey

@@ -16,10 +16,9 @@ from fastapi.responses import HTMLResponse
 
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.core.roles import Actor, require
-from dunpai.risk.cases import dashboards
-from dunpai.risk.cases import history as risk_history
+from dunpai.risk.cases import dashboards, log_queries
 from dunpai.risk.cases import repository as repo
-from dunpai.risk.cases.history import NOT_TRANSACTIONS
+from dunpai.risk.cases.log_queries import NOT_TRANSACTIONS
 from dunpai.risk.decisions.ladder import LADDER
 from dunpai.web import charts
 from dunpai.web.context import Console, Sess, bank_day, day_start, parse_day
@@ -35,7 +34,7 @@ def dashboard_range(ui: Console, user: Actor, chosen_from: str | None, chosen_to
     first, last = parse_day(chosen_from, "from"), parse_day(chosen_to, "to")
     if last is None:
         with ui.incidents.db.connect() as conn:
-            latest = risk_history.latest_decision_time_txn(conn, user.tenant, NOT_TRANSACTIONS)
+            latest = log_queries.latest_decision_time_txn(conn, user.tenant, NOT_TRANSACTIONS)
         last = bank_day(latest if latest is not None else ui.clock())
     if first is None:
         first = last - timedelta(days=DASHBOARD_DAYS - 1)
@@ -52,11 +51,11 @@ def dashboard_view(ui: Console, user: Actor, lang: str, chosen_from: str | None 
     first, last = dashboard_range(ui, user, chosen_from, chosen_to)
     since, until = day_start(first), day_start(last) + 86400.0
     with ui.incidents.db.connect() as conn:
-        counts = risk_history.action_counts_txn(conn, user.tenant, since, until, NOT_TRANSACTIONS)
-        records = risk_history.decision_records_txn(conn, user.tenant, since, RECORDS, until=until,
+        counts = log_queries.action_counts_txn(conn, user.tenant, since, until, NOT_TRANSACTIONS)
+        records = log_queries.decision_records_txn(conn, user.tenant, since, RECORDS, until=until,
                                                     exclude_types=NOT_TRANSACTIONS)
-        staff_accesses = risk_history.decision_count_txn(conn, user.tenant, "staff_access", since, until)
-        labels = risk_history.label_events_txn(conn, user.tenant)
+        staff_accesses = log_queries.decision_count_txn(conn, user.tenant, "staff_access", since, until)
+        labels = log_queries.label_events_txn(conn, user.tenant)
         alert_rows = [(t, s) for t, s in repo.alert_volume_txn(conn, user.tenant) if since <= t < until]
         opened = [c for c in repo.cases_txn(conn, user.tenant) if since <= c.opened_at < until]
     hours = 6 if (last - first).days < 3 else 24

@@ -18,7 +18,7 @@ from typing import Any
 
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.core.roles import Actor
-from dunpai.risk.cases import history as risk_history
+from dunpai.risk.cases import log_queries
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.cases.profiles import access_pattern, card_masks, devices
 from dunpai.web import charts
@@ -88,7 +88,7 @@ def terminal_view(incidents: Incidents, user: Actor, detail: dict[str, Any]) -> 
     start, end = window.get("start"), window.get("end")
     if isinstance(start, int | float) and isinstance(end, int | float) and math.isfinite(start + end):
         with incidents.db.connect() as conn:
-            uses = risk_history.related_events_txn(conn, user.tenant, "terminal_id", terminal, float(start),
+            uses = log_queries.related_events_txn(conn, user.tenant, "terminal_id", terminal, float(start),
                                                    float(end), TERMINAL_USES)
     masks = card_masks(uses)
     cards: dict[str, dict[str, Any]] = {}

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from dunpai.core.errors import NotFound
 from dunpai.core.ids import derived_id
-from dunpai.risk.cases import history as risk_history
+from dunpai.risk.cases import log_queries
 from dunpai.risk.cases import repository as repo
 from dunpai.risk.cases.alerts import reason_text
 from dunpai.risk.detectors import DEFAULT_DETECTORS
@@ -51,7 +51,7 @@ def install(app: FastAPI, ui: Console) -> None:
         explained = ui.risk.explain(u.tenant, decision_id)
         with ui.incidents.db.connect() as conn:
             eid = explained["event_id"]
-            event = risk_history.events_by_id_txn(conn, u.tenant, [eid]).get(eid, {})
+            event = log_queries.events_by_id_txn(conn, u.tenant, [eid]).get(eid, {})
             case_id = repo.alert_exists_txn(conn, u.tenant, derived_id("alr", u.tenant, decision_id))
         ui.record_view(session, "console.decision", event.get("customer_id"), case_id)
         reasons = [{"code": r, "text": pick(reason_text(r), lang)} for r in explained["reasons"]]

@@ -17,8 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from dunpai.core.errors import FieldProblem, InvalidInput, StateError
 from dunpai.core.roles import Actor, require
-from dunpai.risk.cases import dashboards
-from dunpai.risk.cases import history as risk_history
+from dunpai.risk.cases import dashboards, log_queries
 from dunpai.risk.cases.rule_changes import RuleChangeService, published, validate_draft
 from dunpai.web.context import Console, Sess, parse_day
 
@@ -93,10 +92,10 @@ def rules_view(ui: Console, user: Actor) -> dict[str, Any]:
     row = published(ui.risk, user.tenant)
     compiled = ui.risk.validate_ruleset(row.source)
     with ui.incidents.db.connect() as conn:
-        latest = risk_history.latest_decision_time_txn(conn, user.tenant, ("label",))
+        latest = log_queries.latest_decision_time_txn(conn, user.tenant, ("label",))
         since = (latest if latest is not None else ui.clock()) - RECENT_DAYS * 86400.0
-        records = risk_history.decision_records_txn(conn, user.tenant, since, exclude_types=("label",))
-        labels = risk_history.label_events_txn(conn, user.tenant)
+        records = log_queries.decision_records_txn(conn, user.tenant, since, exclude_types=("label",))
+        labels = log_queries.label_events_txn(conn, user.tenant)
     figures = dashboards.rule_figures(records, labels)
     rules = [{"id": c.rule.id, "description": c.rule.description.model_dump(), "expression": c.rule.expression,
               "action": c.rule.action, "score": c.rule.score, "applies_to": list(c.rule.applies_to),

@@ -7,8 +7,8 @@ import asyncio
 import os
 from pathlib import Path
 
-from dunpai.comms.app.history import HistoryStore
 from dunpai.comms.app.messenger import Messenger
+from dunpai.comms.app.sealed_log import HistoryStore
 from dunpai.comms.calls.agent import CallAgent
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.enrol import new_user

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from textual.widgets import Input, ListView
 
-from dunpai.comms.app.history import HistoryStore
+from dunpai.comms.app.sealed_log import HistoryStore
 from dunpai.comms.client.client import CommsClient
 from dunpai.comms.client.enrol import new_user
 from dunpai.comms.server.launch import start_service

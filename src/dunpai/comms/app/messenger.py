@@ -27,8 +27,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dunpai.comms.app import files
-from dunpai.comms.app.history import HistoryStore
 from dunpai.comms.app.model import Record, State, group_conv, user_conv
+from dunpai.comms.app.sealed_log import HistoryStore
 from dunpai.comms.client import group_meta
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError, MalformedFrame, NotFound, UntrustedDevice

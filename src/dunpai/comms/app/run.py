@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from dunpai.comms.app.files import DEFAULT_LIMIT
-from dunpai.comms.app.history import HistoryStore, lock_device
 from dunpai.comms.app.messenger import Messenger
+from dunpai.comms.app.sealed_log import HistoryStore, lock_device
 from dunpai.comms.app.voice import Voice
 from dunpai.comms.calls.agent import CallAgent
 from dunpai.comms.client.client import CommsClient

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dunpai.core.errors import FieldProblem, InvalidInput, NotFound
-from dunpai.risk.cases import history as risk_history
+from dunpai.risk.cases import log_queries
 from dunpai.risk.cases import repository as repo
 from dunpai.risk.cases.common import ANALYSTS, Actor, Deps, require
 from dunpai.risk.cases.queue import case_types_txn
@@ -119,11 +119,11 @@ class ProfileService:
         t = actor.tenant
         field = f"{kind}_id"
         with self.db.connect() as conn:
-            recent, _ = risk_history.entity_events_txn(conn, t, field, key, 0, SUMMARY_EVENTS)
-            history, more = risk_history.entity_events_txn(conn, t, field, key, (page - 1) * per_page, per_page)
+            recent, _ = log_queries.entity_events_txn(conn, t, field, key, 0, SUMMARY_EVENTS)
+            history, more = log_queries.entity_events_txn(conn, t, field, key, (page - 1) * per_page, per_page)
             cases = repo.cases_for_entity_txn(conn, t, kind, key)
             types = case_types_txn(conn, t, {c.case_id: c.group_kind for c in cases})
-            decided = risk_history.decisions_by_event_txn(conn, t, [e["event_id"] for e in history])
+            decided = log_queries.decisions_by_event_txn(conn, t, [e["event_id"] for e in history])
             states = {(s["target_kind"], s["target_id"]): s for s in repo.states_txn(conn, t)}
         if not recent and not cases:
             raise NotFound("nothing is known of this entity", kind=kind, key=key)

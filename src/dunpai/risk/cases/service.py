@@ -17,7 +17,7 @@ from sqlalchemy import select
 from dunpai.core.errors import FieldProblem, InvalidInput, NotFound
 from dunpai.core.ids import derived_id, random_id
 from dunpai.risk.cases import alerts as alert_builders
-from dunpai.risk.cases import history as risk_history
+from dunpai.risk.cases import log_queries
 from dunpai.risk.cases import repository as repo
 from dunpai.risk.cases.common import ANALYSTS, SYSTEM, Actor, Deps, iso, require
 from dunpai.risk.cases.evidence import next_item
@@ -97,7 +97,7 @@ class CaseService:
         """Alerts for the given decisions (``Decision`` objects) above ``allow``; returns their cases."""
         decisions = [d for d in decisions if d.action != "allow"]
         with self.db.connect() as conn:
-            bodies = risk_history.events_by_id_txn(conn, tenant, [d.event_id for d in decisions])
+            bodies = log_queries.events_by_id_txn(conn, tenant, [d.event_id for d in decisions])
         out = []
         for d in decisions:
             alert = alert_builders.from_decision(tenant, d, bodies.get(d.event_id, {}))
@@ -217,10 +217,10 @@ class CaseService:
             seen: dict[str, dict[str, Any]] = {}
             for kind, key in ents:
                 if kind in ("customer", "card", "employee"):
-                    for ev in risk_history.related_events_txn(conn, actor.tenant, f"{kind}_id", key, t0, t1):
+                    for ev in log_queries.related_events_txn(conn, actor.tenant, f"{kind}_id", key, t0, t1):
                         seen[ev["event_id"]] = ev
-            seen.update(risk_history.events_by_id_txn(conn, actor.tenant, [a.event_id for a in alerts if a.event_id]))
-            decided = risk_history.decisions_by_event_txn(conn, actor.tenant, list(seen))
+            seen.update(log_queries.events_by_id_txn(conn, actor.tenant, [a.event_id for a in alerts if a.event_id]))
+            decided = log_queries.decisions_by_event_txn(conn, actor.tenant, list(seen))
         out = []
         for eid, ev in seen.items():
             d = decided.get(eid)
@@ -423,7 +423,7 @@ class CaseService:
         """Audit a page view of customer data and send it to the risk engine as a staff data-access
         event, so that the insider detector sees analysts too."""
         now = self.deps.clock()
-        if customer_id and not risk_history.ID.fullmatch(customer_id):  # a stored key no event could carry
+        if customer_id and not log_queries.ID.fullmatch(customer_id):  # a stored key no event could carry
             customer_id = derived_id("key", customer_id)
         subject = f"{actor.tenant}/customer/{customer_id}" if customer_id else f"{actor.tenant}/page/{page}"
         self.deps.audit.append(actor.name, "data.view", subject, {"page": page, "case_id": case_id})

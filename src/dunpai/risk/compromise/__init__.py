@@ -8,7 +8,6 @@ with evidence, list the cards exposed there, and raise those cards' risk until t
 """
 
 from dunpai.risk.compromise.enricher import ExposureEnricher
-from dunpai.risk.compromise.history import ArrayVisitHistory, VisitHistory
 from dunpai.risk.compromise.job import CompromiseJob
 from dunpai.risk.compromise.labels import fraud_card_from_label
 from dunpai.risk.compromise.model import (
@@ -20,6 +19,7 @@ from dunpai.risk.compromise.model import (
     TerminalFlag,
 )
 from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
+from dunpai.risk.compromise.visits import ArrayVisitHistory, VisitHistory
 
 __all__ = [
     "ArrayVisitHistory",

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from dunpai.risk.compromise.history import ArrayVisitHistory
 from dunpai.risk.compromise.job import CompromiseJob
 from dunpai.risk.compromise.model import DAY, CompromiseConfig
 from dunpai.risk.compromise.scenario import InjectedScenario
+from dunpai.risk.compromise.visits import ArrayVisitHistory
 
 Progress = Callable[[int, int], None]
 

@@ -24,7 +24,6 @@ import bisect
 import math
 from collections.abc import Iterable
 
-from dunpai.risk.compromise.history import VisitHistory
 from dunpai.risk.compromise.labels import fraud_card_from_label
 from dunpai.risk.compromise.model import (
     DAY,
@@ -37,6 +36,7 @@ from dunpai.risk.compromise.model import (
 )
 from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
 from dunpai.risk.compromise.stats import binom_sf
+from dunpai.risk.compromise.visits import VisitHistory
 from dunpai.risk.events.schemas import Label
 
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dunpai.risk.compromise.history import ArrayVisitHistory
 from dunpai.risk.compromise.job import CompromiseJob
 from dunpai.risk.compromise.model import TerminalFlag
 from dunpai.risk.compromise.ports import ExposureRepository
 from dunpai.risk.compromise.scenario import s4_demo_events
+from dunpai.risk.compromise.visits import ArrayVisitHistory
 from dunpai.risk.events.schemas import CardPresent, Label
 from dunpai.risk.insider.scenario import StaffScenario, generate_s3_events
 

@@ -1,4 +1,4 @@
-"""Card-present history the job reads: which terminals a card used, which cards a terminal saw.
+"""The card-present visits the job reads: which terminals a card used, which cards a terminal saw.
 
 :class:`VisitHistory` is the port. :class:`ArrayVisitHistory` keeps the visits in two sorted numpy
 indexes (by card, by terminal) for batch jobs and evaluations over millions of uses;

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dunpai.comms.app.history import HistoryDamaged, HistoryStore
 from dunpai.comms.app.model import State
+from dunpai.comms.app.sealed_log import HistoryDamaged, HistoryStore
 from dunpai.comms.keys_port import MemoryKeys
 
 
