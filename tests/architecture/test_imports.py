@@ -183,17 +183,8 @@ def test_the_test_switch_is_gone_from_production_code() -> None:
     assert not [m for m, p in MODULES.items() if "DUNPAI_TEST_" in p.read_text(encoding="utf-8")]
 
 
-# Modules still parsing their command line with argparse instead of typer, each with its issue.
-ARGPARSE_ALLOWED = {
-    "dunpai.comms.app.__main__": "issue 17 (the messenger app, in progress)",
-    "dunpai.comms.app.loopback": "issue 17 (the messenger app, in progress)",
-}
-
-
 def test_typer_is_the_one_command_line_library() -> None:
-    users = {m for m, targets in _raw_imports().items() if "argparse" in targets}
-    assert users - set(ARGPARSE_ALLOWED) == set()
-    assert set(ARGPARSE_ALLOWED) <= users, "an allowed argparse user is gone: remove it from ARGPARSE_ALLOWED"
+    assert not {m for m, targets in _raw_imports().items() if "argparse" in targets}
 
 
 def _raw_imports() -> dict[str, set[str]]:

@@ -28,7 +28,15 @@ from dunpai.api.deadline import Deadline
 from dunpai.api.docs import install_docs
 from dunpai.api.guard import guarded
 from dunpai.core.errors import DunpaiError, FieldProblem, Forbidden, InvalidInput, Unavailable
-from dunpai.core.roles import require
+from dunpai.core.roles import (
+    ADMINS,
+    ANALYSTS,
+    DECISION_READERS,
+    INTEGRATORS,
+    STAFF_ROLES,
+    SUPERVISORS,
+    require,
+)
 from dunpai.risk.events.schemas import Event
 from dunpai.risk.service import RiskService
 
@@ -131,7 +139,7 @@ class EventsEndpoint:
         await send({"type": "http.response.body", "body": payload})
 
     async def decide(self, caller: Principal, body: bytes) -> dict[str, Any]:
-        require(caller, "integrator")
+        require(caller, *INTEGRATORS)
         check_label_source(caller, body)
         if self.deadline is not None:
             return await self.deadline.decide(caller.tenant, body, _decision_summary)
@@ -146,7 +154,7 @@ def check_label_source(caller: Principal, body: bytes) -> None:
     """A label's source comes from the caller's role: an integrator key relays what the bank's
     systems learnt (a customer's claim, a chargeback, the police, an import) and must say which;
     only staff roles conclude as ``analyst`` (a label that blocks a card from its next use)."""
-    if caller.role in ("analyst", "supervisor", "admin") or b'"label"' not in body:
+    if caller.role in STAFF_ROLES or b'"label"' not in body:
         return
     try:
         raw = json.loads(body)
@@ -204,37 +212,37 @@ def create_app(service: RiskService, auth: Authenticator, *, deadline_s: float |
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def metrics(caller: Caller) -> Response:
         """Prometheus counters of the whole service (every tenant's traffic together): admin keys only."""
-        require(caller, "admin")
+        require(caller, *ADMINS)
         return Response(generate_latest(service.metrics.registry), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"])
     def get_decision(decision_id: str, caller: Caller) -> dict[str, Any]:
         """A decision with both explanations: every rule's result and the values it saw, the
         model's top contributions, and the customer's plain-language message."""
-        require(caller, "analyst", "supervisor", "integrator")
+        require(caller, *DECISION_READERS)
         return service.explain(caller.tenant, decision_id)
 
     @app.get("/v1/rulesets", tags=["rulesets"])
     def list_rulesets(caller: Caller) -> list[dict[str, Any]]:
-        require(caller, "analyst", "supervisor")
+        require(caller, *ANALYSTS)
         return [_ruleset(r, source=False) for r in service.rulesets(caller.tenant)]
 
     @app.get("/v1/rulesets/{version}", tags=["rulesets"])
     def get_ruleset(version: str, caller: Caller) -> dict[str, Any]:
-        require(caller, "analyst", "supervisor")
+        require(caller, *ANALYSTS)
         return _ruleset(service.ruleset(caller.tenant, version), source=True)
 
     @app.post("/v1/rulesets/validate", tags=["rulesets"], openapi_extra=_YAML_BODY)
     async def validate_ruleset(request: Request, caller: Caller) -> dict[str, Any]:
         """Check a ruleset without storing it; a 422 names each rule and position at fault."""
-        require(caller, "analyst", "supervisor")
+        require(caller, *ANALYSTS)
         compiled = service.validate_ruleset(_text(await _body(request)))
         return {"valid": True, "version": compiled.version, "rules": len(compiled.rules)}
 
     @app.post("/v1/rulesets", tags=["rulesets"], status_code=201, openapi_extra=_YAML_BODY)
     async def upload_ruleset(request: Request, caller: Caller) -> dict[str, Any]:
         """Upload a ruleset (YAML) as a draft. The version is derived from its content."""
-        require(caller, "analyst", "supervisor")
+        require(caller, *ANALYSTS)
         row = service.upload_ruleset(caller.tenant, _text(await _body(request)), caller.name)
         return _ruleset(row, source=False)
 
@@ -242,7 +250,7 @@ def create_app(service: RiskService, auth: Authenticator, *, deadline_s: float |
     def publish_ruleset(version: str, caller: Caller) -> dict[str, Any]:
         """Publish a draft; the next event is decided by it, with no restart. Dual control: the key
         that uploaded the draft cannot publish it (the console's rule editor enforces the same)."""
-        require(caller, "supervisor")
+        require(caller, *SUPERVISORS)
         if service.ruleset(caller.tenant, version).created_by == caller.name:
             raise Forbidden("dual control: a ruleset is published by someone other than its uploader")
         return _ruleset(service.publish_ruleset(caller.tenant, version, caller.name), source=False)

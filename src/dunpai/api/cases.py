@@ -17,7 +17,7 @@ from pydantic import Field
 from dunpai.api.app import Caller
 from dunpai.api.inputs import LATEST, LINE, TEXT, AlertIn, Body, Epoch, Facts
 from dunpai.core.errors import FieldProblem, InvalidInput
-from dunpai.core.roles import require
+from dunpai.core.roles import ALERT_SENDERS, SUPERVISORS, require
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.cases.model import Alert
 
@@ -123,7 +123,7 @@ def sync_cases(request: Request, caller: Caller,
     """Open or join cases for every stored decision above ``allow`` since ``since`` (idempotent).
     Decisions made through ``POST /v1/events`` reach the queue as they are made; this catches up
     on events decided elsewhere (``dunpai replay``, an import) or before a crash."""
-    require(caller, "supervisor")
+    require(caller, *SUPERVISORS)
     return {"cases": incidents(request).cases.sync_from_log(caller.tenant, since, caller)}
 
 
@@ -131,7 +131,7 @@ def sync_cases(request: Request, caller: Caller,
 def post_alert(body: AlertIn, request: Request, caller: Caller) -> dict[str, Any]:
     """An alert from a detector job (``alert``: the Alert form; ``terminal_flag``: the skimmer job's
     ``TerminalFlag.to_alert()``). Re-sending the same alert is a no-op."""
-    require(caller, "integrator", "supervisor")
+    require(caller, *ALERT_SENDERS)
     svc = incidents(request).cases
     if body.terminal_flag is not None:
         return {"case_id": svc.ingest_terminal_flag(caller.tenant, body.terminal_flag.model_dump(), caller)}

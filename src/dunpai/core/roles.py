@@ -15,6 +15,11 @@ ROLES: tuple[Role, ...] = ("integrator", "analyst", "supervisor", "admin")
 STAFF_ROLES: tuple[Role, ...] = ("analyst", "supervisor", "admin")  # people signing in to the console
 ANALYSTS: tuple[Role, ...] = ("analyst", "supervisor")
 SUPERVISORS: tuple[Role, ...] = ("supervisor",)
+ADMINS: tuple[Role, ...] = ("admin",)  # nobody else: the whole service's metrics
+INTEGRATORS: tuple[Role, ...] = ("integrator",)  # the bank's systems sending events
+DECISION_READERS: tuple[Role, ...] = ("analyst", "supervisor", "integrator")  # a decision and its explanation
+ALERT_SENDERS: tuple[Role, ...] = ("integrator", "supervisor")  # detector jobs' alerts into the case queue
+APPROVERS: tuple[Role, ...] = ("supervisor", "admin")  # approving an account action or another's rule change
 
 
 class Actor(Protocol):

@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from dunpai.core.errors import FieldProblem, Forbidden, InvalidInput
+from dunpai.core.roles import APPROVERS
 from dunpai.risk.cases.incidents import Incidents
 from dunpai.risk.cases.model import STATUS_TEXT
 from dunpai.risk.cases.profiles import ProfileService
@@ -119,6 +120,7 @@ class Console:
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(num=number, **(filters or {}))
+        self.env.globals["APPROVERS"] = APPROVERS
         self.profiles = ProfileService(incidents.deps)
         self.rule_changes = RuleChangeService(incidents.deps, risk) if risk is not None else None
 

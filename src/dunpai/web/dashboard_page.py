@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from dunpai.core.errors import FieldProblem, InvalidInput
-from dunpai.core.roles import Actor, require
+from dunpai.core.roles import ANALYSTS, Actor, require
 from dunpai.risk.cases import dashboards, log_queries
 from dunpai.risk.cases import repository as repo
 from dunpai.risk.cases.log_queries import NOT_TRANSACTIONS
@@ -47,7 +47,7 @@ def dashboard_range(ui: Console, user: Actor, chosen_from: str | None, chosen_to
 
 def dashboard_view(ui: Console, user: Actor, lang: str, chosen_from: str | None = None,
                    chosen_to: str | None = None) -> dict[str, Any]:
-    require(user, "analyst", "supervisor")
+    require(user, *ANALYSTS)
     first, last = dashboard_range(ui, user, chosen_from, chosen_to)
     since, until = day_start(first), day_start(last) + 86400.0
     with ui.incidents.db.connect() as conn:

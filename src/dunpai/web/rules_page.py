@@ -16,7 +16,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from dunpai.core.errors import FieldProblem, InvalidInput, StateError
-from dunpai.core.roles import Actor, require
+from dunpai.core.roles import ANALYSTS, Actor, require
 from dunpai.risk.cases import dashboards, log_queries
 from dunpai.risk.cases.rule_changes import RuleChangeService, published, validate_draft
 from dunpai.web.context import Console, Sess, parse_day
@@ -86,7 +86,7 @@ def backtest_summary(out: dict[str, Any], rule_id: str) -> dict[str, Any]:
 
 
 def rules_view(ui: Console, user: Actor) -> dict[str, Any]:
-    require(user, "analyst", "supervisor")
+    require(user, *ANALYSTS)
     if ui.risk is None:
         return {"available": False, "rules": [], "version": None, "changes": []}
     row = published(ui.risk, user.tenant)
@@ -124,7 +124,7 @@ def install(app: FastAPI, ui: Console) -> None:
 
     @app.get("/rules/editor", response_class=HTMLResponse)
     def rule_editor(request: Request, session: Sess) -> HTMLResponse:
-        require(session.user, "analyst", "supervisor")
+        require(session.user, *ANALYSTS)
         wanted = request.query_params.get("rule")
         fields = fields_of({"action": "verify", "score": 50, "applies_to": []})
         if wanted and ui.risk is not None:
@@ -138,7 +138,7 @@ def install(app: FastAPI, ui: Console) -> None:
     async def validate(request: Request, session: Sess) -> JSONResponse:
         """The editor's check as the analyst types: {ok, problems: [{field, problem}]} (JSON)."""
         ui.check_csrf(session, request.headers.get("x-csrf-token", ""))
-        require(session.user, "analyst", "supervisor")
+        require(session.user, *ANALYSTS)
         body = await request.body()
         if len(body) > MAX_VALIDATE_BODY:
             raise InvalidInput("request body too large", problems=[FieldProblem("$", "too large")])
@@ -157,7 +157,7 @@ def install(app: FastAPI, ui: Console) -> None:
     async def run_editor(request: Request, session: Sess) -> Response:
         form = await request.form()
         ui.check_csrf(session, str(form.get("csrf", "")))
-        require(session.user, "analyst", "supervisor")
+        require(session.user, *ANALYSTS)
         values: dict[str, Any] = {k: str(form.get(k, ""))[:4000] for k in (
             "id", "description_zh", "description_en", "expression", "action", "score", "reason", "message_zh",
             "message_en", "from", "to")}

@@ -9,12 +9,14 @@ every queued (encrypted) message. A production deployment is ``dunpai comms depl
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import signal
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from dunpai.comms.media.relay_launch import start_relay
 from dunpai.comms.media.ticket_policy import RelayPolicy
@@ -54,15 +56,13 @@ async def serve(directory: Path, port: int, invites: int, relay_port: int) -> No
         await relay.stop()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m dunpai.comms.app.loopback")
-    p.add_argument("--dir", type=Path, required=True)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--relay-port", type=int, default=0)
-    p.add_argument("--invites", type=int, default=4)
-    a = p.parse_args()
-    asyncio.run(serve(a.dir, a.port, a.invites, a.relay_port))
+def main(directory: Annotated[Path, typer.Option("--dir", help="数据目录 / data directory (ready.json, comms.db)")],
+         port: Annotated[int, typer.Option(help="服务端口（0 为任选） / service port (0: any free one)")] = 0,
+         relay_port: Annotated[int, typer.Option(help="中继端口（0 为任选） / relay port (0: any free one)")] = 0,
+         invites: Annotated[int, typer.Option(help="邀请码数量 / invite codes to have")] = 4) -> None:
+    """本机试用部署：通信服务与媒体中继 / a loopback deployment: the comms service and its media relay."""
+    asyncio.run(serve(directory, port, invites, relay_port))
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)

@@ -11,7 +11,7 @@ from dunpai.core.errors import NotFound, StateError
 from dunpai.core.ids import random_id
 from dunpai.risk.cases import repository as repo
 from dunpai.risk.cases.accounts import state_txn
-from dunpai.risk.cases.common import ANALYSTS, Actor, Deps, iso, lock_tenant, require
+from dunpai.risk.cases.common import ANALYSTS, SUPERVISORS, Actor, Deps, iso, lock_tenant, require
 from dunpai.risk.cases.controls import RESULT_STATE, ActionRequest, approve, check_applicable, new_request, reject
 from dunpai.risk.cases.evidence import next_item
 from dunpai.risk.cases.notices import action_notice
@@ -63,7 +63,7 @@ class ActionService:
     def approve(self, actor: Actor, action_id: str, note: str | None = None,
                 reason_kind: str = "account") -> ActionRequest:
         """The second person approves: the state changes now, the customer is told."""
-        require(actor, "supervisor")
+        require(actor, *SUPERVISORS)
         req = self.get(actor, action_id)
         now = self.deps.clock()
         done = approve(req, actor.name, actor.role, now, note)
@@ -98,7 +98,7 @@ class ActionService:
         return done
 
     def reject(self, actor: Actor, action_id: str, note: str | None = None) -> ActionRequest:
-        require(actor, "supervisor")
+        require(actor, *SUPERVISORS)
         req = self.get(actor, action_id)
         now = self.deps.clock()
         done = reject(req, actor.name, actor.role, now, note)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from dunpai.core.errors import FieldProblem, Forbidden, InvalidInput, StateError
 from dunpai.core.i18n import Text
+from dunpai.core.roles import APPROVERS, STAFF_ROLES
 
 TargetKind = Literal["account", "card"]
 ActionKind = Literal["restrict", "freeze", "unfreeze"]
@@ -21,11 +22,11 @@ AccountState = Literal["active", "restricted", "frozen"]
 ACTION_KINDS: tuple[ActionKind, ...] = ("restrict", "freeze", "unfreeze")
 RESULT_STATE: dict[str, AccountState] = {"restrict": "restricted", "freeze": "frozen", "unfreeze": "active"}
 # Who may ask and who may approve. Freezing and unfreezing need a supervisor's approval.
-REQUEST_ROLES = frozenset({"analyst", "supervisor", "admin"})
+REQUEST_ROLES = frozenset(STAFF_ROLES)
 APPROVE_ROLES: dict[str, frozenset[str]] = {
-    "restrict": frozenset({"supervisor", "admin"}),
-    "freeze": frozenset({"supervisor", "admin"}),
-    "unfreeze": frozenset({"supervisor", "admin"}),
+    "restrict": frozenset(APPROVERS),
+    "freeze": frozenset(APPROVERS),
+    "unfreeze": frozenset(APPROVERS),
 }
 
 LEGAL_BASES: dict[str, Text] = {

@@ -14,7 +14,7 @@ from dunpai.core.i18n import Text
 from dunpai.core.ids import random_id
 from dunpai.risk.cases import ledger
 from dunpai.risk.cases import repository as repo
-from dunpai.risk.cases.common import ANALYSTS, Actor, Deps, lock_tenant, require
+from dunpai.risk.cases.common import ANALYSTS, SUPERVISORS, Actor, Deps, lock_tenant, require
 from dunpai.risk.cases.liability import DEFAULT_RULES, FACTS, LiabilityRule, assess
 from dunpai.risk.cases.notices import compensation_notice
 
@@ -88,7 +88,7 @@ class DisputeService:
 
     def settle(self, actor: Actor, dispute_id: str) -> dict[str, Any]:
         """Pay the bank's share from the loss reserve and tell the customer."""
-        require(actor, "supervisor")
+        require(actor, *SUPERVISORS)
         d = self.get(actor, dispute_id)
         if d["status"] != "assessed" or d["assessment"] is None:
             raise StateError("a dispute is settled after its assessment", status=d["status"])
@@ -124,14 +124,14 @@ class DisputeService:
     # -- the reserve -------------------------------------------------------------------------------
 
     def fund_reserve(self, actor: Actor, amount: int, memo: str) -> ledger.Entry:
-        require(actor, "supervisor")
+        require(actor, *SUPERVISORS)
         return self._post(actor, ledger.make_entry(random_id("led"), "fund", amount, self.deps.clock(), actor.name,
                                                    memo or "reserve funding"))
 
     def record_recovery(self, actor: Actor, case_id: str, amount: int, memo: str,
                         dispute_id: str | None = None) -> ledger.Entry:
         """Funds retrieved (police, the receiving bank): credited back to the reserve."""
-        require(actor, "supervisor")
+        require(actor, *SUPERVISORS)
         with self.db.connect() as conn:
             if repo.case_txn(conn, actor.tenant, case_id) is None:
                 raise NotFound("no such case", case_id=case_id)

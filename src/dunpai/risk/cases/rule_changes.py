@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from dunpai.core.errors import FieldProblem, Forbidden, InvalidInput, InvalidRuleset, NotFound, StateError
 from dunpai.core.ids import random_id
 from dunpai.risk.cases import tables as t
-from dunpai.risk.cases.common import ANALYSTS, Actor, Deps, lock_tenant, require
+from dunpai.risk.cases.common import ANALYSTS, SUPERVISORS, Actor, Deps, lock_tenant, require
 
 RULE_FIELDS = ("id", "description", "expression", "action", "score", "reason", "applies_to", "customer_message")
 
@@ -152,7 +152,7 @@ class RuleChangeService:
         return self._decide(actor, change, "rejected", note)
 
     def _decidable(self, actor: Actor, change_id: str) -> dict[str, Any]:
-        require(actor, "supervisor")
+        require(actor, *SUPERVISORS)
         change = self.get(actor, change_id)
         if change["status"] != "pending":
             raise StateError("this rule change was decided already", status=change["status"])

@@ -19,7 +19,7 @@ from dunpai.core.ids import derived_id, random_id
 from dunpai.risk.cases import alerts as alert_builders
 from dunpai.risk.cases import log_queries
 from dunpai.risk.cases import repository as repo
-from dunpai.risk.cases.common import ANALYSTS, SYSTEM, Actor, Deps, iso, require
+from dunpai.risk.cases.common import ANALYSTS, SUPERVISORS, SYSTEM, Actor, Deps, iso, require
 from dunpai.risk.cases.evidence import next_item
 from dunpai.risk.cases.model import (
     CONCLUSIONS,
@@ -235,7 +235,7 @@ class CaseService:
         require(actor, *ANALYSTS)
         case = self.get(actor, case_id)
         if assignee is not None and assignee != actor.name:
-            require(actor, "supervisor")  # only a supervisor hands cases to others
+            require(actor, *SUPERVISORS)  # only a supervisor hands cases to others
         now = self.deps.clock()
         with self.db.begin() as conn:
             repo.update_case_txn(conn, actor.tenant, case_id, assignee=assignee, updated_at=now)
@@ -286,7 +286,7 @@ class CaseService:
         return n
 
     def set_due(self, actor: Actor, case_id: str, due_at: float) -> Case:
-        require(actor, "supervisor")
+        require(actor, *SUPERVISORS)
         self.get(actor, case_id)
         now = self.deps.clock()
         with self.db.begin() as conn:
