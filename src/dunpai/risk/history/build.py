@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -30,7 +29,7 @@ from dunpai.risk.detectors import DEFAULT_DETECTORS
 from dunpai.risk.events.schemas import AnyEvent, CardNotPresent, CardPresent, MobileTransfer
 from dunpai.risk.features.layout import Features
 from dunpai.risk.features.pipeline import FeaturePipeline
-from dunpai.risk.features.store import MemoryStore, StateKey, StateStore
+from dunpai.risk.features.store import MemoryStore, StateStore
 from dunpai.risk.history.decode import decode_logged
 from dunpai.risk.history.store import HistoryMeta, HistoryStore
 from dunpai.risk.rules.compiler import CompiledRuleset
@@ -114,23 +113,6 @@ class _Rows:
         return pl.concat([pl.DataFrame(columns), feats], how="horizontal")
 
 
-class _Tee:
-    """Reads from the replay's own store; writes to it and to the live store too."""
-
-    def __init__(self, own: StateStore, live: StateStore | None) -> None:
-        self.own = own
-        self.live = live
-
-    def get_many(self, keys: Sequence[StateKey]) -> list[array[float] | None]:
-        return self.own.get_many(keys)
-
-    def put_many(self, items: Iterable[tuple[StateKey, array[float]]], applied_seq: int) -> None:
-        items = list(items)
-        self.own.put_many(items, applied_seq)
-        if self.live is not None:
-            self.live.put_many(items, applied_seq)
-
-
 def _local_day(event: AnyEvent) -> int:
     when = event.event_time
     offset = when.utcoffset()
@@ -140,14 +122,15 @@ def _local_day(event: AnyEvent) -> int:
 def extend(history: HistoryStore, batches: Iterable[list[tuple[int, str]]], engine: Engine,
            live: StateStore | None = None, progress: Progress | None = None) -> HistoryMeta:
     """Decide the ``(seq, body)`` batches (the tenant's events after the history's ``last_seq``) and
-    append them to the history. ``live`` (a tenant view of the service's store) receives the same
-    states when the history and the live state end at the same event."""
+    append them to the history. ``live`` (a tenant view of the service's store) receives the final
+    states when the history and the live state end at the same event: one copy at the end, not a
+    second write per event (a replay cut short leaves the live state behind, and the service's
+    recovery folds the rest from the log)."""
     signature = pipeline_signature(engine.pipeline)
     meta = history.meta()
     if meta is None or meta.signature != signature:
         meta = history.reset(signature)
     own = MemoryStore(history.snapshot_path)
-    store = _Tee(own, live)
     compute, judge = engine.pipeline.compute, engine.judge
     rows = _Rows()
     first = last = meta.last_seq
@@ -156,7 +139,7 @@ def extend(history: HistoryStore, batches: Iterable[list[tuple[int, str]]], engi
         for seq, body in batch:
             event = decode_logged(body)
             t, features, new_states = compute(event, own)
-            store.put_many(new_states, seq)
+            own.put_many(new_states, seq)
             last = seq
             if isinstance(event, (CardPresent, CardNotPresent, MobileTransfer)):
                 # What Engine.decide does for a payment without look-ups or a model: its rules.
@@ -173,6 +156,8 @@ def extend(history: HistoryStore, batches: Iterable[list[tuple[int, str]]], engi
             progress(done)
     if last > meta.last_seq:
         meta = _flush(history, meta, rows, own, first, last)
+        if live is not None:
+            live.put_many(own.items(), last)
     return meta
 
 
