@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +17,8 @@ from dunpai.cli.common import ConfigOpt, OutOpt, new_app, settings
 from dunpai.risk.compromise.evaluate import evaluate
 from dunpai.risk.compromise.model import CompromiseConfig
 from dunpai.risk.compromise.scenario import SkimmingScenario, inject, load_handbook_background
+from dunpai.risk.compromise.traffic import at_traffic
+from dunpai.risk.compromise.traffic import cards_per_terminal_day as cards_per_terminal_day_of
 
 _S = SkimmingScenario()
 _C = CompromiseConfig()
@@ -24,12 +27,20 @@ app = new_app("评估 / measurements.")
 
 
 def run_compromise_eval(
-    scenario: SkimmingScenario, config: CompromiseConfig, data_dir: Path, console: Console | None = None
+    scenario: SkimmingScenario,
+    config: CompromiseConfig,
+    data_dir: Path,
+    console: Console | None = None,
+    cards_per_terminal_day: float | None = None,
 ) -> dict[str, Any]:
-    """Load the background, inject the scenario, replay labels through the job; the metrics dict."""
+    """Load the background (its terminals merged to ``cards_per_terminal_day`` when given, see
+    :mod:`dunpai.risk.compromise.traffic`), inject the scenario, replay labels through the job; the
+    metrics dict."""
     console = console or Console(stderr=True)
     with console.status("loading the Handbook history / 加载手册数据"):
         background = load_handbook_background(data_dir)
+        if cards_per_terminal_day is not None:
+            background = at_traffic(background, cards_per_terminal_day)
         truth = inject(background, scenario)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -40,6 +51,11 @@ def run_compromise_eval(
 
         result = evaluate(truth, config, progress=tick)
     result["detail"]["summary"] = truth.summary()
+    result["detail"]["traffic"] = {
+        "requested_cards_per_terminal_day": cards_per_terminal_day,
+        "cards_per_terminal_day": cards_per_terminal_day_of(background.card, background.terminal, background.t),
+        "physical_terminals": len(np.unique(background.terminal)),
+    }
     return result
 
 
@@ -70,6 +86,10 @@ def compromise(
         float, typer.Option(help="侧录器装在最繁忙的终端占比 / skimmers go on the busiest share of terminals")
     ] = _S.busiest_share,
     seed: Annotated[int, typer.Option(help="场景随机种子 / random seed of the scenario")] = _S.seed,
+    cards_per_terminal_day: Annotated[float | None, typer.Option(
+        help="终端流量：合并相邻终端，使每台每天约见这么多张卡（默认保持数据原样） / terminal traffic: merge "
+             "neighbouring terminals so each sees about this many cards a day (default: the data as it is)",
+        show_default=False)] = None,
     lookback_days: Annotated[float, typer.Option(
         help="排查：首次盗刷前回溯天数 / job: days before first fraud searched")] = _C.lookback_days,
     alpha: Annotated[float, typer.Option(
@@ -93,7 +113,7 @@ def compromise(
     job = CompromiseConfig(lookback_days=lookback_days, alpha=alpha, specificity=specificity)
     console = Console(stderr=True)
     data_dir = settings(config, datasets__handbook_dir=handbook_dir).datasets.handbook_dir
-    result = run_compromise_eval(scenario, job, data_dir, console)
+    result = run_compromise_eval(scenario, job, data_dir, console, cards_per_terminal_day)
     table = Table(title="point of compromise / 侧录点排查")
     table.add_column("metric / 指标")
     table.add_column("value / 数值", justify="right")

@@ -24,6 +24,9 @@ import bisect
 import math
 from collections.abc import Iterable
 
+import numpy as np
+import numpy.typing as npt
+
 from dunpai.risk.compromise.labels import fraud_card_from_label
 from dunpai.risk.compromise.model import (
     DAY,
@@ -35,9 +38,19 @@ from dunpai.risk.compromise.model import (
     TerminalFlag,
 )
 from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
-from dunpai.risk.compromise.stats import binom_sf
+from dunpai.risk.compromise.stats import binom_sf_array
 from dunpai.risk.compromise.visits import VisitHistory
 from dunpai.risk.events.schemas import Label
+
+
+def _previous_use(cards: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """For each use (in time order), the index of the same card's previous use, or -1."""
+    prev = np.full(len(cards), -1, dtype=np.int64)
+    if len(cards) > 1:
+        order = np.lexsort((np.arange(len(cards)), cards))
+        same = cards[order[1:]] == cards[order[:-1]]
+        prev[order[1:][same]] = order[:-1][same]
+    return prev
 
 
 class _Test:
@@ -109,12 +122,6 @@ class CompromiseJob:
         self._pending = still
 
     # --- the test ---------------------------------------------------------------------------------
-    def _rate(self, start: float, end: float, k: int, population: int) -> float:
-        lookback = self.config.lookback_days * DAY
-        lo = bisect.bisect_right(self._fraud_times, start)
-        hi = bisect.bisect_right(self._fraud_times, end + lookback)
-        return min(max(hi - lo, k) / max(population, 1), 1.0)
-
     def _visits(self, terminal: str, cards: set[str] | None = None) -> list[tuple[float, str]]:
         known = self._known
         return sorted(
@@ -122,37 +129,61 @@ class CompromiseJob:
         )
 
     def _scan(self, terminal: str, visits: list[tuple[float, str]], population: int) -> tuple[_Test | None, int]:
-        """The most significant window at ``terminal`` and how many windows were scanned."""
+        """The most significant window at ``terminal`` and how many windows were scanned.
+
+        Every window runs from one fraud card's use to a later one (at most ``max_window_days``
+        long); the different cards seen in each are counted at once per start: a use counts when the
+        same card's previous use at the terminal lies before the window's start.
+        """
         cfg = self.config
         visits = visits[-cfg.max_evidence_visits :]
-        best: _Test | None = None
-        windows = 0
         n = len(visits)
+        if n < 2:
+            return None, 0
         longest = cfg.max_window_days * DAY
+        lookback = cfg.lookback_days * DAY
+        times = np.array([v[0] for v in visits])
+        traffic_t, traffic_c = self.history.terminal_arrays(terminal, float(times[0]), float(times[-1]))
+        prev = _previous_use(traffic_c)
+        fraud_times = np.asarray(self._fraud_times)
+        starts: list[int] = []
+        ends: list[int] = []
+        ks: list[int] = []
+        ms: list[int] = []
         for i in range(n):
-            start = visits[i][0]
-            traffic = self.history.terminal_cards(terminal, start, start + longest)
-            pos = 0
-            everyone: set[str] = set()
+            start = float(times[i])
+            last = int(np.searchsorted(times, start + longest, "right"))
+            if last <= i + 1:
+                continue
             seen = {visits[i][1]}
-            for j in range(i + 1, n):
-                end = visits[j][0]
-                if end - start > longest:
-                    break
+            k_of = []
+            for j in range(i + 1, last):
                 seen.add(visits[j][1])
-                while pos < len(traffic) and traffic[pos][0] <= end:
-                    everyone.add(traffic[pos][1])
-                    pos += 1
-                if len(seen) < cfg.min_cards:
+                k_of.append(len(seen))
+            a = int(np.searchsorted(traffic_t, start, "left"))
+            b = np.searchsorted(traffic_t, times[i + 1 : last], "right")
+            fresh = np.concatenate(([0], np.cumsum(prev[a : int(b[-1])] < a)))
+            everyone = fresh[b - a]
+            for offset, k in enumerate(k_of):
+                if k < cfg.min_cards:
                     continue
-                windows += 1
-                k = len(seen)
-                m = max(len(everyone), k)
-                rate = self._rate(start, end, k, population)
-                p = binom_sf(k, m, rate)
-                if best is None or p < best.p:
-                    best = _Test(k, m, p, rate, start, end, tuple(sorted(seen)))
-        return best, windows
+                starts.append(i)
+                ends.append(i + 1 + offset)
+                ks.append(k)
+                ms.append(max(int(everyone[offset]), k))
+        if not starts:
+            return None, 0
+        i_arr, j_arr = np.array(starts), np.array(ends)
+        k_arr, m_arr = np.array(ks, dtype=np.int64), np.array(ms, dtype=np.int64)
+        lo = np.searchsorted(fraud_times, times[i_arr], "right")
+        hi = np.searchsorted(fraud_times, times[j_arr] + lookback, "right")
+        rate = np.minimum(np.maximum(hi - lo, k_arr) / max(population, 1), 1.0)
+        p = binom_sf_array(k_arr, m_arr, rate)
+        w = int(np.argmin(p))
+        i, j = int(i_arr[w]), int(j_arr[w])
+        cards = tuple(sorted({c for _, c in visits[i : j + 1]}))
+        best = _Test(int(k_arr[w]), int(m_arr[w]), float(p[w]), float(rate[w]), float(times[i]), float(times[j]), cards)
+        return best, len(starts)
 
     def _test(self, terminal: str, population: int, tests: int) -> _Test | None:
         visits = self._visits(terminal)

@@ -35,6 +35,11 @@ class CompromiseConfig:
     ``max_window_days``: the longest suspected skimming window scanned.
     ``specificity``: how many times better a terminal must explain the fraud cards it shares with
     another terminal (their tightest windows' p-values compared) to be flagged instead of it.
+
+    Early warning (:mod:`.warning`): ``skim_prior`` is the prior chance that a terminal carries a
+    skimmer; a card's graded exposure (the chance it was copied) is recorded from ``warn_floor``,
+    asks for step-up verification from ``warn_at`` (1/21: at most 20 innocent cards per victim when
+    the exposure is calibrated) and advises proactive reissue from ``reissue_at``.
     """
 
     lookback_days: float = 35.0
@@ -44,10 +49,16 @@ class CompromiseConfig:
     max_evidence_visits: int = 60
     max_window_days: float = 28.0
     specificity: float = 10.0
+    skim_prior: float = 1e-3
+    warn_floor: float = 0.01
+    warn_at: float = 0.05
+    reissue_at: float = 0.5
 
     def __post_init__(self) -> None:
         if self.lookback_days <= 0 or self.min_cards < 2 or not 0 < self.alpha < 1 or self.expose_before_days < 0:
             raise ValueError("invalid compromise config")
+        if not (0 < self.skim_prior < 1 and 0 < self.warn_floor <= self.warn_at <= self.reissue_at <= 1):
+            raise ValueError("invalid early-warning config")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +133,17 @@ class TerminalFlag:
 
 @dataclass(frozen=True, slots=True)
 class ExposedCard:
-    """A card used at a flagged terminal in its suspected window: monitor it, and reissue it."""
+    """A card used at a suspected terminal in its suspected window: monitor it, and reissue it.
+
+    ``exposure`` is the chance the card was copied there: 1 at a flagged terminal, graded below 1
+    for an early warning at a terminal whose evidence is not yet conclusive (:mod:`.warning`).
+    """
 
     card_id: str
     terminal_id: str
     visit_t: float
     exposed_at: float
+    exposure: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -137,3 +153,5 @@ class CompromiseReport:
     flags: tuple[TerminalFlag, ...]
     new_exposed: tuple[ExposedCard, ...]
     exposed_total: int
+    reissue_advised: tuple[str, ...] = ()
+    """Cards whose exposure reached ``reissue_at`` in this run (replace them before they are used)."""

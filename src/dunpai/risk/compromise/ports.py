@@ -27,7 +27,8 @@ class ExposureRepository(Protocol):
         ...
 
     def add_exposed(self, items: Iterable[ExposedCard]) -> list[ExposedCard]:
-        """Record exposures; returns those that are new (one per card and terminal, the earliest kept)."""
+        """Record exposures; returns those that are new or raise the card's exposure at the terminal
+        (one per card and terminal: the highest exposure, the earliest time it was reached)."""
         ...
 
     def exposures_of(self, card_id: str) -> list[ExposedCard]: ...
@@ -77,10 +78,11 @@ class MemoryExposureRepository:
             key = (item.card_id, item.terminal_id)
             old = self._exposed.get(key)
             if old is None:
-                self._exposed[key] = item
                 self._by_card.setdefault(item.card_id, []).append(key)
+            if old is None or item.exposure > old.exposure:
+                self._exposed[key] = item
                 new.append(item)
-            elif item.exposed_at < old.exposed_at:
+            elif item.exposure == old.exposure and item.exposed_at < old.exposed_at:
                 self._exposed[key] = item
         return new
 

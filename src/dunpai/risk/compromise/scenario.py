@@ -55,12 +55,14 @@ class SkimmingScenario:
 
 @dataclass
 class Background:
-    """Card-present uses as parallel arrays (card, terminal, epoch seconds), sorted by time."""
+    """Card-present uses as parallel arrays (card, terminal, epoch seconds), sorted by time; the
+    terminals' places on the map (a row per terminal) when known."""
 
     card: npt.NDArray[np.int64]
     terminal: npt.NDArray[np.int64]
     t: F64
     n_terminals: int
+    terminal_xy: F64 | None = None
 
 
 @dataclass
@@ -101,10 +103,19 @@ def load_handbook_background(data_dir: Path) -> Background:
     )
     t = df["TX_DATETIME"].dt.replace_time_zone("UTC").dt.epoch("s").to_numpy().astype(np.float64)
     terminals_file = data_dir / "terminals.parquet"
-    n_terminals = pl.read_parquet(terminals_file).height if terminals_file.exists() else 0
-    n_terminals = max(n_terminals, int(df["TERMINAL_ID"].to_numpy().max()) + 1)
+    places = pl.read_parquet(terminals_file) if terminals_file.exists() else None
+    n_terminals = max(places.height if places is not None else 0, int(df["TERMINAL_ID"].to_numpy().max()) + 1)
+    xy: F64 | None = None
+    if places is not None:
+        ids = places["TERMINAL_ID"].to_numpy().astype(np.int64)
+        xy = np.full((n_terminals, 2), np.nan)
+        xy[ids, 0] = places["x_terminal_id"].to_numpy()
+        xy[ids, 1] = places["y_terminal_id"].to_numpy()
+        if np.isnan(xy).any():
+            xy = None  # a terminal without a place: the traffic levels cannot merge neighbours
     return Background(
-        df["CUSTOMER_ID"].to_numpy().astype(np.int64), df["TERMINAL_ID"].to_numpy().astype(np.int64), t, n_terminals
+        df["CUSTOMER_ID"].to_numpy().astype(np.int64), df["TERMINAL_ID"].to_numpy().astype(np.int64), t, n_terminals,
+        xy,
     )
 
 
@@ -184,6 +195,7 @@ def synthetic_background(
         np.asarray(rows_t, dtype=np.int64)[order],
         np.asarray(rows_time, dtype=np.float64)[order],
         terminals,
+        where,
     )
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -22,6 +23,7 @@ from dunpai.risk.compromise.tables import (
     compromise_reissued,
     compromise_visits,
 )
+from dunpai.risk.compromise.visits import F64, I64
 
 
 def _flag(row: Any) -> TerminalFlag:
@@ -95,17 +97,21 @@ class SqlExposureRepository:
         with self.engine.begin() as conn:
             for item in items:
                 row = conn.execute(
-                    select(c.exposed_at).where(c.card_id == item.card_id, c.terminal_id == item.terminal_id)
+                    select(c.exposed_at, c.exposure).where(c.card_id == item.card_id, c.terminal_id == item.terminal_id)
                 ).first()
                 if row is None:
                     conn.execute(insert(compromise_exposed).values(**dataclasses.asdict(item)))
                     new.append(item)
-                elif item.exposed_at < row.exposed_at:
+                elif item.exposure > row.exposure or (
+                    item.exposure == row.exposure and item.exposed_at < row.exposed_at
+                ):
                     conn.execute(
                         update(compromise_exposed)
                         .where(c.card_id == item.card_id, c.terminal_id == item.terminal_id)
-                        .values(visit_t=item.visit_t, exposed_at=item.exposed_at)
+                        .values(visit_t=item.visit_t, exposed_at=item.exposed_at, exposure=item.exposure)
                     )
+                    if item.exposure > row.exposure:
+                        new.append(item)
         return new
 
     def exposures_of(self, card_id: str) -> list[ExposedCard]:
@@ -115,13 +121,13 @@ class SqlExposureRepository:
                 .where(compromise_exposed.c.card_id == card_id)
                 .order_by(compromise_exposed.c.exposed_at)
             ).all()
-        return [ExposedCard(r.card_id, r.terminal_id, r.visit_t, r.exposed_at) for r in rows]
+        return [ExposedCard(r.card_id, r.terminal_id, r.visit_t, r.exposed_at, r.exposure) for r in rows]
 
     def exposed_cards(self) -> list[ExposedCard]:
         c = compromise_exposed.c
         with self.engine.connect() as conn:
             rows = conn.execute(select(compromise_exposed).order_by(c.exposed_at, c.card_id, c.terminal_id)).all()
-        return [ExposedCard(r.card_id, r.terminal_id, r.visit_t, r.exposed_at) for r in rows]
+        return [ExposedCard(r.card_id, r.terminal_id, r.visit_t, r.exposed_at, r.exposure) for r in rows]
 
     def mark_reissued(self, card_id: str, t: float) -> None:
         c = compromise_reissued.c
@@ -171,6 +177,12 @@ class SqlVisitHistory:
                 select(c.t, c.card_id).where(c.terminal_id == terminal_id, c.t >= start, c.t <= end).order_by(c.t, c.id)
             ).all()
         return [(float(r[0]), str(r[1])) for r in rows]
+
+    def terminal_arrays(self, terminal_id: str, start: float, end: float) -> tuple[F64, I64]:
+        rows = self.terminal_cards(terminal_id, start, end)
+        codes: dict[str, int] = {}
+        cards = np.array([codes.setdefault(c, len(codes)) for _, c in rows], dtype=np.int64)
+        return np.array([t for t, _ in rows], dtype=np.float64), cards
 
     def distinct_cards(self, terminal_id: str, start: float, end: float) -> int:
         c = compromise_visits.c

@@ -1,5 +1,6 @@
-"""Tables of the point-of-compromise job (migration r0210_compromise): card-present uses it reads,
-terminal flags with their evidence, exposed cards, reissued cards."""
+"""Tables of the point-of-compromise job (migrations r0210_compromise, r0211_compromise_exposure):
+card-present uses it reads, terminal flags with their evidence, exposed cards (with their graded
+exposure), reissued cards."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ compromise_exposed = Table(
     Column("terminal_id", String(128), primary_key=True),
     Column("visit_t", Float, nullable=False),
     Column("exposed_at", Float, nullable=False),
+    Column("exposure", Float, nullable=False, server_default="1.0"),  # r0211: graded early warnings
 )
 
 compromise_reissued = Table(

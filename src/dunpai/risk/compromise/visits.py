@@ -32,6 +32,11 @@ class VisitHistory(Protocol):
         """How many different cards used the terminal with ``start <= t <= end``."""
         ...
 
+    def terminal_arrays(self, terminal_id: str, start: float, end: float) -> tuple[F64, I64]:
+        """The terminal's uses with ``start <= t <= end`` as arrays (times in order, card codes): the
+        job's scan counts different cards in many windows at once. Codes compare within one call only."""
+        ...
+
     def active_cards(self, as_of: float) -> int:
         """How many different cards have any use up to ``as_of`` (the population at risk)."""
         ...
@@ -106,6 +111,9 @@ class ArrayVisitHistory:
         ts, cards = self._terminal_slice(terminal_id, start, end)
         names = self.card_names
         return [(float(x), names[int(y)]) for x, y in zip(ts, cards, strict=True)]
+
+    def terminal_arrays(self, terminal_id: str, start: float, end: float) -> tuple[F64, I64]:
+        return self._terminal_slice(terminal_id, start, end)
 
     def distinct_cards(self, terminal_id: str, start: float, end: float) -> int:
         _, cards = self._terminal_slice(terminal_id, start, end)
