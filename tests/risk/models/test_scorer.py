@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 
 from dunpai.risk.models.reasons import REASONS, reason_for, reason_text
-from dunpai.risk.models.train import Fitted
+from dunpai.risk.models.train import Fitted, blended, train_model
 
 from .conftest import FEATURES, synthetic
 
@@ -51,3 +52,35 @@ def test_every_feature_maps_to_a_bilingual_reason() -> None:
     for code, text in REASONS.items():
         assert text.zh and text.en and code.startswith("model.")
         assert reason_text(code) is text
+
+
+def test_a_blend_scores_the_mean_margin_of_its_members_and_survives_its_model_text(
+        fitted: Fitted, fitted_other: Fitted) -> None:
+    x, _ = synthetic(300, 13)
+    x[::7, 1] = np.nan  # missing values take each tree's default branch, as in the members
+    members = [fitted.scorer.booster, fitted_other.scorer.booster]
+    booster = blended(members)
+    mean = np.mean([b.predict(x, raw_score=True) for b in members], axis=0)
+    np.testing.assert_allclose(booster.predict(x, raw_score=True), mean, rtol=1e-12, atol=1e-12)
+    assert booster.num_trees() == sum(b.num_trees() for b in members)
+    reread = lgb.Booster(model_str=booster.model_to_string())
+    np.testing.assert_allclose(reread.predict(x, raw_score=True), mean, rtol=1e-12, atol=1e-12)
+    contrib = np.mean([b.predict(x, pred_contrib=True) for b in members], axis=0)
+    np.testing.assert_allclose(booster.predict(x, pred_contrib=True), contrib, rtol=1e-9, atol=1e-12)
+
+
+def test_training_keeps_the_blend_only_when_it_validates_better_and_refits_each_member() -> None:
+    xt, yt = synthetic(4000, 21)
+    xv, yv = synthetic(2000, 22)
+    candidates = ({"params": {"num_leaves": 4}, "max_rounds": 60}, {"params": {"num_leaves": 15}, "max_rounds": 60})
+    final = train_model(xt, yt, xv, yv, FEATURES, candidates=candidates)
+    tried = final.metrics["candidates"]
+    assert len(tried) == 3 and tried[-1]["params"] == "mean of the candidates' margins"
+    chosen = max(tried, key=lambda c: c["valid_average_precision"])
+    if chosen is tried[-1]:
+        assert [m["trees"] for m in final.params["blend"]] == [c["best_iteration"] for c in tried[:2]]
+        assert final.scorer.booster.num_trees() == sum(c["best_iteration"] for c in tried[:2])
+    else:
+        assert "blend" not in final.params
+        assert final.scorer.booster.num_trees() == chosen["best_iteration"]
+    assert final.metrics["refit_rows"] == len(yt) + len(yv)

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from dunpai.risk.events.ingest import PanProtector
 from dunpai.risk.events.schemas import MAX_ATTRIBUTES, AnyEvent, Location
 from dunpai.risk.history.convert import Plan
-from dunpai.risk.history.decode import _build
+from dunpai.risk.history.decode import construct
 from dunpai.risk.history.mapping import IMPORTABLE
 
 MONEY = {"amount": False, "balance_before": True}  # field -> may be negative
@@ -180,7 +180,7 @@ class FastPath:
                 fields[name] = Decimal(int(fields[name]))
         for name in self.locations:
             if name in fields:
-                fields[name] = _build(Location, fields[name])
+                fields[name] = construct(Location, fields[name])
         for name in ("atc", "records"):
             if name in fields:
                 fields[name] = int(fields[name])
@@ -195,5 +195,5 @@ class FastPath:
         if attributes is not None:
             fields["attributes"] = {k: (float(v) if isinstance(v, int | float) else v) for k, v in attributes.items()
                                     if not (isinstance(v, float) and math.isnan(v))}
-        event: AnyEvent = _build(model, fields)
+        event: AnyEvent = construct(model, fields)
         return event, masked

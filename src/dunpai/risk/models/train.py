@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,8 @@ CANDIDATES: tuple[dict[str, Any], ...] = (
 )
 """LightGBM settings (beyond ``DEFAULT_PARAMS``) a training run chooses among by average precision
 on its validation window — the same short list for every data set: a moderate tree, a wide tree
-on half the features, a slow shallow one. Fine bins (1023) keep amounts just under a sharp
+on half the features, a slow shallow one — and, as a fourth choice, the mean of the three
+(trees that err in different places average out). Fine bins (1023) keep amounts just under a sharp
 threshold apart from those above it."""
 
 
@@ -100,19 +102,20 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
                 features: Sequence[str], budget: float = DEFAULT_BUDGET, valid_rule_alerts: np.ndarray | None = None,
                 candidates: Sequence[dict[str, Any]] = CANDIDATES, say: Any = None,
                 policy_rows: np.ndarray | None = None, x_recent: np.ndarray | None = None) -> Fitted:
-    """Fit each candidate with early stopping on the later validation window, keep the one with the
-    best validation average precision, choose the alert budget's thresholds on its validation
-    scores of legitimate payments (``policy_rows`` of them; the rules' interruptions,
-    ``valid_rule_alerts``, count first). Then re-train it on training and validation rows together
-    (the latest frauds teach most) with that many trees. The re-trained model scores on a scale of
-    its own, so each threshold is carried over by rank: the final threshold is reached by as many
-    payments as the validated one was, among ``x_recent`` — the payments after validation whose
-    labels have not all arrived, which neither model learnt from — or, with fewer than
-    ``MIN_RECENT / budget`` of those, among the latest genuine training payments, which both
-    learnt from alike (less exact: where a split left none of the former, later days were measured
-    at about twice the budget, docs/detection-quality.md)."""
+    """Fit each candidate with early stopping on the later validation window, keep the one — or
+    their blend (``blended``) — with the best validation average precision, choose the alert
+    budget's thresholds on its validation scores of legitimate payments (``policy_rows`` of them;
+    the rules' interruptions, ``valid_rule_alerts``, count first). Then re-train it on training and
+    validation rows together (the latest frauds teach most) with that many trees. The re-trained
+    model scores on a scale of its own, so each threshold is carried over by rank: the final
+    threshold is reached by as many payments as the validated one was, among ``x_recent`` — the
+    payments after validation whose labels have not all arrived, which neither model learnt from —
+    or, with fewer than ``MIN_RECENT / budget`` of those, among the latest genuine training
+    payments, which both learnt from alike (less exact: where a split left none of the former, later
+    days were measured at about twice the budget, docs/detection-quality.md)."""
     best: Fitted | None = None
-    tried = []
+    fits: list[Fitted] = []
+    tried: list[dict[str, Any]] = []
     for c in candidates:
         fitted = fit(x_train, y_train, x_valid, y_valid, features, c["params"],
                      max_rounds=c.get("max_rounds", MAX_ROUNDS), early_stopping=c.get("early_stopping", EARLY_STOPPING))
@@ -120,9 +123,18 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray, y
         tried.append({**c, "valid_average_precision": ap, "best_iteration": fitted.best_iteration})
         if say is not None:
             say(f"  candidate {c['params']}: validation AP {ap:.4f} ({fitted.best_iteration} trees)")
+        fits.append(fitted)
         if best is None or ap > best.metrics["valid_average_precision"]:
             best = fitted
     assert best is not None
+    if len(fits) > 1:
+        blend = _blended_fit(fits, x_valid, y_valid)
+        tried.append({"params": "mean of the candidates' margins", "best_iteration": blend.best_iteration,
+                      "valid_average_precision": blend.metrics["valid_average_precision"]})
+        if say is not None:
+            say(f"  the candidates together: validation AP {blend.metrics['valid_average_precision']:.4f}")
+        if blend.metrics["valid_average_precision"] > best.metrics["valid_average_precision"]:
+            best = blend
     valid_scores = best.scorer.predict_batch(x_valid)
     legit = y_valid == 0
     if policy_rows is not None:
@@ -160,12 +172,56 @@ def carried_over(policy: Thresholds, old: np.ndarray, new: np.ndarray) -> Thresh
 
 def refit(fitted: Fitted, x: np.ndarray, y: np.ndarray) -> Fitted:
     """The same model re-trained on ``x`` (train plus validation rows) for the number of trees early
-    stopping chose, keeping the Platt calibration fitted on held-out data."""
-    p = {k: v for k, v in fitted.params.items() if k != "metric"}
-    booster = lgb.train(p, lgb.Dataset(x, label=y, feature_name=list(fitted.scorer.features)),
-                        num_boost_round=fitted.best_iteration)
+    stopping chose — each member of a blend for its own — keeping the Platt calibration fitted on
+    held-out data."""
+    members = fitted.params.get("blend", [fitted.params])
+    data = lgb.Dataset(x, label=y, feature_name=list(fitted.scorer.features), free_raw_data=False)
+    boosters = [lgb.train({k: v for k, v in m.items() if k not in ("metric", "trees")}, data,
+                          num_boost_round=int(m.get("trees", fitted.best_iteration))) for m in members]
+    booster = boosters[0] if len(boosters) == 1 else blended(boosters)
     scorer = LightGBMScorer(booster, fitted.scorer.features, fitted.scorer.calibration, fitted.scorer.version)
     return Fitted(scorer, fitted.best_iteration, fitted.params, {**fitted.metrics, "refit_rows": float(len(y))})
+
+
+def _blended_fit(fits: Sequence[Fitted], x_valid: np.ndarray, y_valid: np.ndarray) -> Fitted:
+    """The candidates as one model scoring the mean of their margins, calibrated anew on the
+    validation window (each member keeps the trees early stopping gave it)."""
+    booster = blended([f.scorer.booster for f in fits])
+    margin = np.asarray(booster.predict(x_valid, raw_score=True), dtype=np.float64)
+    first = fits[0].scorer
+    scorer = LightGBMScorer(booster, first.features, platt(margin, y_valid), first.version)
+    prob = scorer.predict_batch(x_valid)
+    metrics = {**fits[0].metrics,
+               "valid_auc_roc": float(roc_auc_score(y_valid, prob)),
+               "valid_average_precision": float(average_precision_score(y_valid, prob)),
+               "valid_brier": float(np.mean((prob - y_valid) ** 2))}
+    params = {"blend": [{**f.params, "trees": f.best_iteration} for f in fits]}
+    return Fitted(scorer, sum(f.best_iteration for f in fits), params, metrics)
+
+
+_TREE = re.compile(r"^Tree=\d+$", re.MULTILINE)
+
+
+def blended(boosters: Sequence[lgb.Booster]) -> lgb.Booster:
+    """One booster whose raw score is the mean of ``boosters``' raw scores (same features): their
+    trees one after another, every leaf value divided by their number. One model file, and SHAP
+    values that are the mean of the members' (they add up over trees)."""
+    k = len(boosters)
+    trees: list[str] = []
+    head = tail = ""
+    for booster in boosters:
+        text = booster.model_to_string()
+        start, end = _TREE.search(text), text.index("end of trees")
+        assert start is not None
+        if not head:
+            # tree_sizes lets LightGBM parse trees in parallel; without it, it reads them in order.
+            head = re.sub(r"^tree_sizes=.*\n", "", text[:start.start()], flags=re.MULTILINE)
+            tail = text[end:]
+        for block in _TREE.split(text[start.start():end])[1:]:
+            trees.append(re.sub(r"^leaf_value=(.*)$", lambda m: "leaf_value=" + " ".join(
+                repr(float(v) / k) for v in m.group(1).split()), block, count=1, flags=re.MULTILINE))
+    body = "".join(f"Tree={i}{block}" for i, block in enumerate(trees))
+    return lgb.Booster(model_str=head + body + tail)
 
 
 def _trimmed(booster: lgb.Booster, rounds: int) -> lgb.Booster:
