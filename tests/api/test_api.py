@@ -93,6 +93,14 @@ def test_foreign_ids_answer_404(api: Api) -> None:
     assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
+def test_a_very_long_id_is_not_echoed_back_whole(api: Api) -> None:
+    long_id = "d" * 60_000
+    r = api.client.get(f"/v1/decisions/{long_id}", headers=api.h("admin"))
+    assert r.status_code == 404
+    echoed = r.json()["details"]["decision_id"]
+    assert echoed.startswith("d" * 200) and "60,000 characters" in echoed and len(r.content) < 1_000
+
+
 def test_invalid_event_gets_422_naming_the_field(api: Api) -> None:
     r = api.post_event(card_event(1, amount="12.34"))
     assert r.status_code == 422

@@ -35,8 +35,19 @@ class DunpaiError(Exception):
         if self.problems:
             body["problems"] = [{"field": p.field, "problem": p.problem} for p in self.problems]
         if self.details:
-            body["details"] = self.details
+            body["details"] = {k: _echo(v) for k, v in self.details.items()}
         return body
+
+
+ECHO_CHARS = 200
+"""An error echoes at most this much of a value the caller sent (an id from a URL path can be tens
+of thousands of characters; the answer need not carry it back whole)."""
+
+
+def _echo(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > ECHO_CHARS:
+        return value[:ECHO_CHARS] + f"… ({len(value):,} characters)"
+    return value
 
 
 class InvalidInput(DunpaiError):
