@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import compromise_doc
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "detection-quality.md"
@@ -188,6 +190,7 @@ def write() -> None:
                   f"fresh data directory, replay included: {imp['seconds']:.1f} s, "
                   f"**{imp['events_per_s']:,.0f} events/s** "
                   f"({imp.get('note', '')}).", ""]
+    lines += compromise_doc.section()
     DOC.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
 

@@ -66,7 +66,8 @@ def _cp(card: str, terminal: str, day: float, event_id: str = "e1") -> CardPrese
 
 def test_enricher_raises_exposure_until_reissue(repo: ExposureRepository) -> None:
     enricher = ExposureEnricher(repo)
-    assert set(enricher.feature_names()) == {"card_exposed", "terminal_flagged", "card_exposure_score"}
+    assert set(enricher.feature_names()) == {"card_exposed", "terminal_flagged", "card_exposure_score",
+                                             "card_exposure"}
     repo.save_flag(flag())
     repo.add_exposed([ExposedCard("C1", "T1", 3 * DAY, 10 * DAY)])
     before = enricher.enrich(_cp("C1", "T7", 9), 9 * DAY)
@@ -78,6 +79,7 @@ def test_enricher_raises_exposure_until_reissue(repo: ExposureRepository) -> Non
     repo.mark_reissued("C1", 12 * DAY)
     assert enricher.enrich(_cp("C1", "T7", 13), 13 * DAY)["card_exposed"] == 0.0
     assert enricher.enrich(_cp("C1", "T7", 11.5), 11.5 * DAY)["card_exposed"] == 1.0  # replay keeps event time
+    assert during["card_exposure"] == 1.0
     login = Login(event_id="l1", event_time=datetime.fromtimestamp(DAY, UTC), customer_id="P1", device_id="D1")
     assert enricher.enrich(login, DAY) == {}
 
@@ -96,3 +98,20 @@ def test_sql_history_matches_array_history_and_drives_the_job(sql_engine: Engine
     a = CompromiseJob.batch(array, frauds, 20 * DAY)
     b = CompromiseJob.batch(sql, frauds, 20 * DAY)
     assert [f.terminal_id for f in a.flags] == [f.terminal_id for f in b.flags]
+
+
+def test_graded_exposure_rises_per_terminal_and_steps_up_from_warn_at(repo: ExposureRepository) -> None:
+    enricher = ExposureEnricher(repo, warn_at=0.05)
+    assert repo.add_exposed([ExposedCard("C1", "T1", 3 * DAY, 10 * DAY, 0.03)]) != []
+    assert repo.add_exposed([ExposedCard("C1", "T1", 3 * DAY, 11 * DAY, 0.02)]) == []  # lower: kept as it was
+    low = enricher.enrich(_cp("C1", "T7", 10.5), 10.5 * DAY)
+    assert low["card_exposure"] == pytest.approx(0.03) and low["card_exposed"] == 0.0
+    assert low["card_exposure_score"] == 0.0  # no flag behind an early warning
+    raised = ExposedCard("C1", "T1", 3 * DAY, 12 * DAY, 0.04)
+    assert repo.add_exposed([raised]) == [raised]
+    assert [e.exposure for e in repo.exposures_of("C1")] == [0.04]
+    repo.add_exposed([ExposedCard("C1", "T2", 4 * DAY, 12 * DAY, 0.04)])
+    both = enricher.enrich(_cp("C1", "T7", 12.5), 12.5 * DAY)
+    assert both["card_exposure"] == pytest.approx(1 - 0.96 * 0.96) and both["card_exposed"] == 1.0
+    repo.mark_reissued("C1", 13 * DAY)
+    assert enricher.enrich(_cp("C1", "T7", 14), 14 * DAY)["card_exposure"] == 0.0

@@ -3,12 +3,19 @@ incrementally after each hour's labels, and the ground truth is compared afterwa
 
 Reported: the fraction of skimmed terminals flagged; the median days from the first victim's label
 becoming known to the terminal's flag; the fraction of flags that were wrong (terminals that never
-carried a skimmer); the fraction of the skimmed terminals' later victims that were on the exposed
-list before their first fraud.
+carried a skimmer); the fraction of the skimmed terminals' victims that were on a flagged terminal's
+exposed list before their first fraud.
+
+``early_warning``, the trade-off of graded exposures (:mod:`.warning`): a card is warned when its
+exposure (over its terminals, a flagged terminal's counting 1) reaches a threshold. The *later
+victims* are those whose first fraud came after their skimmer's first victim label was known (before
+that nothing could warn them). Per threshold: the share of later victims warned before their fraud,
+and the innocent cards warned (never a skimmer's victim) per victim warned before the fraud.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict
@@ -18,6 +25,10 @@ from dunpai.risk.compromise.job import CompromiseJob
 from dunpai.risk.compromise.model import DAY, CompromiseConfig
 from dunpai.risk.compromise.scenario import InjectedScenario
 from dunpai.risk.compromise.visits import ArrayVisitHistory
+from dunpai.risk.compromise.warning import combine
+
+THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+"""The exposure levels the trade-off is reported at (1: only flagged terminals' cards)."""
 
 Progress = Callable[[int, int], None]
 
@@ -41,17 +52,66 @@ def evaluate(
             batches.append((slot, [i]))
     flagged_at: dict[str, float] = {}
     exposed_at: dict[str, float] = {}
+    levels = sorted({*THRESHOLDS, config.warn_at})
+    exposure: dict[str, dict[str, float]] = {}
+    warned_at: dict[str, list[float]] = {}
+    advised = 0
     for n, (as_of, idx) in enumerate(batches):
         for i in idx:
             job.add_fraud(frauds[i])
         report = job.run(as_of)
+        advised += len(report.reissue_advised)
         for flag in report.new_flags:
             flagged_at.setdefault(flag.terminal_id, flag.flagged_at)
         for e in report.new_exposed:
-            exposed_at[e.card_id] = min(exposed_at.get(e.card_id, e.exposed_at), e.exposed_at)
+            if e.exposure >= 1.0:
+                exposed_at[e.card_id] = min(exposed_at.get(e.card_id, e.exposed_at), e.exposed_at)
+            per = exposure.setdefault(e.card_id, {})
+            per[e.terminal_id] = max(per.get(e.terminal_id, 0.0), e.exposure)
+        for card in {e.card_id for e in report.new_exposed}:
+            value = combine(exposure[card].values())
+            times = warned_at.setdefault(card, [math.inf] * len(levels))
+            for j, level in enumerate(levels):
+                if value >= level and times[j] == math.inf:
+                    times[j] = as_of
         if progress is not None:
             progress(n + 1, len(batches))
-    return score(truth, flagged_at, exposed_at, config)
+    result = score(truth, flagged_at, exposed_at, config)
+    result["early_warning"] = warning_tradeoff(truth, warned_at, levels, config.warn_at)
+    result["early_warning"]["reissue_advised"] = advised
+    return result
+
+
+def warning_tradeoff(
+    truth: InjectedScenario, warned_at: dict[str, list[float]], levels: list[float], warn_at: float
+) -> dict[str, Any]:
+    """Per exposure level: later victims warned before their fraud, innocent cards warned per victim."""
+    label_delay = truth.scenario.label_delay_days * DAY
+    first_known: dict[str, float] = {}
+    for term, _, fraud_t in truth.victims.values():
+        first_known[term] = min(first_known.get(term, math.inf), fraud_t + label_delay)
+    later = {c: f for c, (term, _, f) in truth.victims.items() if f > first_known[term]}
+    curve = []
+    for j, level in enumerate(levels):
+        warned = {c: times[j] for c, times in warned_at.items() if times[j] < math.inf}
+        caught = sum(1 for c, (_, _, f) in truth.victims.items() if warned.get(c, math.inf) < f)
+        caught_later = sum(1 for c, f in later.items() if warned.get(c, math.inf) < f)
+        innocent = sum(1 for c in warned if c not in truth.victims)
+        curve.append({
+            "exposure_at_least": level,
+            "later_victims_warned_before_fraud": caught_later / len(later) if later else 0.0,
+            "victims_warned_before_fraud": caught,
+            "innocent_warned": innocent,
+            "innocent_warned_per_victim": innocent / caught if caught else None,
+        })
+    chosen = next(p for p in curve if p["exposure_at_least"] == warn_at)
+    return {
+        "warn_at": warn_at,
+        "later_victims": len(later),
+        "later_victims_warned_before_fraud": chosen["later_victims_warned_before_fraud"],
+        "innocent_warned_per_victim": chosen["innocent_warned_per_victim"],
+        "curve": curve,
+    }
 
 
 def score(

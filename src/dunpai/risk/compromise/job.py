@@ -40,6 +40,7 @@ from dunpai.risk.compromise.model import (
 from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
 from dunpai.risk.compromise.stats import binom_sf_array
 from dunpai.risk.compromise.visits import VisitHistory
+from dunpai.risk.compromise.warning import combine, log10_bayes_factor, terminal_probability, victim_share
 from dunpai.risk.events.schemas import Label
 
 
@@ -54,10 +55,11 @@ def _previous_use(cards: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 
 class _Test:
-    __slots__ = ("cards", "end", "k", "m", "p", "rate", "start")
+    __slots__ = ("cards", "end", "k", "m", "p", "rate", "start", "windows")
 
     def __init__(self, k: int, m: int, p: float, rate: float, start: float, end: float, cards: tuple[str, ...]) -> None:
         self.k, self.m, self.p, self.rate, self.start, self.end, self.cards = k, m, p, rate, start, end, cards
+        self.windows = 1
 
 
 class CompromiseJob:
@@ -75,6 +77,9 @@ class CompromiseJob:
         self._known: set[str] = set()
         self._pending: list[FraudCard] = []
         self._cache: dict[str, tuple[tuple[int, int, int], _Test | None]] = {}
+        self._warned: dict[str, tuple[float, float]] = {}
+        self._card_exposure: dict[str, dict[str, float]] = {}
+        self._advised: set[str] = set()
 
     # --- input ------------------------------------------------------------------------------------
     def add_fraud(self, card: FraudCard) -> None:
@@ -132,58 +137,49 @@ class CompromiseJob:
         """The most significant window at ``terminal`` and how many windows were scanned.
 
         Every window runs from one fraud card's use to a later one (at most ``max_window_days``
-        long); the different cards seen in each are counted at once per start: a use counts when the
-        same card's previous use at the terminal lies before the window's start.
+        long). The different cards in all windows are counted at once: a use counts in a window when
+        the same card's previous use lies before the window's start.
         """
         cfg = self.config
         visits = visits[-cfg.max_evidence_visits :]
         n = len(visits)
         if n < 2:
             return None, 0
-        longest = cfg.max_window_days * DAY
-        lookback = cfg.lookback_days * DAY
         times = np.array([v[0] for v in visits])
+        codes: dict[str, int] = {}
+        fraud_codes = np.array([codes.setdefault(c, len(codes)) for _, c in visits], dtype=np.int64)
+        rows = np.arange(n)[:, None]
+        # fraud cards in visits[i..j]: uses in [i, j] whose card's previous use (in visits) is before i
+        prev_visit = _previous_use(fraud_codes)
+        k = np.cumsum((np.arange(n)[None, :] >= rows) & (prev_visit[None, :] < rows), axis=1)
+        # all cards in [times[i], times[j]] at the terminal, the same way over its traffic
         traffic_t, traffic_c = self.history.terminal_arrays(terminal, float(times[0]), float(times[-1]))
         prev = _previous_use(traffic_c)
-        fraud_times = np.asarray(self._fraud_times)
-        starts: list[int] = []
-        ends: list[int] = []
-        ks: list[int] = []
-        ms: list[int] = []
-        for i in range(n):
-            start = float(times[i])
-            last = int(np.searchsorted(times, start + longest, "right"))
-            if last <= i + 1:
-                continue
-            seen = {visits[i][1]}
-            k_of = []
-            for j in range(i + 1, last):
-                seen.add(visits[j][1])
-                k_of.append(len(seen))
-            a = int(np.searchsorted(traffic_t, start, "left"))
-            b = np.searchsorted(traffic_t, times[i + 1 : last], "right")
-            fresh = np.concatenate(([0], np.cumsum(prev[a : int(b[-1])] < a)))
-            everyone = fresh[b - a]
-            for offset, k in enumerate(k_of):
-                if k < cfg.min_cards:
-                    continue
-                starts.append(i)
-                ends.append(i + 1 + offset)
-                ks.append(k)
-                ms.append(max(int(everyone[offset]), k))
-        if not starts:
+        a = np.searchsorted(traffic_t, times, "left")
+        b = np.searchsorted(traffic_t, times, "right")
+        fresh = np.zeros((n, len(traffic_t) + 1), dtype=np.int64)
+        np.cumsum(prev[None, :] < a[:, None], axis=1, out=fresh[:, 1:])
+        everyone = np.take_along_axis(fresh, np.broadcast_to(b[None, :], (n, n)), axis=1) - fresh[rows, a[:, None]]
+        valid = (
+            (np.arange(n)[None, :] > rows)
+            & (times[None, :] - times[:, None] <= cfg.max_window_days * DAY)
+            & (k >= cfg.min_cards)
+        )
+        i_arr, j_arr = np.nonzero(valid)  # row-major: the same order as scanning starts, then ends
+        if len(i_arr) == 0:
             return None, 0
-        i_arr, j_arr = np.array(starts), np.array(ends)
-        k_arr, m_arr = np.array(ks, dtype=np.int64), np.array(ms, dtype=np.int64)
+        k_arr = k[i_arr, j_arr].astype(np.int64)
+        m_arr = np.maximum(everyone[i_arr, j_arr], k_arr).astype(np.int64)
+        fraud_times = np.asarray(self._fraud_times)
         lo = np.searchsorted(fraud_times, times[i_arr], "right")
-        hi = np.searchsorted(fraud_times, times[j_arr] + lookback, "right")
+        hi = np.searchsorted(fraud_times, times[j_arr] + cfg.lookback_days * DAY, "right")
         rate = np.minimum(np.maximum(hi - lo, k_arr) / max(population, 1), 1.0)
         p = binom_sf_array(k_arr, m_arr, rate)
         w = int(np.argmin(p))
         i, j = int(i_arr[w]), int(j_arr[w])
         cards = tuple(sorted({c for _, c in visits[i : j + 1]}))
         best = _Test(int(k_arr[w]), int(m_arr[w]), float(p[w]), float(rate[w]), float(times[i]), float(times[j]), cards)
-        return best, len(starts)
+        return best, len(i_arr)
 
     def _test(self, terminal: str, population: int, tests: int) -> _Test | None:
         visits = self._visits(terminal)
@@ -193,6 +189,7 @@ class CompromiseJob:
         if best is None:
             return None
         best.p = min(1.0, best.p * windows * tests)
+        best.windows = windows
         return best
 
     def _rivals(self, terminal: str, res: _Test, results: dict[str, _Test]) -> list[str]:
@@ -268,12 +265,14 @@ class CompromiseJob:
             if old is None:
                 new_flags.append(flag)
         new_exposed = self._expose(as_of)
+        new_exposed += self._warn(as_of, results, flagged)
         return CompromiseReport(
             as_of=as_of,
             new_flags=tuple(new_flags),
             flags=tuple(self.repo.flags()),
             new_exposed=tuple(new_exposed),
             exposed_total=len(self.repo.exposed_cards()),
+            reissue_advised=self._advise(new_exposed),
         )
 
     def _flag(self, terminal: str, res: _Test, as_of: float, tests: int) -> TerminalFlag:
@@ -314,6 +313,46 @@ class CompromiseJob:
             self._exposed_until[flag.terminal_id] = as_of
             out.extend(self.repo.add_exposed(items))
         return out
+
+    def _warn(self, as_of: float, results: dict[str, _Test], flagged: dict[str, TerminalFlag]) -> list[ExposedCard]:
+        """Early warning (:mod:`.warning`): the cards used at a candidate terminal since its suspect
+        window began get its graded exposure; fraud cards a flagged terminal explains count no more."""
+        cfg = self.config
+        explained = {e.card_id for f in flagged.values() for e in f.evidence}
+        before = cfg.expose_before_days * DAY
+        items: list[ExposedCard] = []
+        for terminal in sorted(results):
+            if terminal in flagged:
+                continue
+            res = results[terminal]
+            k = sum(1 for c in res.cards if c not in explained)
+            if k < cfg.min_cards:
+                continue
+            lbf = log10_bayes_factor(k, res.m, res.rate, res.windows)
+            exposure = terminal_probability(lbf, cfg.skim_prior) * victim_share(k, res.m)
+            if exposure < cfg.warn_floor:
+                continue
+            shown, until = self._warned.get(terminal, (0.0, -math.inf))
+            start = res.start - before if exposure > shown else max(res.start - before, until)
+            exposure = max(exposure, shown)
+            items += [
+                ExposedCard(card, terminal, t, as_of, exposure)
+                for t, card in self.history.terminal_cards(terminal, start, as_of)
+            ]
+            self._warned[terminal] = (exposure, as_of)
+        return self.repo.add_exposed(items)
+
+    def _advise(self, new: list[ExposedCard]) -> tuple[str, ...]:
+        """Cards whose exposure (over all their terminals) reached ``reissue_at`` in this run."""
+        for e in new:
+            per = self._card_exposure.setdefault(e.card_id, {})
+            per[e.terminal_id] = max(per.get(e.terminal_id, 0.0), e.exposure)
+        out = []
+        for card in sorted({e.card_id for e in new} - self._advised):
+            if combine(self._card_exposure[card].values()) >= self.config.reissue_at:
+                self._advised.add(card)
+                out.append(card)
+        return tuple(out)
 
     # --- the batch form ---------------------------------------------------------------------------
     @classmethod

@@ -20,9 +20,12 @@ LOOKUPS = {
     "shield_cooling_off": "1 while that device is still in its cooling-off period",
     "shield_trusted": "1 for a valid signature from a device past its cooling-off period",
     "shield_enrolled": "1 when the customer had a shield device enrolled at the transfer's time",
-    "card_exposed": "1 when the card was used at a terminal flagged as skimmed and has not been reissued since",
+    "card_exposed": "1 when the card's exposure reached the step-up level (used at a terminal flagged as skimmed, "
+                    "or warned early) and it has not been reissued since",
     "terminal_flagged": "1 at a terminal flagged as skimmed, pending inspection",
     "card_exposure_score": "the strongest flag's score",
+    "card_exposure": "the chance the card was copied at a suspected terminal: 1 at a flagged one, graded below "
+                     "for an early warning (a Bayes factor per candidate terminal)",
 }
 """Variables the service looks up outside online state (live decisions only; history replays do
 not have them, and rules reading them do not apply there)."""
