@@ -35,6 +35,8 @@ def test_eval_compromise_writes_the_four_metrics(tmp_path: Path) -> None:
         assert key in body
     assert 0.0 <= body["flagged_fraction"] <= 1.0
     assert body["detail"]["scenario"]["terminals"] == 2
+    assert {"later_victims", "later_victims_warned_before_fraud", "innocent_warned_per_victim", "curve"} <= set(
+        body["early_warning"])
 
 
 def test_eval_compromise_at_a_traffic_level_merges_terminals(tmp_path: Path) -> None:

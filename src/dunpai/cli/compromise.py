@@ -97,7 +97,12 @@ def compromise(
     specificity: Annotated[float, typer.Option(
         help="排查：相对其他终端的优势 / job: margin over rival terminals")] = _C.specificity,
 ) -> None:
-    """侧录终端排查评估 / skimmer hunting on realistic traffic; the metrics go to --out as JSON."""
+    """侧录终端排查评估 / skimmer hunting on realistic traffic; the metrics go to --out as JSON.
+
+    早期预警：首批受害卡确认后，与其共用候选终端的卡获得分级暴露度（贝叶斯因子），报告提前预警的后续受害卡占比与
+    每张受害卡对应的误警卡数 / early warning: after the first confirmed victims, cards that shared their candidate
+    terminals get a graded exposure (a Bayes factor); reported: later victims warned before their fraud and
+    innocent cards warned per victim."""
     scenario = SkimmingScenario(
         terminals=terminals,
         skim_days_min=skim_days_min,
@@ -120,6 +125,10 @@ def compromise(
     for key in ("flagged_fraction", "median_days_to_flag", "wrong_flag_fraction", "victims_exposed_before_fraud"):
         value = result[key]
         table.add_row(key, "n/a" if value is None else f"{value:.3f}")
+    warning = result["early_warning"]
+    for key in ("later_victims_warned_before_fraud", "innocent_warned_per_victim"):
+        value = warning[key]
+        table.add_row(f"early_warning.{key} (≥ {warning['warn_at']:g})", "n/a" if value is None else f"{value:.3f}")
     console.print(table)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
