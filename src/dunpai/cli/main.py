@@ -32,7 +32,7 @@ def _root(version: Annotated[bool, typer.Option(
 
 
 def _mount() -> None:
-    from dunpai.cli import apikeys, audit, cases, comms, compromise, history, keys, risk
+    from dunpai.cli import apikeys, audit, cases, cluster, comms, compromise, history, keys, risk
 
     for command in (risk.serve, risk.replay, risk.explain, risk.demo):
         app.command()(command)
@@ -43,6 +43,7 @@ def _mount() -> None:
     app.add_typer(cases.cases_app, name="cases")
     app.add_typer(cases.staff_app, name="staff")
     app.add_typer(comms.app, name="comms")
+    app.add_typer(cluster.app, name="cluster")
     app.command("import")(history.import_)
     app.command("train")(history.train)
     history.eval_app.command("compromise")(compromise.compromise)

@@ -39,6 +39,7 @@ TABLE_MODULES: list[str] = [
     "dunpai.risk.cases.signin_tables",
     "dunpai.risk.shield.tables",
     "dunpai.risk.compromise.tables",
+    "dunpai.risk.cluster.tables",
 ]
 
 

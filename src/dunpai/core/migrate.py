@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from dunpai.core.errors import StateError
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 Tree = Literal["risk", "comms"]
 COMMS_ROOT = "c0100_comms"
+_MIGRATION_LOCK = 0x64756E706169  # PostgreSQL advisory lock id held while a database is migrated ("dunpai")
 
 
 def _config(schema: str | None, tree: Tree | str) -> Config:
@@ -61,6 +62,8 @@ def upgrade(engine: Engine, tree: Tree | str = "risk", *, schema: str | None = N
 
     cfg = _config(schema, tree)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # workers starting together migrate one after another
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
         if schema:
             conn = conn.execution_options(schema_translate_map={None: schema})
         cfg.attributes["connection"] = conn

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dunpai.audit import AuditLog
@@ -21,6 +23,7 @@ from dunpai.keys import (
 from dunpai.keys.location import open_configured
 from dunpai.risk.cases.accounts import AccountStates
 from dunpai.risk.cases.incidents import Incidents
+from dunpai.risk.cluster.store import SqlStateStore
 from dunpai.risk.compromise.enricher import ExposureEnricher
 from dunpai.risk.compromise.sql import CachedExposureRepository, SqlExposureRepository
 from dunpai.risk.decisions.engine import Scorer
@@ -35,10 +38,28 @@ def open_keys(settings: Settings) -> KeyStore:
     """The data directory's key store by the one convention (:mod:`dunpai.keys.location`), created
     on first use with a random passphrase kept beside it (mode 0600) unless
     ``DUNPAI_KEYSTORE_PASSPHRASE`` or a PKCS#11 token is configured; the standard keys are made
-    when missing."""
-    store = open_configured(settings.keystore, settings.data_dir, create=True, remember=True)
-    ensure_standard_keys(store, gm=settings.keystore.gm)
+    when missing. Workers starting together on one data directory take turns (a lock file beside
+    the store): the first creates the store and its keys, the others open them."""
+    with _opening(settings):
+        store = open_configured(settings.keystore, settings.data_dir, create=True, remember=True)
+        ensure_standard_keys(store, gm=settings.keystore.gm)
     return store
+
+
+@contextmanager
+def _opening(settings: Settings) -> Iterator[None]:
+    """Exclusive across processes while a software key store is opened or created."""
+    if settings.keystore.backend != "software":
+        yield
+        return
+    path = settings.keystore.store_path(settings.data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path.with_name(path.name + ".open.lock"), "a+b") as lock_file:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
 def model_registry_dir(settings: Settings) -> Path:
@@ -78,6 +99,8 @@ def open_service(settings: Settings, progress: Callable[[int], None] | None = No
     store: StateStore
     if settings.state.backend == "redis":
         store = RedisStore(settings.state.redis_url, settings.state.redis_prefix)
+    elif settings.state.backend == "database":
+        store = SqlStateStore(db)
     else:
         store = MemoryStore(settings.data_dir / "state.snapshot")
     enrichers = (ShieldEnricher(ShieldService(SqlShieldRepository(db))),

@@ -6,7 +6,9 @@ gathers each event's outside inputs (the mobile-shield verification, whose nonce
 transaction; exposure lists; account freezes) and hands them to ``Engine.decide``, which does no
 I/O. An event is *accepted* when its log row and its decision are committed together; online state
 is written after that commit, and after a crash the log is replayed from the store's
-``applied_seq`` so no accepted event is lost or counted twice. Resending an event id returns the
+``applied_seq`` so no accepted event is lost or counted twice. With the shared state store
+(``state.backend: database``, several workers) the batch instead locks its entities' state rows and
+writes them in the same transaction (``risk/cluster/store.py``). Resending an event id returns the
 original decision.
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import Engine as DbEngine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dunpai.audit import AuditPort
 from dunpai.core.errors import (
@@ -37,6 +39,8 @@ from dunpai.core.errors import (
     NotFound,
     StateError,
 )
+from dunpai.risk.cluster.keys import state_keys
+from dunpai.risk.cluster.store import LockedStates, SqlStateStore
 from dunpai.risk.decisions.engine import Engine, Scorer, known_variables
 from dunpai.risk.decisions.inputs import AccountStatus, Enricher, gather_inputs
 from dunpai.risk.decisions.record import Decision
@@ -50,6 +54,7 @@ from dunpai.risk.rules.compiler import CompiledRuleset
 from dunpai.risk.storage import repository as repo
 
 DEFAULT_RULESET = Path(__file__).resolve().parent / "rules" / "default.yaml"
+_RETRIES = 5  # a batch that PostgreSQL chose as a deadlock's victim is decided again, this many times
 _LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id", "ip")
 PIPELINE_MARK: StateKey = ("__meta__", "pipeline")
 """The state store's record of which feature pipeline built it (never a tenant's key: those are
@@ -218,6 +223,20 @@ class RiskService:
             return self._submit_many(items)
 
     def _submit_many(self, items: Sequence[tuple[str, Any]]) -> list[Submitted | DunpaiError]:
+        if not isinstance(self.store, SqlStateStore):
+            return self._decide_batch(items)
+        for attempt in range(_RETRIES):
+            try:
+                return self._decide_batch(items)
+            except OperationalError as exc:  # only a lock cycle or a serialisation failure is retried
+                if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001") or attempt == _RETRIES - 1:
+                    raise
+        raise StateError("not processed")  # pragma: no cover - the loop returns or raises
+
+    def _decide_batch(self, items: Sequence[tuple[str, Any]]) -> list[Submitted | DunpaiError]:
+        """One try at a batch. With the shared state store (several workers) the batch locks its
+        entities' state rows and writes their new states inside its own transaction; otherwise the
+        states go to the store after the commit."""
         started = time.perf_counter()
         out: list[Submitted | DunpaiError | None] = [None] * len(items)
         parsed = []
@@ -234,16 +253,22 @@ class RiskService:
         # Engines first: installing a tenant's default ruleset writes, which must not wait on the batch.
         engines = {tenant: self.engine(tenant) for _, tenant, *_rest in parsed}
         overlay = _Overlay(self.store)
+        shared = self.store if isinstance(self.store, SqlStateStore) else None
         accepted: list[tuple[int, Decision, str | None]] = []
         in_batch: dict[tuple[str, str], tuple[str, Decision, str]] = {}
         rows = []
         try:
             with self.db.begin() as conn:
+                batch: _Overlay | LockedStates = overlay if shared is None else shared.in_transaction(conn)
                 wanted: dict[str, list[str]] = {}
                 for _, tenant, event, *_rest in parsed:
                     wanted.setdefault(tenant, []).append(event.event_id)
                 logged = {(tenant, eid): stored for tenant, ids in wanted.items()
                           for eid, stored in repo.find_events_txn(conn, tenant, ids).items()}
+                if isinstance(batch, LockedStates):
+                    batch.lock((f"{tenant}/{kind}", key) for _, tenant, event, *_rest in parsed
+                               if (tenant, event.event_id) not in logged
+                               for kind, key in state_keys(self.pipeline, event))
                 for i, tenant, event, masked, body, digest in parsed:
                     key = (tenant, event.event_id)
                     if key in in_batch:
@@ -260,7 +285,7 @@ class RiskService:
                         continue
                     if isinstance(event, Label):
                         event = self._fill_label(conn, tenant, event, in_batch)
-                    view = TenantStore(overlay, tenant)
+                    view = TenantStore(batch, tenant)
                     inputs = gather_inputs(event, self.enrichers, self.accounts_of(tenant), conn)
                     decision, new_states = engines[tenant].decide(event, view, inputs)
                     view.put_many(new_states, 0)
@@ -269,11 +294,13 @@ class RiskService:
                                               self.clock(), decision))
                     accepted.append((i, decision, masked))
                 seqs = repo.insert_events_and_decisions_txn(conn, rows)
+                if isinstance(batch, LockedStates):
+                    batch.write()
         except IntegrityError:
             if len(items) > 1:  # a concurrent worker took one of these ids: settle them one by one
                 return [self._submit_many([(tenant, raw)])[0] for tenant, raw in items]
             return [self._after_race(parsed[0][1], parsed[0][2].event_id, parsed[0][5])]
-        if seqs:
+        if seqs and shared is None:
             overlay.flush(max(seqs))
         for i, decision, masked in accepted:
             out[i] = Submitted(decision, duplicate=False, masked_card=masked)
@@ -358,7 +385,14 @@ class RiskService:
     def recover(self, progress: Callable[[int], None] | None = None) -> int:
         """Fold every logged event the store has not seen into online state. Returns how many. State
         built by another feature pipeline (a model deployed or withdrawn since, a step's layout
-        changed by an upgrade) is rebuilt from the whole log, so features always have their history."""
+        changed by an upgrade) is rebuilt from the whole log, so features always have their history.
+        With the shared store one worker at a time does this; the others then find it done."""
+        if isinstance(self.store, SqlStateStore):
+            with self.store.exclusive("dunpai.risk.recover"):
+                return self._recover(progress)
+        return self._recover(progress)
+
+    def _recover(self, progress: Callable[[int], None] | None) -> int:
         from dunpai.risk.features.pipeline import apply_only
 
         mark = self.store.get_many([PIPELINE_MARK])[0]
@@ -367,12 +401,17 @@ class RiskService:
         if built_by != signature:
             self.store.clear()
         n = 0
+        shared = self.store if isinstance(self.store, SqlStateStore) else None
+        target: StateStore = self.store if shared is None else _Overlay(shared)  # shared: one write at the end
         for seq, tenant, body in repo.events_after(self.db, self.store.applied_seq()):
             event, _ = parse_event(body)
-            apply_only(self.pipeline, event, TenantStore(self.store, tenant), seq)
+            apply_only(self.pipeline, event, TenantStore(target, tenant), seq)
             n += 1
             if progress is not None:
                 progress(n)
+        if isinstance(target, _Overlay) and shared is not None:
+            target.flush(0)
+            shared.mark_complete()
         self.store.put_many([(PIPELINE_MARK, array("d", [signature]))], self.store.applied_seq())
         return n
 
@@ -407,15 +446,22 @@ class RiskService:
         return engine.ruleset if engine is not None else None
 
     def _published(self, tenant: str) -> CompiledRuleset:
-        with self.db.begin() as conn:
-            row = repo.published_ruleset_txn(conn, tenant)
-            if row is not None:
-                return CompiledRuleset.from_yaml(row.source, self.known, row.version)
-            source = DEFAULT_RULESET.read_text(encoding="utf-8")
-            compiled = CompiledRuleset.from_yaml(source, self.known)
-            now = self.clock()
-            repo.insert_ruleset_txn(conn, repo.RulesetRow(
-                tenant, compiled.version, compiled.spec.name, "published", source, "system", now, now))
+        try:
+            with self.db.begin() as conn:
+                row = repo.published_ruleset_txn(conn, tenant)
+                if row is not None:
+                    return CompiledRuleset.from_yaml(row.source, self.known, row.version)
+                source = DEFAULT_RULESET.read_text(encoding="utf-8")
+                compiled = CompiledRuleset.from_yaml(source, self.known)
+                now = self.clock()
+                repo.insert_ruleset_txn(conn, repo.RulesetRow(
+                    tenant, compiled.version, compiled.spec.name, "published", source, "system", now, now))
+        except IntegrityError:  # another worker installed the default first: use it
+            with self.db.connect() as conn:
+                row = repo.published_ruleset_txn(conn, tenant)
+            if row is None:
+                raise
+            return CompiledRuleset.from_yaml(row.source, self.known, row.version)
         self._audit("system", "ruleset.install_default", f"{tenant}/ruleset/{compiled.version}",
                     {"rules": len(compiled.rules)})
         return compiled

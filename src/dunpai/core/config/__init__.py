@@ -21,7 +21,7 @@ from dunpai.core.config.risk import (
     StateSettings,
 )
 from dunpai.core.config.server import ConsoleSettings, ServerSettings
-from dunpai.core.config.tree import CONFIG_ENV, Settings, load_settings, secret
+from dunpai.core.config.tree import CONFIG_ENV, Settings, child_environment, load_settings, secret
 from dunpai.core.roles import Role
 
 BankConfig = BankSettings  # the name used before the tree
@@ -49,6 +49,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StateSettings",
+    "child_environment",
     "load_settings",
     "secret",
 ]

@@ -24,8 +24,11 @@ class ApiKeySettings(Section):
 class StateSettings(Section):
     """Where the keyed online state lives."""
 
-    backend: Literal["memory", "redis"] = Field(
-        default="memory", description="memory (snapshotted to the data directory) or redis (many workers)")
+    backend: Literal["memory", "redis", "database"] = Field(
+        default="memory",
+        description="memory (one process, snapshotted to the data directory), redis (one writer: states are not "
+                    "locked) or database (several workers share the load: each entity's state is a row of the "
+                    "decision database, locked by the decision that updates it; see docs/scale-out.md)")
     redis_url: Annotated[str, Env("DUNPAI_REDIS_URL")] = Field(
         default="redis://127.0.0.1:6379/0", description="Redis URL of the redis backend")
     redis_prefix: str = Field(default="dunpai:state:", description="key prefix in Redis")

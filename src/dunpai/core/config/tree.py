@@ -173,6 +173,20 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         _FILE.reset(token)
 
 
+def child_environment(settings: dict[str, str]) -> dict[str, str]:
+    """This process's environment for a ``dunpai`` process it starts, with ``settings`` (dotted
+    paths, e.g. ``state.backend``) given through their environment variables, so that they win over
+    the child's settings file. Raises ``InvalidInput`` naming a path without a variable."""
+    names = {".".join(leaf.path): leaf.env for leaf in walk(Settings)}
+    env = dict(os.environ)
+    for path, value in settings.items():
+        name = names.get(path)
+        if name is None:
+            raise InvalidInput("no such setting", problems=[FieldProblem(path, "has no environment variable")])
+        env[name] = value
+    return env
+
+
 def secret(value: SecretStr | None) -> str | None:
     """The plain value of an optional secret setting."""
     return None if value is None else value.get_secret_value()
