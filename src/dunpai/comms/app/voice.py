@@ -11,8 +11,10 @@ unencrypted audio stay between this process and the user's own window.
   (``floor_request``, optionally ``emergency``) and releasing the button releases it; the floor state
   (who talks, queue position, pre-emption) is shown as the relay reports it. The media key comes
   over Megolm; a member who joins without a key for the current members makes one and sends it.
-* Calls (:class:`~dunpai.comms.calls.agent.CallAgent`): 1:1 voice calls; ring, accept, reject,
-  hang up, mute; the call's media key rides inside the Olm ``ring``.
+* Calls (:class:`~dunpai.comms.calls.agent.CallAgent`): 1:1 voice and video calls; ring, accept,
+  reject, hang up, mute; the call's media key rides inside the Olm ``ring``. The page's camera
+  (``0x03`` frames) goes into the call and the other side's video comes back as pictures
+  (:mod:`dunpai.comms.app.camera`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
+from websockets.exceptions import ConnectionClosed
 
+from dunpai.comms.app.camera import CAMERA, CallVideo, camera_frame
 from dunpai.comms.calls.agent import CallAgent
 from dunpai.comms.client.client import CommsClient, Received
 from dunpai.comms.errors import CommsError, MalformedFrame
@@ -156,6 +160,7 @@ class Voice:
         self.group_keys: dict[str, MediaKey] = {}
         self._key_arrived = asyncio.Event()
         self._mic: asyncio.Queue[codec.PCM | None] | None = None
+        self.video: CallVideo | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -167,12 +172,23 @@ class Voice:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         await self.leave_talkgroup()
+        await self._close_video()
 
     def view(self) -> dict[str, Any]:
         call = self.agent.phone.call
+        video = self.video.view() if self.video is not None else {"sent": 0, "shown": 0}
         return {"talkgroup": self.talkgroup.view() if self.talkgroup else None,
                 "call": None if call is None else {"peer": call.peer, "phase": call.phase.value, "muted": call.muted,
-                                                   "media": call.media, "call_id": call.call_id}}
+                                                   "media": call.media, "call_id": call.call_id, "video": video}}
+
+    async def from_window(self, data: bytes) -> None:
+        """A binary frame from the page: its microphone (``0x01``) or its camera (``0x03``)."""
+        if data[:1] == bytes([CAMERA]):
+            image = camera_frame(data)
+            if self.video is not None:
+                self.video.camera(image)
+        else:
+            await self.microphone(data)
 
     # -- talk-groups --------------------------------------------------------------------------------
     def on_media_key(self, m: Received) -> None:
@@ -239,8 +255,11 @@ class Voice:
                 self._mic.put_nowait(pcm)
 
     # -- calls --------------------------------------------------------------------------------------
-    async def place(self, peer: str) -> str:
-        return await self.agent.place(peer, media="audio")
+    async def place(self, peer: str, media: str = "audio") -> str:
+        """Ring ``peer``; ``media`` is ``audio`` or ``video`` (either side may still send video, or not)."""
+        if media not in ("audio", "video"):
+            raise MalformedFrame("media: audio or video")
+        return await self.agent.place(peer, media=media)
 
     async def accept(self) -> None:
         await self.agent.accept()
@@ -259,9 +278,12 @@ class Voice:
             ev = await self.agent.events.get()
             if ev.kind == "connected":
                 self._start_media()
-            elif ev.kind == "ended" and self._mic is not None:
-                self._mic.put_nowait(None)
-                self._mic = None
+            elif ev.kind == "ended":
+                if self._mic is not None:
+                    with contextlib.suppress(asyncio.QueueFull):  # (full: the sender stops on agent.ended)
+                        self._mic.put_nowait(None)
+                    self._mic = None
+                await self._close_video()
             self.emit({"type": "call", "event": ev.kind, "who": ev.who,
                        "reason": None if ev.reason is None else str(ev.reason), **self.view()})
 
@@ -275,6 +297,8 @@ class Voice:
             self.emit_audio(play_frame(decoders.setdefault(sender, codec.OpusDecoder()).decode(packet)))
 
         media.on_audio = heard
+        media.keep = False  # played as it arrives: nothing of the call piles up in memory
+        self.video = CallVideo(media, self.agent.ended, self.emit_audio)
         self._mic = asyncio.Queue(maxsize=50)
         queue = self._mic
 
@@ -286,8 +310,12 @@ class Voice:
                 yield pcm
 
         async def send() -> None:
-            with contextlib.suppress(CommsError, OSError):
+            with contextlib.suppress(CommsError, OSError, ConnectionClosed):  # the call ended under it
                 await media.send_audio_frames(frames(), stop=self.agent.ended)
 
         self._tasks.append(asyncio.create_task(send()))
 
+    async def _close_video(self) -> None:
+        video, self.video = self.video, None
+        if video is not None:
+            await video.close()

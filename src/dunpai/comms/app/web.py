@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dunpai.comms.app import groups, trust
+from dunpai.comms.app.camera import PICTURE
 from dunpai.comms.app.messenger import Messenger
 from dunpai.comms.errors import CommsError, MalformedFrame, NotFound, TooLarge
 
@@ -49,6 +50,9 @@ STATIC = {"app.js": "text/javascript", "app.css": "text/css", "i18n.js": "text/j
 STATUS = {"not_found": 404, "conflict": 409, "too_large": 413, "forbidden": 403, "not_enrolled": 409,
           "key_changed": 409, "untrusted_device": 409, "invite_invalid": 400, "malformed_frame": 400}
 WINDOW_QUEUE = 4000
+PICTURE_BACKLOG = 30
+"""Items waiting for a window beyond which a video picture for it is dropped (about half a second)."""
+PICTURE_TAG = bytes([PICTURE])
 MAX_JSON = 1024 * 1024
 """A JSON body's limit (a message's 20,000 characters escaped fit many times over)."""
 MAX_SCAN = 12 * 1024 * 1024
@@ -358,7 +362,7 @@ def create_web(host: AppHost, guard: Guard) -> ASGIApp:
         elif action == "ptt-leave":
             await v.leave_talkgroup()
         elif action == "call":
-            return {"call_id": await v.place(_str(data, "user", 64))}
+            return {"call_id": await v.place(_str(data, "user", 64), str(data.get("media") or "audio"))}
         elif action in ("accept", "reject", "hangup"):
             await getattr(v, action)()
         elif action == "mute":
@@ -376,6 +380,8 @@ def create_web(host: AppHost, guard: Guard) -> ASGIApp:
         wid = id(queue)
 
         def push(item: Any) -> None:
+            if isinstance(item, bytes) and item[:1] == PICTURE_TAG and queue.qsize() > PICTURE_BACKLOG:
+                return  # a window behind on live video skips pictures (voice and events still queue)
             with contextlib.suppress(asyncio.QueueFull):  # a window that cannot keep up reloads
                 queue.put_nowait(item)
 
@@ -401,7 +407,7 @@ def create_web(host: AppHost, guard: Guard) -> ASGIApp:
                     continue
                 try:
                     if msg.get("bytes") is not None:
-                        await m.voice.microphone(msg["bytes"])
+                        await m.voice.from_window(msg["bytes"])
                     elif msg.get("text") is not None:
                         await _window_message(m, wid, json.loads(msg["text"]))
                 except (CommsError, ValueError, KeyError, OSError) as exc:

@@ -91,6 +91,10 @@ class CallMediaClient(PttClient):
         self.epoch = key.epoch
         self._present_changed = asyncio.Event()
         self.on_audio: Callable[[str, bytes], None] | None = None   # (sender, Opus packet) on arrival
+        self.on_video: Callable[[str, bytes], None] | None = None   # (sender, whole VP8 frame) on arrival
+        # keep what arrived in :attr:`streams` (files are written from it after the call); a live
+        # client that plays frames as they come (on_audio / on_video) turns it off
+        self.keep = True
 
     def add_key(self, key: MediaKey) -> None:
         """A key for this call arrived: keep it for opening; seal with it if it is newer."""
@@ -109,9 +113,15 @@ class CallMediaClient(PttClient):
                 if self.on_audio is not None:
                     self.on_audio(sender, payload[1:])
             elif payload[:1] == bytes([VIDEO]):
+                whole = len(stream.video)
                 stream.add_video(payload[1:])
+                if self.on_video is not None and len(stream.video) > whole:
+                    self.on_video(sender, stream.video[-1])
             else:
                 raise MalformedFrame("unknown call payload")
+            if not self.keep:
+                stream.audio.clear()
+                stream.video.clear()
         except CommsError:
             self.rejected += 1
 
@@ -168,6 +178,25 @@ class CallMediaClient(PttClient):
                 delay = start + (i + 1) * pace * codec.FRAME_MS / 1000 - self.clock()
                 if delay > 0:
                     await asyncio.sleep(delay)
+        return sent
+
+    async def send_video_frames(self, images: AsyncIterable[Image], fps: int, *, stop: asyncio.Event | None = None,
+                                bitrate: int = DEFAULT_BITRATE) -> int:
+        """Encode (VP8), fragment, seal and send frames of a live source (a camera), which paces
+        itself; a frame of another size starts a new encoder (its first frame is a key frame).
+        Returns frames sent."""
+        enc: VideoEncoder | None = None
+        sent = 0
+        async for img in images:
+            if stop is not None and stop.is_set():
+                break
+            h, w = img.shape[:2]
+            if enc is None or (enc.width, enc.height) != (w, h):
+                enc = VideoEncoder(w, h, fps, bitrate)
+            for packet, key_frame in enc.encode(img):
+                for part in video_fragments(sent, packet, key_frame):
+                    await self.send_frame(self._sealer.seal(part))
+                sent += 1
         return sent
 
     async def send_video(self, images: list[Image], fps: int, *, pace: float = 1.0,

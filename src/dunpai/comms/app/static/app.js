@@ -8,6 +8,7 @@
     lang: localStorage.getItem("dunpai-lang") || (navigator.language.startsWith("zh") ? "zh" : "en"),
     me: "", convs: [], contacts: {}, current: null, online: false, fileLimit: 0, voice: null,
     members: [], ws: null, audio: null, mic: null, progress: {},
+    cam: null, camOn: false, camStarting: false, noCamera: false, lastPicture: 0, nextPicture: null, drawing: false,
   };
 
   // -- text ----------------------------------------------------------------------------------------
@@ -56,7 +57,7 @@
     ws.binaryType = "arraybuffer";
     S.ws = ws;
     ws.onmessage = (ev) => {
-      if (typeof ev.data !== "string") { play(ev.data); return; }
+      if (typeof ev.data !== "string") { if (new Uint8Array(ev.data, 0, 1)[0] === 4) showPicture(ev.data); else play(ev.data); return; }
       const e = JSON.parse(ev.data);
       if (e.type === "snapshot") applySnapshot(e);
       else if (e.type === "msg") onMessage(e.msg);
@@ -120,7 +121,7 @@
     badge.className = contact.verified ? "badge ok" : "badge";
     badge.hidden = !peer;
     badge.dataset.verified = contact.verified ? "1" : "0";
-    $("#verify-btn").hidden = !peer; $("#call-btn").hidden = !peer;
+    $("#verify-btn").hidden = !peer; $("#call-btn").hidden = !peer; $("#video-call-btn").hidden = !peer;
     $("#members-btn").hidden = !!peer; $("#ptt-open-btn").hidden = !!peer;
     const changed = peer && contact.key_changed;
     $("#keychange-banner").hidden = !changed;
@@ -369,9 +370,10 @@
     }
     const call = S.voice && S.voice.call;
     $("#call-screen").hidden = !call;
+    renderVideo();
     if (call) {
-      const cs = $("#call-state"); cs.dataset.phase = call.phase;
-      cs.textContent = t("call_" + call.phase, { user: call.peer });
+      const cs = $("#call-state"); cs.dataset.phase = call.phase; cs.dataset.media = call.media;
+      cs.textContent = t((call.media === "video" && call.phase !== "active" ? "vcall_" : "call_") + call.phase, { user: call.peer });
       $("#call-accept").hidden = call.phase !== "ringing_in"; $("#call-reject").hidden = call.phase !== "ringing_in";
       $("#call-mute").hidden = call.phase !== "active"; $("#call-mute").textContent = call.muted ? t("unmute") : t("mute");
       $("#call-hangup").hidden = call.phase === "ringing_in";
@@ -380,9 +382,92 @@
   const pttPress = guarded(async (emergency) => { await audioContext(); await startMic(); S.ws.send(JSON.stringify({ type: "ptt", action: "press", emergency: !!emergency })); });
   function pttRelease() { if (S.ws && S.ws.readyState === 1) S.ws.send(JSON.stringify({ type: "ptt", action: "release" })); }
   function onCall(e) {
+    if (e.event === "connected") {
+      S.camOn = !!e.call && e.call.media === "video"; S.lastPicture = 0; $("#remote-video").dataset.frames = "0";
+      guarded(startMic)(); guarded(startCamera)();
+    }
+    if (e.event === "ended") { stopMic(); stopCamera(); S.lastPicture = 0; toast(t("call_ended")); }
     renderVoice();
-    if (e.event === "connected") guarded(startMic)();
-    if (e.event === "ended") { stopMic(); toast(t("call_ended")); }
+  }
+
+  // -- video: the camera to the app (0x03 ‖ JPEG, 10 a second), its decoded pictures back (0x04 ‖ JPEG) --
+  async function hasCamera() {
+    try { return (await navigator.mediaDevices.enumerateDevices()).some((d) => d.kind === "videoinput"); } catch (e) { return false; }
+  }
+  async function startCamera() {
+    if (S.camStarting) return;   // one camera at a time, however fast the button is pressed
+    S.camStarting = true;
+    try { await openCamera(); } finally { S.camStarting = false; }
+  }
+  async function openCamera() {
+    S.noCamera = !(await hasCamera());
+    if (S.cam || !S.camOn || S.noCamera) { renderVideo(); return; }
+    let stream;
+    try { stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 10 } }); }
+    catch (e) { S.noCamera = true; renderVideo(); return; }
+    const call = S.voice && S.voice.call;
+    if (!call || call.phase !== "active" || !S.camOn) { stream.getTracks().forEach((tr) => tr.stop()); renderVideo(); return; }
+    const video = $("#local-video"); video.srcObject = stream;
+    await video.play().catch(() => {});
+    const W = 320, H = 240, canvas = document.createElement("canvas"); canvas.width = W; canvas.height = H;
+    const ctx = canvas.getContext("2d");
+    const cam = { stream, timer: 0, busy: false };
+    cam.timer = setInterval(() => {
+      const ws = S.ws, vw = video.videoWidth, vh = video.videoHeight;
+      if (cam.busy || !ws || ws.readyState !== 1 || ws.bufferedAmount > 500000 || !vw || !vh) return;
+      const k = Math.min(vw / W, vh / H);   // fill 4:3, cropping the middle of a wider picture
+      ctx.drawImage(video, (vw - W * k) / 2, (vh - H * k) / 2, W * k, H * k, 0, 0, W, H);
+      cam.busy = true;
+      canvas.toBlob(async (blob) => {
+        try {
+          if (!blob || S.cam !== cam || ws.readyState !== 1) return;
+          const jpeg = new Uint8Array(await blob.arrayBuffer()), out = new Uint8Array(1 + jpeg.length);
+          out[0] = 3; out.set(jpeg, 1); ws.send(out.buffer);
+        } finally { cam.busy = false; }
+      }, "image/jpeg", 0.9);
+    }, 100);
+    S.cam = cam;
+    renderVideo();
+  }
+  function stopCamera() {
+    if (!S.cam) return;
+    clearInterval(S.cam.timer); S.cam.stream.getTracks().forEach((tr) => tr.stop());
+    $("#local-video").srcObject = null; S.cam = null; renderVideo();
+  }
+  async function showPicture(buf) {
+    // one decode at a time; a window that falls behind skips to the newest picture (live video)
+    S.nextPicture = new Blob([new Uint8Array(buf, 1)], { type: "image/jpeg" });
+    if (S.drawing) return;
+    S.drawing = true;
+    try {
+      while (S.nextPicture) {
+        const blob = S.nextPicture; S.nextPicture = null;
+        const bmp = await createImageBitmap(blob).catch(() => null), c = $("#remote-video");
+        if (!bmp) continue;
+        c.getContext("2d").drawImage(bmp, 0, 0, c.width, c.height); bmp.close();
+        c.dataset.frames = String(Number(c.dataset.frames) + 1);
+        const fresh = !S.lastPicture || performance.now() - S.lastPicture > 1500;
+        S.lastPicture = performance.now(); if (fresh) renderVideo();
+      }
+    } finally { S.drawing = false; }
+  }
+  function renderVideo() {
+    const call = S.voice && S.voice.call, active = !!call && call.phase === "active";
+    const live = active && S.lastPicture > 0 && performance.now() - S.lastPicture < 1500;
+    const box = $("#call-video"), peer = call ? call.peer : "";
+    const shown = active && (call.media === "video" || live || !!S.cam);   // a voice call stays compact
+    $("#call-screen").classList.toggle("video", shown);
+    box.hidden = !shown; box.dataset.remote = live ? "live" : "none";
+    $("#remote-video").hidden = !live; $("#remote-video").setAttribute("aria-label", t("remote_video", { user: peer }));
+    $("#remote-none").hidden = live; $("#remote-none").textContent = t("remote_none", { user: peer });
+    $("#local-video").hidden = !S.cam; $("#local-video").setAttribute("aria-label", t("local_video"));
+    const cam = $("#call-camera");
+    cam.hidden = !active; cam.disabled = S.noCamera; cam.setAttribute("aria-pressed", S.cam ? "true" : "false");
+    cam.textContent = S.cam ? t("camera_off") : t("camera_on");
+    const note = $("#camera-note");
+    note.hidden = !(shown && S.noCamera); note.textContent = t("no_camera_call");
+    clearTimeout(renderVideo.timer);
+    if (live) renderVideo.timer = setTimeout(renderVideo, 1600);   // pictures stopped: say so
   }
 
   // -- enrolment and start -------------------------------------------------------------------------
@@ -414,6 +499,8 @@
     $("#call-accept").onclick = guarded(async () => { await audioContext(); await api("/api/voice/accept", {}); });
     $("#call-reject").onclick = guarded(async () => { await api("/api/voice/reject", {}); });
     $("#call-hangup").onclick = guarded(async () => { await api("/api/voice/hangup", {}); });
+    $("#video-call-btn").onclick = guarded(async () => { await audioContext(); await api("/api/voice/call", { user: S.current.slice(2), media: "video" }); });
+    $("#call-camera").onclick = guarded(async () => { S.camOn = !S.cam; if (S.cam) stopCamera(); else await startCamera(); });
     $("#call-mute").onclick = guarded(async () => { const c = S.voice.call; await api("/api/voice/mute", { muted: !(c && c.muted) }); });
     $("#ptt-open-btn").onclick = guarded(async () => { await api("/api/voice/ptt-join", { group: S.current.slice(2) }); });
     $("#ptt-leave").onclick = guarded(async () => { stopMic(); await api("/api/voice/ptt-leave", {}); });
