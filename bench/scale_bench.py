@@ -284,7 +284,7 @@ def service_before() -> tuple[str, Any]:
     spec.loader.exec_module(module)
     from dunpai.risk.service import DEFAULT_RULESET
 
-    module.DEFAULT_RULESET = DEFAULT_RULESET  # it finds its rules beside itself
+    vars(module)["DEFAULT_RULESET"] = DEFAULT_RULESET  # it would look for its rules beside itself
     described = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
                                check=True).stdout.strip()
     return described, module.RiskService
@@ -370,6 +370,9 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
         events = tmp / "kill-events.json"
         events.write_text(json.dumps(bodies), encoding="utf-8")
         acks = [tmp / f"kill-acks-{i}.txt" for i in range(2)]
+        # the worker the card switch turns to is already running (a third, idle one: the survivor is busy)
+        replacement = open_worker(url)
+        replacement.engine("default")
         procs = [_spawn_worker(i, 2, url, events, acks[i], batch) for i in range(2)]
         while _count_lines(acks[0]) < len(bodies) // 6 and procs[0].poll() is None:
             time.sleep(0.01)
@@ -380,8 +383,7 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
         if procs[1].returncode != 0:
             raise RuntimeError(survivor_err[-2000:])
         acknowledged = _lines(acks[0]) | _lines(acks[1])
-        # the card switch resends what was not answered to another worker
-        replacement = open_worker(url)
+        # the card switch resends what the killed worker had not answered to a running one
         pending = [b for b in bodies[0::2] if b["event_id"] not in acknowledged]
         first_answer_s = None
         for start in range(0, len(pending), batch):
@@ -406,9 +408,9 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
             "duplicated": int(rows[0]) - int(rows[1]), "stored_total_after_resend": int(rows[0]),
             "decisions_equal_to_replay": same, "recovery_s": round(first_answer_s or 0.0, 3),
             "resend_all_unanswered_s": round(resent_s, 3),
-            "recovery_means": "SIGKILL to the first answer of a replacement worker (started then, state "
-                              "recovered) for an event the killed worker had not answered; the surviving "
-                              "worker never stops"}
+            "recovery_means": "SIGKILL to the first answer, by a running worker, for an event the killed "
+                              "worker had not answered (the switch resends it there); the surviving worker never "
+                              "stops"}
 
 
 def _lines(path: Path) -> set[str]:
@@ -460,6 +462,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--candidate-events", type=int, default=1500)
+    parser.add_argument("--ab-pairs", type=int, default=6)
+    parser.add_argument("--big-batch", type=int, default=16)
+    parser.add_argument("--reuse-candidates", action="store_true",
+                        help="take the candidates' figures from the results file already there")
     args = parser.parse_args()
 
     bodies = cluster_events(cards=args.cards, per_card=args.per_card)
@@ -467,15 +473,25 @@ def main() -> None:
     partial = args.out.with_suffix(".partial.json")
     if partial.exists():  # an interrupted run measured them already
         cand = json.loads(partial.read_text(encoding="utf-8"))["candidates"]
+    elif args.reuse_candidates and args.out.exists():
+        cand = json.loads(args.out.read_text(encoding="utf-8"))["candidates"]
     else:
         cand = candidates(bodies[:args.candidate_events], (1, 2, 4, 8))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(json.dumps({"candidates": cand}, indent=2) + "\n", encoding="utf-8")
     runs: list[dict[str, Any]] = []
     repeats: list[dict[str, Any]] = []
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for i in range(args.ab_pairs):  # the embedded process before and after, alternating which goes first
+        if i % 2 == 0:
+            old = embedded(bodies, args.batch, before_cls)
+            new = embedded(bodies, args.batch)
+        else:
+            new = embedded(bodies, args.batch)
+            old = embedded(bodies, args.batch, before_cls)
+        pairs.append((old, new))
     with tempfile.TemporaryDirectory(prefix="dunpai-scale-") as tmp:
         for _ in range(args.repeat):
-            repeats.append(embedded(bodies, args.batch, before_cls) | {"mode": "embedded_before"})
             base = embedded(bodies, args.batch)
             repeats.append(base)
             for workers in (1, 2, 4):
@@ -488,6 +504,14 @@ def main() -> None:
             runs.append({key: statistics.median(r[key] for r in mine) for key in
                          ("decisions_per_s", "p99_ms", "efficiency", "cpu_ms_per_decision", "db_cpu_ms_per_decision",
                           "embedded_decisions_per_s_same_run")} | {"workers": workers, "repeats": len(mine)})
+        bigger = []
+        for workers in (1, 2, 4):  # larger batches, as the HTTP server's group commit makes them under load
+            base = embedded(bodies, args.big_batch)
+            row = cluster_run(bodies, workers, args.big_batch, Path(tmp))
+            row["efficiency"] = round(base["cpu_ms_per_decision"] / row["cpu_ms_per_decision"], 3)
+            row["embedded_decisions_per_s_same_run"] = base["decisions_per_s"]
+            row["batch"] = args.big_batch
+            bigger.append(row)
         embedded_runs = [r for r in repeats if r["mode"] == "embedded"]
         kill = kill_run(bodies[: max(len(bodies) // 2, 200)], args.batch, Path(tmp))
     result = {
@@ -499,13 +523,15 @@ def main() -> None:
                             "(worker processes only; PostgreSQL's CPU is db_cpu_ms_per_decision)",
         "embedded": {key: statistics.median(r[key] for r in embedded_runs)
                      for key in ("decisions_per_s", "p99_ms", "cpu_ms_per_decision")},
-        "embedded_before": {"service_at": before_rev} | {
-            key: statistics.median(r[key] for r in repeats if r["mode"] == "embedded_before")
+        "embedded_before": {"service_at": before_rev, "pairs": len(pairs)} | {
+            key: statistics.median(old[key] for old, _ in pairs)
             for key in ("decisions_per_s", "p99_ms", "cpu_ms_per_decision")},
         "embedded_speed_vs_before": round(statistics.median(
-            a["decisions_per_s"] / b["decisions_per_s"] for a, b in zip(
-                [r for r in repeats if r["mode"] == "embedded"],
-                [r for r in repeats if r["mode"] == "embedded_before"], strict=True)), 3),
+            new["decisions_per_s"] / old["decisions_per_s"] for old, new in pairs), 3),
+        "embedded_cpu_per_decision_vs_before": round(statistics.median(
+            new["cpu_ms_per_decision"] / old["cpu_ms_per_decision"] for old, new in pairs), 3),
+        "embedded_pairs": [{"before": old, "after": new} for old, new in pairs],
+        "runs_bigger_batches": bigger,
         "runs": runs,
         "repeats": repeats,
         "candidates": cand,

@@ -48,6 +48,11 @@ _PG_LOCK = text(
     "INSERT INTO risk_state (kind, key) SELECT k, s FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[])) "
     "WITH ORDINALITY AS u(k, s, n) ORDER BY n "
     "ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind RETURNING kind, key, state")
+# A batch's own locked rows: a plain UPDATE (the rows exist; the state column is not indexed, so
+# the row is rewritten in place), never an insert that could wait on another batch's new key.
+_PG_UPDATE_LOCKED = text(
+    "UPDATE risk_state AS r SET state = u.v FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[]), "
+    "CAST(:states AS bytea[])) AS u(k, s, v) WHERE r.kind = u.k AND r.key = u.s")
 _PG_WRITE = text(
     "INSERT INTO risk_state (kind, key, state) SELECT k, s, v FROM unnest(CAST(:kinds AS text[]), "
     "CAST(:keys AS text[]), CAST(:states AS bytea[])) WITH ORDINALITY AS u(k, s, v, n) ORDER BY n "
@@ -106,10 +111,20 @@ class LockedStates:
         self.pending.update(items)
 
     def write(self) -> None:
-        """Write the batch's new states (before its transaction commits)."""
+        """Write the batch's new states (before its transaction commits); every one is a row this
+        batch locked."""
         rows = [{"kind": k, "key": key, "state": s.tobytes()} for (k, key), s in sorted(self.pending.items())]
+        unlocked = [(r["kind"], r["key"]) for r in rows if (r["kind"], r["key"]) not in self.locked]
+        if unlocked:  # pragma: no cover - the pipeline writes only states it read (and so locked)
+            raise RuntimeError(f"states written without their lock: {unlocked[:3]}")
         for start in range(0, len(rows), _LOCK_CHUNK):
-            _upsert(self.conn, rows[start:start + _LOCK_CHUNK], lock_only=False)
+            chunk = rows[start:start + _LOCK_CHUNK]
+            if self.conn.dialect.name == "postgresql":
+                self.conn.execute(_PG_UPDATE_LOCKED, {"kinds": [r["kind"] for r in chunk],
+                                                      "keys": [r["key"] for r in chunk],
+                                                      "states": [r["state"] for r in chunk]})
+            else:
+                _upsert(self.conn, chunk, lock_only=False)
 
     def applied_seq(self) -> int:
         return 0
