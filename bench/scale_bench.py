@@ -379,12 +379,10 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
         procs[0].send_signal(signal.SIGKILL)
         killed_at = time.perf_counter()
         procs[0].communicate()
-        _, survivor_err = procs[1].communicate(timeout=900)
-        if procs[1].returncode != 0:
-            raise RuntimeError(survivor_err[-2000:])
-        acknowledged = _lines(acks[0]) | _lines(acks[1])
-        # the card switch resends what the killed worker had not answered to a running one
-        pending = [b for b in bodies[0::2] if b["event_id"] not in acknowledged]
+        answered = _lines(acks[0])
+        # the card switch resends what the killed worker had not answered to a running worker, at
+        # once, while the surviving worker goes on with its own share
+        pending = [b for b in bodies[0::2] if b["event_id"] not in answered]
         first_answer_s = None
         for start in range(0, len(pending), batch):
             replacement.submit_many([("default", b) for b in pending[start:start + batch]])
@@ -392,6 +390,10 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
                 first_answer_s = time.perf_counter() - killed_at
         resent_s = time.perf_counter() - killed_at
         replacement.db.dispose()
+        _, survivor_err = procs[1].communicate(timeout=900)
+        if procs[1].returncode != 0:
+            raise RuntimeError(survivor_err[-2000:])
+        acknowledged = answered | _lines(acks[1])
         with db.connect() as conn:
             rows = conn.execute(select(func.count(), func.count(func.distinct(events_table.c.event_id)))
                                 .select_from(events_table)).one()

@@ -179,12 +179,17 @@ class SqlStateStore:
         """Record that the table now holds the state of the whole log."""
         self.put_many([(APPLIED_MARK, array("d", [1.0]))], 0)
 
-    def applied_seq(self) -> int:
+    def complete(self) -> bool:
+        """Whether the table holds the state of the whole log (then it stays so: every decision
+        writes its states in its own transaction)."""
         with self.db.connect() as conn:
-            complete = conn.execute(select(states.c.kind).where(
-                (states.c.kind == APPLIED_MARK[0]) & (states.c.key == APPLIED_MARK[1]))).first()
-            if complete is None:
-                return 0
+            return conn.execute(select(states.c.kind).where(
+                (states.c.kind == APPLIED_MARK[0]) & (states.c.key == APPLIED_MARK[1]))).first() is not None
+
+    def applied_seq(self) -> int:
+        if not self.complete():
+            return 0
+        with self.db.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
 
     def count(self, kind: str) -> int:
