@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 
 from dunpai.risk.models.reasons import REASONS, reason_for, reason_text
-from dunpai.risk.models.train import Fitted, blended, train_model
+from dunpai.risk.models.train import MIN_ROUNDS, Fitted, blended, train_model
 
 from .conftest import FEATURES, synthetic
 
@@ -69,18 +69,31 @@ def test_a_blend_scores_the_mean_margin_of_its_members_and_survives_its_model_te
     np.testing.assert_allclose(booster.predict(x, pred_contrib=True), contrib, rtol=1e-9, atol=1e-12)
 
 
-def test_training_keeps_the_blend_only_when_it_validates_better_and_refits_each_member() -> None:
+def test_a_blend_that_validates_best_is_kept_and_each_member_refitted_with_its_own_settings() -> None:
     xt, yt = synthetic(4000, 21)
     xv, yv = synthetic(2000, 22)
-    candidates = ({"params": {"num_leaves": 4}, "max_rounds": 60}, {"params": {"num_leaves": 15}, "max_rounds": 60})
+    # Members differ in leaf size and bins: each is re-trained on a data set binned for it.
+    candidates = ({"params": {"num_leaves": 4}, "max_rounds": 60},
+                  {"params": {"num_leaves": 15, "min_child_samples": 10, "max_bin": 63}, "max_rounds": 60})
     final = train_model(xt, yt, xv, yv, FEATURES, candidates=candidates)
     tried = final.metrics["candidates"]
-    assert len(tried) == 3 and tried[-1]["params"] == "mean of the candidates' margins"
-    chosen = max(tried, key=lambda c: c["valid_average_precision"])
-    if chosen is tried[-1]:
-        assert [m["trees"] for m in final.params["blend"]] == [c["best_iteration"] for c in tried[:2]]
-        assert final.scorer.booster.num_trees() == sum(c["best_iteration"] for c in tried[:2])
-    else:
-        assert "blend" not in final.params
-        assert final.scorer.booster.num_trees() == chosen["best_iteration"]
+    assert [c["params"] for c in tried[:2]] == [c["params"] for c in candidates]
+    assert tried[2]["params"] == "mean of the candidates' margins"
+    assert tried[2]["valid_average_precision"] > max(c["valid_average_precision"] for c in tried[:2])
+    assert [m["trees"] for m in final.params["blend"]] == [c["best_iteration"] for c in tried[:2]]
+    assert final.scorer.booster.num_trees() == sum(c["best_iteration"] for c in tried[:2])
     assert final.metrics["refit_rows"] == len(yt) + len(yv)
+
+
+def test_a_single_candidate_that_validates_best_is_kept_alone() -> None:
+    xt, yt = synthetic(4000, 21)
+    xv, yv = synthetic(2000, 22)
+    # A wildly overfitting model beside a good one: their mean validates worse than the good one alone.
+    overfit = {"num_leaves": 255, "min_child_samples": 1, "learning_rate": 1.0, "lambda_l2": 0.0,
+               "bagging_fraction": 0.3}
+    candidates = ({"params": {"num_leaves": 4}, "max_rounds": 60}, {"params": overfit, "max_rounds": 60})
+    final = train_model(xt, yt, xv, yv, FEATURES, candidates=candidates)
+    tried = final.metrics["candidates"]
+    assert tried[0]["valid_average_precision"] > tried[2]["valid_average_precision"]
+    assert "blend" not in final.params
+    assert final.scorer.booster.num_trees() == max(tried[0]["best_iteration"], MIN_ROUNDS)

@@ -175,8 +175,10 @@ def refit(fitted: Fitted, x: np.ndarray, y: np.ndarray) -> Fitted:
     stopping chose — each member of a blend for its own — keeping the Platt calibration fitted on
     held-out data."""
     members = fitted.params.get("blend", [fitted.params])
-    data = lgb.Dataset(x, label=y, feature_name=list(fitted.scorer.features), free_raw_data=False)
-    boosters = [lgb.train({k: v for k, v in m.items() if k not in ("metric", "trees")}, data,
+    # A data set of its own per member: LightGBM bins a data set with the first parameters it is
+    # trained with (leaf sizes included) and refuses others.
+    boosters = [lgb.train({k: v for k, v in m.items() if k not in ("metric", "trees")},
+                          lgb.Dataset(x, label=y, feature_name=list(fitted.scorer.features)),
                           num_boost_round=int(m.get("trees", fitted.best_iteration))) for m in members]
     booster = boosters[0] if len(boosters) == 1 else blended(boosters)
     scorer = LightGBMScorer(booster, fitted.scorer.features, fitted.scorer.calibration, fitted.scorer.version)
