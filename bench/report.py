@@ -20,6 +20,8 @@ def _load(name: str) -> dict[str, Any] | None:
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
+        if 0 < abs(v) < 0.01:
+            return f"{v:.3g}"  # a small ratio keeps its significant digits
         return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
     return str(v)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from dunpai.core.bulk import bulk_gc
 from dunpai.risk.decisions.engine import Engine, known_variables
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.detectors import DEFAULT_DETECTORS
@@ -187,7 +188,8 @@ def update_history(service: Any, tenant: str, progress: Progress | None = None, 
     after = meta.last_seq if meta is not None and meta.signature == pipeline_signature(service.pipeline) else 0
     batches = repo.tenant_events(service.db, tenant, after) if until is None else _following(service, tenant, after,
                                                                                              until(after))
-    return extend(history, batches, engine, TenantStore(service.store, tenant) if live else None, progress)
+    with bulk_gc():
+        return extend(history, batches, engine, TenantStore(service.store, tenant) if live else None, progress)
 
 
 def _following(service: Any, tenant: str, after: int, limits: Iterable[int]) -> Iterator[list[tuple[int, str]]]:

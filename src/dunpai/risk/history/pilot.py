@@ -135,6 +135,7 @@ def _import_in_child(config_file: Path | None, data_dir: Path, sources: list[Pat
                      rejects: Path, kwargs: dict[str, Any], messages: Any) -> None:
     _die_with_parent()
     try:
+        from dunpai.core.bulk import bulk_gc
         from dunpai.core.config import load_settings
         from dunpai.core.db import make_engine
         from dunpai.keys import PanTokenizer
@@ -143,8 +144,10 @@ def _import_in_child(config_file: Path | None, data_dir: Path, sources: list[Pat
         settings = load_settings(config_file, {"data_dir": data_dir})
         db = make_engine(settings.db_url)
         protector = PanTokenizer(open_keys(settings))
-        result = import_files(db, sources, mapping, tenant, rejects, protector,
-                              progress=lambda done, total, last: messages.put(("batch", done, total, last)), **kwargs)
+        with bulk_gc():
+            result = import_files(db, sources, mapping, tenant, rejects, protector,
+                                  progress=lambda done, total, last: messages.put(("batch", done, total, last)),
+                                  **kwargs)
         messages.put(("done", result.to_dict()))
     except DunpaiError as exc:
         messages.put(("invalid", exc.message, [(p.field, p.problem) for p in exc.problems]))
