@@ -37,3 +37,14 @@ def test_cli_starts_the_app_and_it_stops_on_sigterm(tmp_path: Path) -> None:
         out = proc.communicate(timeout=20)[0].decode()
     assert proc.returncode == 0, out
     assert "Traceback" not in out and not url_file.exists()
+
+
+def test_both_entry_points_are_one_command_and_name_a_bad_setting(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('server: {port: "x"}\n')
+    comms = "from dunpai.cli.comms import app; app(prog_name='dunpai comms')"
+    for argv in ([sys.executable, "-c", comms, "app"], [sys.executable, "-m", "dunpai.comms.app"]):
+        done = subprocess.run([*argv, "--config", str(bad), "--no-browser"], env=app_env(), capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert "server.port" in done.stderr and "Traceback" not in done.stderr
