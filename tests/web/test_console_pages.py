@@ -81,6 +81,7 @@ def test_queue_filters_narrow_and_name_bad_values(console_world: ConsoleWorld) -
     amounts = [float(a.replace(",", "")) for a in re.findall(r'<td class="num">¥([0-9,.]+)</td>', one)]
     assert amounts == sorted(amounts)
     for query, field in (("status=lost", "status"), ("type=ufo", "type"), ("amount_min=lots", "amount_min"),
+                         ("amount_max=12.345", "amount_max"),
                          ("from=12/03/2026", "from"), ("per_page=7", "per_page"), ("priority_min=900", "priority_min")):
         r = c.get(f"/queue?{query}")
         assert r.status_code == 422 and f"<code>{field}</code>" in r.text, query

@@ -96,7 +96,11 @@ def parse_yuan(value: str | None, field: str) -> int | None:
         raise InvalidInput("an amount in yuan is needed", problems=[FieldProblem(field, "an amount")]) from None
     if not amount.is_finite() or amount < 0 or amount > Decimal(10) ** 13:
         raise InvalidInput("amount out of range", problems=[FieldProblem(field, "0 to 10^13 yuan")])
-    return int((amount * 100).to_integral_value())
+    fen = amount * 100
+    if fen != fen.to_integral_value():  # a filter never rounds: 12.345 yuan is no amount anyone paid
+        raise InvalidInput("an amount in yuan has at most two decimals",
+                           problems=[FieldProblem(field, "at most two decimals (fen)")])
+    return int(fen)
 
 
 def local_path(to: str, default: str) -> str:
