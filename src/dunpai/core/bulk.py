@@ -3,11 +3,11 @@
 Such a loop allocates millions of short-lived objects and keeps a batch of them alive at a time
 (20,000 rows to commit, 100,000 history rows to write). With the default thresholds the collector
 then promotes every batch to its oldest generation and walks the whole heap again and again:
-measured on a month of card payments, a third of the import's time. The loops create no reference
-cycles of their own, so inside :func:`bulk_gc` the objects alive at its start are frozen out of the
-collector's view and collections are a hundred times rarer; leaving it restores the thresholds and
-unfreezes (unless something had frozen objects before, as ``dunpai serve`` does at start-up: those
-stay frozen as they were).
+measured on a month of card payments, nearly a third of the storing stage's time. The loops create
+no reference cycles of their own, so inside :func:`bulk_gc` the objects alive at its start are frozen
+out of the collector's view and collections are about seventy times rarer; leaving it restores the
+thresholds and unfreezes (unless something had frozen objects before, as ``dunpai serve`` does at
+start-up: those stay frozen as they were).
 """
 
 from __future__ import annotations
