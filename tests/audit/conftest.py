@@ -7,37 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
-from tests.pg import temporary_schema
+from tests.pg import migrated_engine_fixture
 
-from dunpai.core.db import make_engine
-from dunpai.core.migrate import upgrade
 from dunpai.keys import Argon2Params, KeyStore, open_keystore
 
 TEST_ARGON2 = Argon2Params(time_cost=1, memory_cost_kib=1024, parallelism=1)
 PASSPHRASE = "audit test passphrase"
 
-
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    with temporary_schema("t_audit") as engine:
-        yield engine
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    result: Engine = request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_engine")
-    upgrade(result, "audit@head")
-    return result
+engine = migrated_engine_fixture("t_audit", "audit@head")
 
 
 @pytest.fixture

@@ -10,34 +10,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from tests.pg import temporary_schema
+from tests.pg import migrated_engine_fixture
 
 from dunpai.audit import AuditLog
-from dunpai.core.db import make_engine
-from dunpai.core.migrate import upgrade
 from dunpai.keys import Argon2Params, Envelope, KeyedTokenizer, KeyStore, ensure_standard_keys, open_keystore
 from dunpai.risk.pii import PiiVault, RevealService, StaffDataAccess
 
-
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    with temporary_schema("t_pii") as engine:
-        yield engine
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'pii.db'}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def engine(request: pytest.FixtureRequest) -> Engine:
-    result: Engine = request.getfixturevalue(f"{'pg' if request.param == 'postgresql' else 'sqlite'}_engine")
-    upgrade(result, "audit@head")
-    upgrade(result, "pii@head")
-    return result
+engine = migrated_engine_fixture("t_pii", "audit@head", "pii@head")
 
 
 @pytest.fixture
