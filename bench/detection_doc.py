@@ -189,12 +189,9 @@ def write() -> None:
                   f"`dunpai import` of the Handbook's {imp['events']:,} events (payments, labels, reissues) into a "
                   f"fresh data directory, replay included: {imp['seconds']:.1f} s, "
                   f"**{imp['events_per_s']:,.0f} events/s** "
-                  f"({imp.get('note', '')})."]
-        if "baseline_rows_per_s" in imp:
-            lines[-1] += (f" A plain-Python keyed count-and-sum over the same transactions ran at "
-                          f"{imp['baseline_rows_per_s']:,.0f} rows/s in the same run: the import is "
-                          f"{imp['import_to_baseline_ratio']:.3g} of it (compare machines by this ratio).")
-        lines.append("")
+                  f"({imp.get('note', '')}). A plain-Python keyed count-and-sum over the same transactions ran "
+                  f"at {imp['baseline_rows_per_s']:,.0f} rows/s in the same run: the import is "
+                  f"{imp['import_to_baseline_ratio']:.3g} of it (compare machines by this ratio).", ""]
     lines += compromise_doc.section()
     DOC.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
 
