@@ -51,6 +51,15 @@ def test_card_event_needs_a_card() -> None:
     assert "card_id" in problems(body)
 
 
+@pytest.mark.parametrize(("override", "field"), [
+    ({"event_id": f"e-{PAN}-1"}, "event_id"),
+    ({"merchant_id": PAN}, "merchant_id"),
+])
+def test_a_card_number_copied_into_another_field_is_refused(override: dict[str, object], field: str) -> None:
+    found = problems(card_event(**override))
+    assert found == {field: "holds the card number sent as pan"}
+
+
 def test_pan_refused_without_a_protector() -> None:
     with pytest.raises(InvalidInput):
         parse_event(card_event())

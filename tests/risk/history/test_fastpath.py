@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dunpai.core.errors import DunpaiError
 from dunpai.keys import PanTokenizer
-from dunpai.risk.events.ingest import event_to_json, parse_event
+from dunpai.risk.events.ingest import event_to_json, pan_in_clear, parse_event
 from dunpai.risk.history.convert import convert, event_dict, read_source
 from dunpai.risk.history.fastpath import FastPath
 from dunpai.risk.history.mapping import load_mapping
@@ -82,6 +82,8 @@ def check_file(src: Path) -> int:
         if not ok:
             continue
         assert not problems
+        if pan_in_clear(raw["pan"], {k: v for k, v in raw.items() if k != "pan"}) is not None:
+            continue  # the importer rejects it before either way (test_import)
         try:
             slow, masked = parse_event(dict(raw), protector)
         except DunpaiError as exc:

@@ -153,3 +153,27 @@ def test_an_import_killed_midway_resumes_where_it_stopped(tmp_path: Path) -> Non
     assert count(data) == counts["rows"] + 2 * counts["frauds"]  # payments, labels, reissues; none twice
     with sqlite3.connect(data / "dunpai.db") as db:
         assert db.execute("select count(distinct event_id) from risk_events").fetchone()[0] == count(data)
+
+
+def test_a_row_that_would_store_its_card_number_in_clear_is_rejected(tmp_path: Path) -> None:
+    """A second column with the same numbers escapes the mapping's check; the row does not."""
+    src = tmp_path / "copy.csv"
+    synthetic.write(src, cards=3, days=2, stolen=0)
+    rows = list(csv.reader(src.open()))
+    header, body = rows[0], rows[1:]
+    card = header.index("card_number")
+    body = [[*r, r[card] if i % 2 else "000"] for i, r in enumerate(body)]  # every other row leaks
+    with src.open("w", newline="") as fh:
+        csv.writer(fh).writerows([[*header, "card_ref"], *body])
+    (tmp_path / "m.yaml").write_text(synthetic.MAPPING.replace("{column: merchant_name}\n  terminal_id",
+                                                               "{column: card_ref}\n  terminal_id", 1))
+    rejects = tmp_path / "rejects.jsonl"
+    result = dunpai("import", str(src), "--mapping", str(tmp_path / "m.yaml"), "--data-dir", str(tmp_path / "d"),
+                    "--rejects", str(rejects), "--json")
+    assert result.exit_code == 1, result.output
+    lines = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert len(lines) == len(body) // 2
+    found = {(r["field"], r["problem"].split(" (")[0]) for r in lines}
+    assert found == {("merchant_id", "holds the card number in clear")}
+    raw = (tmp_path / "d" / "dunpai.db").read_bytes()
+    assert not any(r[card].encode() in raw for r in body)

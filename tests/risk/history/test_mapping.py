@@ -95,3 +95,22 @@ def test_value_tables_and_shell_patterns_turn_a_column_into_event_types(tmp_path
     source = pl.read_csv(csv, infer_schema=False)
     expected = ["card_present" if c == "pos" else "card_not_present" for c in source["channel"]]
     assert frame["type"].to_list() == expected and len(set(expected)) == 2
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (("{column: card_number, prefix: \"acct-\", token: true}", "{column: card_number, prefix: \"acct-\"}"),
+     "account_id"),
+    (("event_id: {column: txn_ref, prefix: \"t-\"}", "event_id: {columns: [card_number, txn_ref]}"), "event_id"),
+    (("category: {column: merchant_kind}", "category: {column: card_number}"), "category"),
+    (("  customer_home:", "  attributes: {text: [\"card_*\"]}\n  customer_home:"), "attributes"),
+    (("event:\n", "columns:\n  card_copy: \"'x' || card_number\"\nevent:\n"), None),
+])
+def test_card_numbers_are_never_mapped_anywhere_but_pan_and_tokens(edit: tuple[str, str], needle: str | None) -> None:
+    text = GOOD.replace(*edit)
+    if needle is None:  # a derived column made from the card numbers carries them too
+        text = text.replace("merchant_id: {column: merchant_name}", "merchant_id: {column: card_copy}")
+        needle = "merchant_id"
+    assert text != GOOD
+    found = problems(text)
+    want = f"line {line_of(text, f'  {needle}:')}: event.{needle}"
+    assert any(field.startswith(want) and "card numbers of" in problem for field, problem in found), found

@@ -61,6 +61,22 @@ def _wire_json(raw: bytes | str) -> Any:
         raise InvalidInput("the body is not valid JSON", problems=[FieldProblem("$", problem[:200])]) from None
 
 
+def pan_in_clear(pan: str, fields: Any, path: str = "") -> str | None:
+    """The first field of ``fields`` (a dict of an event's fields, without ``pan``) that holds the
+    card number ``pan`` in clear — inside a text (an id made with it) or as a number — or ``None``."""
+    number = int(pan)
+    items = fields.items() if isinstance(fields, dict) else enumerate(fields) if isinstance(fields, list) else ()
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(value, str) and pan in value:
+            return where
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool) and value == number >= 10**11:
+            return where
+        if isinstance(value, dict | list) and (found := pan_in_clear(pan, value, where)) is not None:
+            return found
+    return None
+
+
 def parse_event(raw: Any, protector: PanProtector | None = None, *, wire: bool | None = None,
                 ) -> tuple[AnyEvent, str | None]:
     """Validate ``raw`` (a dict, JSON bytes or stored JSON text). Returns the event and, for card
@@ -80,6 +96,10 @@ def parse_event(raw: Any, protector: PanProtector | None = None, *, wire: bool |
     masked = None
     if isinstance(event, CardPresent | CardNotPresent | CardEvent):
         if event.pan is not None:
+            leak = pan_in_clear(event.pan, event.model_dump(exclude={"pan"}, exclude_none=True))
+            if leak is not None:
+                raise InvalidInput("a card number would be stored in clear",
+                                   problems=[FieldProblem(leak, "holds the card number sent as pan")])
             if protector is None:
                 raise InvalidInput("card numbers are not accepted here",
                                    problems=[FieldProblem("pan", "send card_id (a token) instead")])

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dunpai.core.errors import DunpaiError, StateError
-from dunpai.risk.events.ingest import PanProtector, event_to_json, parse_event
+from dunpai.risk.events.ingest import PanProtector, event_to_json, pan_in_clear, parse_event
 from dunpai.risk.events.schemas import AnyEvent, CardEvent, Label
 from dunpai.risk.features.entities import label_category
 from dunpai.risk.history.convert import convert, event_dict, iter_rows, ordered, read_source, source_columns
@@ -144,6 +144,10 @@ def _label(mapping: Mapping, event: AnyEvent, row: dict[str, Any]) -> dict[str, 
     return label
 
 
+def _without_pan(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k != "pan"}
+
+
 def _token(protector: PanProtector | None, value: str) -> str:
     if protector is None:
         raise ValueError("no card-number token key")
@@ -221,6 +225,8 @@ def import_files(db: Any, sources: list[Path], mapping_path: Path, tenant: str, 
                     raw[field_name] = prefix + _token(protector, str(raw[field_name]))
                 except (ValueError, DunpaiError):
                     problems.append((field_name, "is not a card number (token: true reads card numbers)"))
+        if isinstance(raw.get("pan"), str) and (leak := pan_in_clear(raw["pan"], _without_pan(raw))) is not None:
+            problems.append((leak, "holds the card number in clear (map it with token: true or not at all)"))
         if checked and not problems:
             event, masked = fast.build(raw)  # every schema constraint was checked on its columns
         elif not problems:

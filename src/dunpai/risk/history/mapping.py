@@ -254,6 +254,32 @@ class Mapping:
                 out[("labels", "time", "column")] = [self.spec.labels.time.column]
         return out
 
+    def card_number_leaks(self) -> list[FieldProblem]:
+        """Settings that would store the card numbers of ``pan``'s column in clear: any event field
+        that reads that column (or a derived column computed from it), alone, in a composed id or
+        matched by an attribute pattern, except an id that stores its keyed token (``token: true``)."""
+        pan = _column_of(self.spec.event.get("pan"))
+        if pan is None:
+            return []
+        carriers = {pan}
+        for name, sql in self.spec.columns.items():  # in order: a derived column reads earlier ones
+            if any(_mentions(sql, c) for c in carriers):
+                carriers.add(name)
+        problems = []
+        for path, names in self.columns_used().items():
+            if path[0] != "event" or path[1] == "pan":
+                continue
+            read = [c for c in carriers if any(fnmatch.fnmatchcase(c, n) for n in names)] \
+                if path[1] == "attributes" else [c for c in carriers if c in names]
+            raw = self.spec.event[str(path[1])]
+            tokenised = path[-1] == "column" and len(path) == 3 and isinstance(raw, dict) and raw.get("token")
+            if read and not tokenised:
+                why = ("add token: true, or they would be stored in clear" if path[-1] == "column" and len(path) == 3
+                       and path[1] in ID_FIELDS else "they would be stored in clear (an id may read them alone "
+                       "with token: true)")
+                problems.append(self.problem(path, f"reads the card numbers of {read[0]!r}: {why}"))
+        return problems
+
     def check_columns(self, available: list[str]) -> None:
         """Every column the mapping reads exists in the source (or is derived, or is one of
         ``__row`` and ``__file``: a row's number in its file and the file's name). Raises
@@ -362,23 +388,23 @@ def load_mapping(text: str) -> Mapping:
                 why = check_constant(model, field, candidate)
                 if why is not None:
                     problems.append(FieldProblem(where((*path, *sub)), f"{candidate!r}: {why}"))
-    pan_column = _column_of(spec.event.get("pan"))
-    for field in sorted(ID_FIELDS & set(spec.event)):
-        raw_value = spec.event[field]
-        if pan_column is not None and _column_of(raw_value) == pan_column and not (
-                isinstance(raw_value, dict) and raw_value.get("token")):
-            problems.append(FieldProblem(where(("event", field)), f"reads the card numbers of {pan_column!r}: add "
-                                         "token: true, or they would be stored in clear"))
+    mapping = Mapping(spec, lines, types)
+    problems += mapping.card_number_leaks()
     for required in ("event_id", "event_time"):
         if required not in spec.event:
             problems.append(FieldProblem(where(("event",)), f"{required} is required"))
     if problems:
         raise InvalidInput("the mapping is not valid", problems=problems)
-    return Mapping(spec, lines, types)
+    return mapping
 
 
 def _column_of(raw: Any) -> str | None:
     return str(raw["column"]) if isinstance(raw, dict) and "column" in raw else None
+
+
+def _mentions(sql: str, column: str) -> bool:
+    """Whether an SQL expression may read ``column`` (as a word, quoted or not)."""
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(column)}(?![A-Za-z0-9_])", sql) is not None
 
 
 def _event_types(spec: MappingSpec, where: Any, problems: list[FieldProblem]) -> tuple[str, ...]:
