@@ -124,3 +124,29 @@ def test_config_is_validated() -> None:
     with pytest.raises(ValueError):
         SkimmingScenario(victim_share=0)
     assert dataclasses.replace(CompromiseConfig(), alpha=0.05).alpha == 0.05
+
+
+def test_a_flag_explains_its_victims_but_a_second_skimmer_nearby_is_still_found() -> None:
+    """T0 skims cards 0-9 on days 10-13; the busy neighbour TN sees the same cards then and 60 others;
+    a second skimmer TB on days 14-17 sees cards 0, 1 and 30-39. Frauds: cards 0-7 and 30-37."""
+    rng = random.Random(11)
+    cards, terms, times = [], [], []
+
+    def use(card: int, terminal: str, day: float) -> None:
+        cards.append(f"C{card}")
+        terms.append(terminal)
+        times.append(day * DAY)
+
+    for c in range(10):
+        use(c, "T0", 10 + c * 0.3)
+        use(c, "TN", 10 + c * 0.3 + 0.1)
+    for c in range(100, 160):
+        use(c, "TN", rng.uniform(8, 16))
+    for c in (0, 1, *range(30, 40)):
+        use(c, "TB", rng.uniform(14, 17))
+    for c in (*range(40), *range(100, 300)):  # everyone's ordinary shopping elsewhere
+        for _ in range(20):
+            use(c, f"T{rng.randint(1, 40)}", rng.uniform(0, 60))
+    frauds = [FraudCard(f"C{c}", (25 + c * 0.3) * DAY, (32 + c * 0.3) * DAY) for c in (*range(8), *range(30, 38))]
+    report = CompromiseJob.batch(ArrayVisitHistory.from_arrays(cards, terms, times), frauds, as_of=60 * DAY)
+    assert sorted(f.terminal_id for f in report.flags) == ["T0", "TB"]

@@ -10,9 +10,10 @@ cards is a known fraud card (with its first fraud within ``lookback`` after the 
 windows scanned, and it is flagged when that p times the number of terminals with any evidence is
 below ``alpha`` (Bonferroni: the family-wise chance of a false flag in one run stays below ``alpha``).
 
-Terminals are flagged greedily, most significant first, and the fraud cards a flagged terminal
-explains no longer count as evidence for others: the skimmer's victims also share their
-neighbourhood's other terminals, which must not be flagged on the same cards.
+Terminals are flagged greedily, most significant first, and the cards a flagged terminal explains
+(those that used it in its suspect window) no longer count for others, neither as fraud cards nor in
+the traffic: the skimmer's victims also share their neighbourhood's other terminals, which must not
+be flagged on the same cards, while a second skimmer nearby is still tested on the cards left.
 
 ``run`` is incremental: call ``add_fraud`` as labels arrive and ``run(as_of)`` whenever wanted; a
 fresh job given all labels and run once is the batch form (``CompromiseJob.batch``).
@@ -80,6 +81,8 @@ class CompromiseJob:
         self._warned: dict[str, tuple[float, float]] = {}
         self._card_exposure: dict[str, dict[str, float]] = {}
         self._advised: set[str] = set()
+        self._explains: dict[str, set[str]] = {}
+        """card -> the flagged terminals it used in their suspect window (it may have been skimmed there)."""
 
     # --- input ------------------------------------------------------------------------------------
     def add_fraud(self, card: FraudCard) -> None:
@@ -127,10 +130,13 @@ class CompromiseJob:
         self._pending = still
 
     # --- the test ---------------------------------------------------------------------------------
-    def _visits(self, terminal: str, cards: set[str] | None = None) -> list[tuple[float, str]]:
-        known = self._known
+    def _visits(self, terminal: str) -> list[tuple[float, str]]:
+        """Known fraud cards' uses of ``terminal``, less the cards another flagged terminal explains
+        (they used it in its suspect window: their skimmer is found)."""
+        known, explains, mine = self._known, self._explains, {terminal}
         return sorted(
-            (t, c) for t, c in self._evidence.get(terminal, ()) if c in known and (cards is None or c in cards)
+            (t, c) for t, c in self._evidence.get(terminal, ())
+            if c in known and (c not in explains or explains[c] <= mine)
         )
 
     def _scan(self, terminal: str, visits: list[tuple[float, str]], population: int) -> tuple[_Test | None, int]:
@@ -154,6 +160,11 @@ class CompromiseJob:
         k = np.cumsum((np.arange(n)[None, :] >= rows) & (prev_visit[None, :] < rows), axis=1)
         # all cards in [times[i], times[j]] at the terminal, the same way over its traffic
         traffic_t, traffic_c = self.history.terminal_arrays(terminal, float(times[0]), float(times[-1]))
+        explains, mine = self._explains, {terminal}
+        if explains:  # cards another flagged terminal explains count neither as frauds nor in the traffic
+            keep = np.array([c not in explains or explains[c] <= mine for _, c in
+                             self.history.terminal_cards(terminal, float(times[0]), float(times[-1]))], dtype=bool)
+            traffic_t, traffic_c = traffic_t[keep], traffic_c[keep]
         prev = _previous_use(traffic_c)
         a = np.searchsorted(traffic_t, times, "left")
         b = np.searchsorted(traffic_t, times, "right")
@@ -207,7 +218,7 @@ class CompromiseJob:
     def _cached_test(self, terminal: str, population: int, tests: int, day: int) -> _Test | None:
         """A terminal's test, recomputed when its evidence grows, the day changes or the number of
         tests moves by a hundred (within a day, other terminals' new frauds barely move its rate)."""
-        n = sum(1 for _, c in self._evidence.get(terminal, ()) if c in self._known)
+        n = len(self._visits(terminal))
         key = (n, day, tests // 100)
         hit = self._cache.get(terminal)
         if hit is not None and hit[0] == key:
@@ -220,11 +231,12 @@ class CompromiseJob:
     def run(self, as_of: float) -> CompromiseReport:
         """Test every terminal with evidence known by ``as_of``; flag; expose flagged terminals' cards.
 
-        A significant terminal is flagged only when it is ``specificity`` times more significant than
-        every rival (a terminal whose best window holds half or more of the same fraud cards), when no
-        rival's window holds all of its cards and more (unless ``specificity`` squared times less
-        significant), and when no rival is flagged already (the
-        cards are then explained).
+        Terminals are taken most significant first. A terminal is flagged only when it is still
+        significant without the fraud cards that flagged terminals explain (cards used at a flagged
+        terminal in its suspect window), when it is ``specificity`` times more significant than every
+        unflagged rival (a terminal whose best window holds half or more of the same fraud cards), and
+        when no such rival's window holds all of its cards and more (unless ``specificity`` squared
+        times less significant).
         """
         cfg = self.config
         self._advance(as_of)
@@ -240,31 +252,34 @@ class CompromiseJob:
                 results[terminal] = res
         flagged = {f.terminal_id: f for f in self.repo.flags()}
         new_flags: list[TerminalFlag] = []
-        for p, terminal in sorted((r.p, t) for t, r in results.items()):
-            res = results[terminal]
+        new_exposed: list[ExposedCard] = []
+        for _, terminal in sorted((r.p, t) for t, r in results.items()):
             old = flagged.get(terminal)
             if old is None:
-                if p > cfg.alpha:
+                found = self._cached_test(terminal, population, tests, day)  # less what this run's flags explain
+                if found is None or found.p > cfg.alpha:
                     continue
-                rivals = self._rivals(terminal, res, results)
+                results[terminal] = res = found
                 mine = set(res.cards)
                 if any(
-                    r in flagged
-                    or results[r].p < cfg.specificity * p
+                    results[r].p < cfg.specificity * res.p
                     or (
                         len(results[r].cards) > len(mine)
                         and mine.issubset(results[r].cards)
-                        and results[r].p < cfg.specificity**2 * p
+                        and results[r].p < cfg.specificity**2 * res.p
                     )
-                    for r in rivals
+                    for r in self._rivals(terminal, res, results)
+                    if r not in flagged
                 ):
                     continue
-            flag = self._flag(terminal, res, as_of, tests)
+            flag = self._flag(terminal, results[terminal], as_of, tests)
             self.repo.save_flag(flag)
             flagged[terminal] = flag
+            for _, card in self.history.terminal_cards(terminal, flag.window_start, flag.window_end):
+                self._explains.setdefault(card, set()).add(terminal)  # for the terminals after it
             if old is None:
                 new_flags.append(flag)
-        new_exposed = self._expose(as_of)
+        new_exposed += self._expose(as_of)
         new_exposed += self._warn(as_of, results, flagged)
         return CompromiseReport(
             as_of=as_of,
