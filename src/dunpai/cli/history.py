@@ -133,6 +133,18 @@ def _print_import(s: dict[str, Any]) -> None:
                       ", ".join(f"{k} {v:,}" for k, v in s["actions"].items()))
     if s.get("cold_start"):
         console.print(f"cold-start score {s['cold_start']} is now live for tenant {s['tenant']} (no labels needed)")
+    if s.get("cold_start_idle"):
+        _print_idle(s["cold_start_idle"])
+
+
+def _print_idle(idle: dict[str, float]) -> None:
+    """The cold-start score has no room in the alert budget: say so, and what to do."""
+    rules, budget = f"{idle['rules_interrupt']:.2%}", f"{idle['budget']:.2%}"
+    console.print(f"[yellow]注意：打断预算 {budget} 没有给冷启动评分留下余地（规则本身已打断近 30 天 {rules} 的交易），"
+                  "它不会打断任何交易。请用 dunpai backtest 找出嘈杂的规则，或提高 policy.max_interrupt_rate。\n"
+                  f"Note: the alert budget {budget} leaves the cold-start score no room (the rules alone interrupted "
+                  f"{rules} of the last 30 days' payments), so it will interrupt no payment. Find the noisy rules "
+                  "with dunpai backtest, or raise policy.max_interrupt_rate.[/yellow]")
 
 
 def train(
@@ -176,6 +188,8 @@ def train(
         print_json(out)
     else:
         console.print(f"registered {out['version']} ({out['kind']}) as {out['role']} for tenant {tenant}")
+        if out.get("idle"):
+            _print_idle(out["idle"])
 
 
 @eval_app.callback()

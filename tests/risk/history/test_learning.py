@@ -13,6 +13,7 @@ import pytest
 from dunpai.core.config import load_settings
 from dunpai.risk.history.dataset import load
 from dunpai.risk.history.store import HistoryStore
+from dunpai.risk.history.training import cold_start_idle
 from dunpai.risk.models.coldstart import fit_cold_start
 from dunpai.risk.models.policy import Thresholds, interrupt_rates, thresholds
 from dunpai.risk.models.registry import Registry
@@ -146,6 +147,24 @@ def test_the_cold_start_score_interrupts_about_the_budget_and_ranks_unusual_paym
     assert scores[y == 1].mean() > scores[y == 0].mean() + 0.2
     live = dict(zip(scorer.features, ds.matrix(list(scorer.features), rows[:1])[0], strict=True))
     assert scorer.predict(live) == pytest.approx(scores[0])
+
+
+def test_when_the_rules_use_the_whole_budget_the_cold_start_score_says_it_will_interrupt_nothing(
+        bank: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = _dataset(bank)
+    names = ds.feature_columns()
+    rows = np.arange(len(ds.frame))
+    noisy = np.arange(len(rows)) % 50 == 0  # rules that interrupt 2 % of the window, over a 1 % budget
+    idle = fit_cold_start(ds.matrix(names, rows), names, 0.01, noisy)
+    assert idle.policy.verify == float("inf")
+    share = float(f"{noisy.mean():.6f}")
+    assert cold_start_idle(idle, {"rules_interrupt": str(share)}) == {"rules_interrupt": share, "budget": 0.01}
+    assert cold_start_idle(fit_cold_start(ds.matrix(names, rows), names, 0.01), {"rules_interrupt": "0"}) is None
+    monkeypatch.setenv("DUNPAI_POLICY_MAX_INTERRUPT_RATE", "0.000001")  # not one payment fits
+    result = dunpai("train", "--unsupervised", "--data-dir", str(bank))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "没有给冷启动评分留下余地" in text and "leaves the cold-start score no room" in text
 
 
 def _dataset(data: Path):  # type: ignore[no-untyped-def]

@@ -63,10 +63,12 @@ def run_import(service: Any, settings: Any, sources: list[Path], mapping: Path, 
         out["actions"] = {LADDER[int(a)]: int(n) for a, n in new["action"].value_counts().iter_rows()}
     if registry is not None and budget is not None and Registry(registry).role("champion") is None:
         from dunpai.risk.history.dataset import load
-        from dunpai.risk.history.training import cold_start
+        from dunpai.risk.history.training import cold_start, cold_start_idle
 
         scorer, window = cold_start(load(service.db, history), budget)
         out["cold_start"] = Registry(registry).register_cold_start(scorer, window, role="champion")
+        if (idle := cold_start_idle(scorer, window)) is not None:
+            out["cold_start_idle"] = idle
         service.deploy_model(tenant, Registry(registry).load(out["cold_start"]))
     return out
 

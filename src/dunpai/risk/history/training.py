@@ -86,7 +86,10 @@ def train_tenant(service: Any, tenant: str, registry_dir: Path, budget: float, r
     if unsupervised:
         scorer, window = cold_start(ds, budget)
         version = registry.register_cold_start(scorer, window, role=role)
-        return {"version": version, "kind": scorer.kind, "role": registry.role_of(version), "window": window}
+        out = {"version": version, "kind": scorer.kind, "role": registry.role_of(version), "window": window}
+        if (idle := cold_start_idle(scorer, window)) is not None:
+            out["idle"] = idle
+        return out
     fold = training_fold(ds, dates)
     fold = with_frauds_to_validate(ds, fold, ds.labels(fold.labels_as_of))
     fitted, _ = fit_fold(ds, fold, budget, say=say)
@@ -104,8 +107,18 @@ def cold_start(ds: Dataset, budget: float, days: int = COLD_START_DAYS) -> tuple
     rows = ds.rows_between(end - days * DAY, end)
     rows = rows[~ds.blocked()[rows]]  # a blocked card's payments are refused by its lifecycle, not by a score
     names = ds.feature_columns()
-    scorer = fit_cold_start(ds.matrix(names, rows), names, budget, rule_alerts(ds, rows))
-    return scorer, {"from": _iso(end - days * DAY), "to": _iso(end - 1), "rows": str(len(rows))}
+    alerts = rule_alerts(ds, rows)
+    scorer = fit_cold_start(ds.matrix(names, rows), names, budget, alerts)
+    return scorer, {"from": _iso(end - days * DAY), "to": _iso(end - 1), "rows": str(len(rows)),
+                    "rules_interrupt": f"{float(alerts.mean()) if len(alerts) else 0.0:.6f}"}
+
+
+def cold_start_idle(scorer: Any, window: dict[str, str]) -> dict[str, float] | None:
+    """When the rules alone interrupted the whole budget of the calibration window, the score has no
+    room left and interrupts no payment: the figures to tell the bank (``None`` otherwise)."""
+    if math.isfinite(scorer.policy.verify):
+        return None
+    return {"rules_interrupt": float(window["rules_interrupt"]), "budget": float(scorer.policy.budget)}
 
 
 def evaluate_tenant(service: Any, tenant: str, folds_for: Callable[[np.ndarray], list[Fold]], budget: float,
@@ -202,4 +215,4 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
-__all__ = ["backtest_tenant", "cold_start", "evaluate_tenant", "model_features", "train_tenant"]
+__all__ = ["backtest_tenant", "cold_start", "cold_start_idle", "evaluate_tenant", "model_features", "train_tenant"]
