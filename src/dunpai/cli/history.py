@@ -116,23 +116,26 @@ def import_(
 
 
 def _print_import(s: dict[str, Any]) -> None:
-    table = Table(title=f"import {s['source']} → tenant {s['tenant']} ({s['status']})")
+    table = Table(title=f"导入 / import {s['source']} → 租户 / tenant {s['tenant']} ({s['status']})")
     table.add_column("")
     table.add_column("", justify="right")
-    for label, key in (("source rows", "rows"), ("events stored", "events"), ("labels stored", "labels"),
-                       ("duplicate ids in the source", "duplicates_in_source"),
-                       ("already in the log", "already_in_log"), ("rows rejected", "rejected"),
-                       ("seconds", "seconds")):
+    for label, key in (("源数据行 / source rows", "rows"), ("已存事件 / events stored", "events"),
+                       ("已存标签 / labels stored", "labels"),
+                       ("源中重复编号 / duplicate ids in the source", "duplicates_in_source"),
+                       ("日志中已有 / already in the log", "already_in_log"), ("拒收行 / rows rejected", "rejected"),
+                       ("秒 / seconds", "seconds")):
         value = s.get(key)
         table.add_row(label, f"{value:,.1f}" if isinstance(value, float) else f"{value:,}" if value else "0")
     console.print(table)
     if s.get("rejects_file"):
-        console.print(f"rejected rows (file, row, field, problem): {s['rejects_file']}")
+        console.print("拒收行（文件、行、字段、问题） / rejected rows (file, row, field, problem): "
+                      f"{s['rejects_file']}")
     if s.get("actions"):
-        console.print("shadow decisions of the imported payments: " +
+        console.print("导入交易的影子决定 / shadow decisions of the imported payments: " +
                       ", ".join(f"{k} {v:,}" for k, v in s["actions"].items()))
     if s.get("cold_start"):
-        console.print(f"cold-start score {s['cold_start']} is now live for tenant {s['tenant']} (no labels needed)")
+        console.print(f"冷启动评分 {s['cold_start']} 已为租户 {s['tenant']} 生效（无需标签） / cold-start score "
+                      f"{s['cold_start']} is now live for tenant {s['tenant']} (no labels needed)")
     if s.get("cold_start_idle"):
         _print_idle(s["cold_start_idle"])
 
@@ -187,7 +190,8 @@ def train(
     if as_json:
         print_json(out)
     else:
-        console.print(f"registered {out['version']} ({out['kind']}) as {out['role']} for tenant {tenant}")
+        console.print(f"已登记 {out['version']}（{out['kind']}），角色 {out['role']}，租户 {tenant} / registered "
+                      f"{out['version']} ({out['kind']}) as {out['role']} for tenant {tenant}")
         if out.get("idle"):
             _print_idle(out["idle"])
 
@@ -263,15 +267,16 @@ def evaluate(
     if as_json:
         print_json(out)
         return
-    table = Table(title=f"tenant {tenant}, {protocol} ({len(out['folds'])} fold(s), mean)")
-    for col in ("scorer", "AUC ROC", "AP", "recall@1%FPR", "CP@100", "legit interrupted", "frauds stopped"):
+    table = Table(title=f"租户 / tenant {tenant}, {protocol} ({len(out['folds'])} 折 / fold(s), 均值 / mean)")
+    for col in ("评分 / scorer", "AUC ROC", "AP", "recall@1%FPR", "CP@100", "正常被打断 / legit interrupted",
+                "欺诈被拦截 / frauds stopped"):
         table.add_column(col)
     m, p = out["mean"], out["policy"]
     c = out["cold_start"]
-    table.add_row("dunpai model", *(f"{m[k]:.3f}" for k in ("auc_roc", "average_precision", "recall_at_1pct_fpr",
+    table.add_row("模型 / dunpai model", *(f"{m[k]:.3f}" for k in ("auc_roc", "average_precision", "recall_at_1pct_fpr",
                                                           "card_precision_at_100")),
                   f"{p['legit_interrupted']:.4f}", f"{p['fraud_stopped']:.3f}")
-    table.add_row("cold start (no labels)", *(f"{c[k]:.3f}" for k in ("auc_roc", "average_precision",
+    table.add_row("冷启动（无标签） / cold start (no labels)", *(f"{c[k]:.3f}" for k in ("auc_roc", "average_precision",
                                                                     "recall_at_1pct_fpr", "card_precision_at_100")),
                   f"{c['legit_interrupted']:.4f}", f"{c['fraud_stopped']:.3f}")
     console.print(table)
@@ -309,24 +314,26 @@ def backtest(
         print_json(out)
         return
     rules = out["rules"]
-    table = Table(title=f"rule backtest, tenant {tenant}: {rules['payments']:,} payments, {rules['frauds']:,} frauds "
-                  f"({out['blocked_card_payments_left_out']:,} payments of blocked cards left out)")
-    for col in ("rule", "hits", "share", "precision", "recall", "alerts/day", ""):
+    table = Table(title=f"规则回测 / rule backtest, tenant {tenant}: {rules['payments']:,} payments, "
+                  f"{rules['frauds']:,} frauds ({out['blocked_card_payments_left_out']:,} payments of blocked cards "
+                  "left out)")
+    for col in ("规则 / rule", "命中 / hits", "占比 / share", "精确率 / precision", "召回率 / recall",
+                "每日告警 / alerts/day", ""):
         table.add_column(col)
     for r in rules["rules"]:
         table.add_row(r["rule_id"], f"{r['hits']:,}", f"{r['share_of_payments']:.4f}",
                       "-" if r["precision"] is None else f"{r['precision']:.3f}",
                       "-" if r["recall"] is None else f"{r['recall']:.3f}", f"{r['alerts_per_day']:.1f}",
-                      "[red]noisy[/red]" if r["noisy"] else "")
+                      "[red]嘈杂 / noisy[/red]" if r["noisy"] else "")
     console.print(table)
     d = rules["difference"]
-    console.print(f"draft vs published: +{d['extra_frauds_caught']} frauds caught, -{d['frauds_no_longer_caught']} "
-                  f"lost, +{d['extra_alerts']} alerts, -{d['alerts_removed']} alerts")
+    console.print(f"草稿对比已发布 / draft vs published: +{d['extra_frauds_caught']} frauds caught, "
+                  f"-{d['frauds_no_longer_caught']} lost, +{d['extra_alerts']} alerts, -{d['alerts_removed']} alerts")
     rec = out.get("recommended")
     if rec:
         steps = ", ".join(f"{step} ≥ {level:.3g}" if level is not None else f"{step} never (no room in the budget)"
                           for step, level in rec["thresholds"].items() if step != "budget")
-        console.print(f"thresholds for a budget of {rec['budget']:.2%} of legitimate payments "
+        console.print(f"推荐阈值 / thresholds for a budget of {rec['budget']:.2%} of legitimate payments "
                       f"(model {rec['model']}): {steps}; "
                       f"on the held-back days: {rec['held_back']['legit_interrupted']:.4%} interrupted, "
                       f"{rec['held_back']['fraud_stopped']:.1%} of frauds stopped")
@@ -345,8 +352,8 @@ def models_list(tenant: TenantOpt = "default", as_json: JsonOpt = False, config:
                      "data_window": i.meta["data_window"], "metrics": i.meta["metrics"],
                      "thresholds": i.meta.get("thresholds")} for i in infos])
         return
-    table = Table(title=f"models of tenant {tenant}")
-    for col in ("version", "kind", "role", "window", "valid AP"):
+    table = Table(title=f"租户 {tenant} 的模型 / models of tenant {tenant}")
+    for col in ("版本 / version", "类型 / kind", "角色 / role", "数据窗口 / window", "验证 AP / valid AP"):
         table.add_column(col)
     for i in infos:
         w = i.meta["data_window"]
@@ -369,7 +376,7 @@ def models_promote(version: Annotated[str | None, typer.Argument(help="版本（
         promoted = Registry(cfg.model_registry / tenant).promote(version)
     except UnknownModel as exc:
         raise NotFound("no such model", version=str(exc)) from None
-    console.print(f"{promoted} is now the champion of tenant {tenant}")
+    console.print(f"{promoted} 现为租户 {tenant} 的冠军模型 / {promoted} is now the champion of tenant {tenant}")
 
 
 __all__ = ["backtest", "eval_app", "import_", "models_app", "train"]

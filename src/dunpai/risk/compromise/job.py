@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -130,14 +130,16 @@ class CompromiseJob:
         self._pending = still
 
     # --- the test ---------------------------------------------------------------------------------
+    def _counts_at(self, terminal: str) -> Callable[[str], bool]:
+        """Whether a card still counts at ``terminal``: no other flagged terminal explains it (it used
+        that one in its suspect window: its skimmer is found)."""
+        explains, mine = self._explains, {terminal}
+        return lambda card: card not in explains or explains[card] <= mine
+
     def _visits(self, terminal: str) -> list[tuple[float, str]]:
-        """Known fraud cards' uses of ``terminal``, less the cards another flagged terminal explains
-        (they used it in its suspect window: their skimmer is found)."""
-        known, explains, mine = self._known, self._explains, {terminal}
-        return sorted(
-            (t, c) for t, c in self._evidence.get(terminal, ())
-            if c in known and (c not in explains or explains[c] <= mine)
-        )
+        """Known fraud cards' uses of ``terminal`` that still count there."""
+        known, counts = self._known, self._counts_at(terminal)
+        return sorted((t, c) for t, c in self._evidence.get(terminal, ()) if c in known and counts(c))
 
     def _scan(self, terminal: str, visits: list[tuple[float, str]], population: int) -> tuple[_Test | None, int]:
         """The most significant window at ``terminal`` and how many windows were scanned.
@@ -160,9 +162,9 @@ class CompromiseJob:
         k = np.cumsum((np.arange(n)[None, :] >= rows) & (prev_visit[None, :] < rows), axis=1)
         # all cards in [times[i], times[j]] at the terminal, the same way over its traffic
         traffic_t, traffic_c = self.history.terminal_arrays(terminal, float(times[0]), float(times[-1]))
-        explains, mine = self._explains, {terminal}
-        if explains:  # cards another flagged terminal explains count neither as frauds nor in the traffic
-            keep = np.array([c not in explains or explains[c] <= mine for _, c in
+        if self._explains:  # cards another flagged terminal explains count neither as frauds nor in the traffic
+            counts = self._counts_at(terminal)
+            keep = np.array([counts(c) for _, c in
                              self.history.terminal_cards(terminal, float(times[0]), float(times[-1]))], dtype=bool)
             traffic_t, traffic_c = traffic_t[keep], traffic_c[keep]
         prev = _previous_use(traffic_c)
