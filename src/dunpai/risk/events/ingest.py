@@ -16,7 +16,7 @@ import json
 from decimal import Decimal
 from typing import Any, Protocol
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.events.schemas import AnyEvent, CardEvent, CardNotPresent, CardPresent, Event
@@ -61,19 +61,23 @@ def _wire_json(raw: bytes | str) -> Any:
         raise InvalidInput("the body is not valid JSON", problems=[FieldProblem("$", problem[:200])]) from None
 
 
-def pan_in_clear(pan: str, fields: Any, path: str = "") -> str | None:
-    """The first field of ``fields`` (a dict of an event's fields, without ``pan``) that holds the
-    card number ``pan`` in clear — inside a text (an id made with it) or as a number — or ``None``."""
-    number = int(pan)
-    items = fields.items() if isinstance(fields, dict) else enumerate(fields) if isinstance(fields, list) else ()
-    for key, value in items:
-        where = f"{path}.{key}" if path else str(key)
-        if isinstance(value, str) and pan in value:
-            return where
-        if isinstance(value, int | float | Decimal) and not isinstance(value, bool) and value == number >= 10**11:
-            return where
-        if isinstance(value, dict | list) and (found := pan_in_clear(pan, value, where)) is not None:
-            return found
+def pan_in_clear(pan: str, fields: Any, number: int | None = None) -> str | None:
+    """The first field of ``fields`` (an event's fields without ``pan``, nested places, dicts and
+    lists walked) that holds the card number ``pan`` in clear — inside a text (an id made with it) or
+    as a number — named by its path, or ``None``."""
+    number = int(pan) if number is None else number
+    for key, value in fields.items() if isinstance(fields, dict) else enumerate(fields):
+        kind = type(value)
+        if kind is str:
+            if pan in value:
+                return str(key)
+        elif kind is int or kind is float or kind is Decimal:
+            if number >= 10**11 and value == number:
+                return str(key)
+        elif value is not None and kind is not bool:
+            inner = value.__dict__ if isinstance(value, BaseModel) else value if isinstance(value, dict | list) else ()
+            if inner and (found := pan_in_clear(pan, inner, number)) is not None:
+                return f"{key}.{found}"
     return None
 
 
@@ -96,7 +100,7 @@ def parse_event(raw: Any, protector: PanProtector | None = None, *, wire: bool |
     masked = None
     if isinstance(event, CardPresent | CardNotPresent | CardEvent):
         if event.pan is not None:
-            leak = pan_in_clear(event.pan, event.model_dump(exclude={"pan"}, exclude_none=True))
+            leak = pan_in_clear(event.pan, {k: v for k, v in event.__dict__.items() if k != "pan"})
             if leak is not None:
                 raise InvalidInput("a card number would be stored in clear",
                                    problems=[FieldProblem(leak, "holds the card number sent as pan")])
