@@ -280,6 +280,11 @@ def evaluate(
                                                                     "recall_at_1pct_fpr", "card_precision_at_100")),
                   f"{c['legit_interrupted']:.4f}", f"{c['fraud_stopped']:.3f}")
     console.print(table)
+    if c.get("no_room"):
+        console.print(f"[yellow]冷启动：{c['no_room']:.0%} 的折中打断预算没有给评分留下余地（规则的打断先计入），"
+                      "评分没有打断任何交易。\n"
+                      f"Cold start: in {c['no_room']:.0%} of the folds the alert budget left the score no room (the "
+                      "rules' own interruptions come first), so it interrupted nothing there.[/yellow]")
 
 
 def backtest(

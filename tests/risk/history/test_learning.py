@@ -68,6 +68,7 @@ def test_eval_split_reports_the_model_and_the_cold_start_score(bank: Path, tmp_p
     (fold,) = out["folds"]
     assert fold["test_frauds"] > 0 and fold["auc_roc"] > 0.9 and fold["average_precision"] > 0.5
     assert {"legit_interrupted", "fraud_stopped"} <= set(fold["policy"]) and fold["cold_start"]["auc_roc"] > 0.5
+    assert fold["cold_start"]["no_room"] == 0.0
     # Thresholds chosen for a 0.5 % budget hold on the later test days (the model they were measured on decides).
     assert fold["policy"]["legit_interrupted"] <= 0.02 and fold["policy"]["fraud_stopped"] > 0.5
     assert json.loads((tmp_path / "e.json").read_text())["mean"] == out["mean"]
@@ -165,6 +166,9 @@ def test_when_the_rules_use_the_whole_budget_the_cold_start_score_says_it_will_i
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "没有给冷启动评分留下余地" in text and "leaves the cold-start score no room" in text
+    result = dunpai("eval", "--protocol", "split", "--data-dir", str(bank))
+    assert result.exit_code == 0, result.output
+    assert "in 100% of the folds the alert budget left the score no room" in " ".join(result.output.split())
 
 
 def _dataset(data: Path):  # type: ignore[no-untyped-def]

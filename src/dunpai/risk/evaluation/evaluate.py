@@ -141,7 +141,9 @@ def evaluate(ds: Dataset, folds: Sequence[Fold], budget: float = DEFAULT_BUDGET,
             "rules_only": {"legit_interrupted": float(rules[y == 0].mean()) if (y == 0).any() else 0.0,
                            "fraud_stopped": float(rules[y == 1].mean()) if (y == 1).any() else 0.0},
             "cold_start": {**{k: v for k, v in figures(ds, te, y, cold_scores).items() if k in KEYS},
-                           **interrupt_rates(cold_scores, y, cold.policy, rules)},
+                           **interrupt_rates(cold_scores, y, cold.policy, rules),
+                           # 1: the budget left the score no room (rules first): it interrupts nothing
+                           "no_room": float(not math.isfinite(cold.policy.verify))},
         }
         out_folds.append(fold_out)
         last = {"y": y, "scores": {"dunpai model": scores, "cold start (no labels)": cold_scores},
