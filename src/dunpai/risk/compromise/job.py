@@ -40,7 +40,7 @@ from dunpai.risk.compromise.model import (
 )
 from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
 from dunpai.risk.compromise.stats import binom_sf_array
-from dunpai.risk.compromise.visits import VisitHistory
+from dunpai.risk.compromise.visits import F64, I64, VisitHistory
 from dunpai.risk.compromise.warning import combine, log10_bayes_factor, terminal_probability, victim_share
 from dunpai.risk.events.schemas import Label
 
@@ -82,6 +82,8 @@ class CompromiseJob:
         self._card_exposure: dict[str, dict[str, float]] = {}
         self._advised: set[str] = set()
         self._explains: dict[str, set[str]] = {}
+        self._explained: dict[str, tuple[float, float]] = {}
+        """flagged terminal -> the suspect window whose cards ``_explains`` holds."""
         """card -> the flagged terminals it used in their suspect window (it may have been skimmed there)."""
 
     # --- input ------------------------------------------------------------------------------------
@@ -161,12 +163,7 @@ class CompromiseJob:
         prev_visit = _previous_use(fraud_codes)
         k = np.cumsum((np.arange(n)[None, :] >= rows) & (prev_visit[None, :] < rows), axis=1)
         # all cards in [times[i], times[j]] at the terminal, the same way over its traffic
-        traffic_t, traffic_c = self.history.terminal_arrays(terminal, float(times[0]), float(times[-1]))
-        if self._explains:  # cards another flagged terminal explains count neither as frauds nor in the traffic
-            counts = self._counts_at(terminal)
-            keep = np.array([counts(c) for _, c in
-                             self.history.terminal_cards(terminal, float(times[0]), float(times[-1]))], dtype=bool)
-            traffic_t, traffic_c = traffic_t[keep], traffic_c[keep]
+        traffic_t, traffic_c = self._traffic(terminal, float(times[0]), float(times[-1]))
         prev = _previous_use(traffic_c)
         a = np.searchsorted(traffic_t, times, "left")
         b = np.searchsorted(traffic_t, times, "right")
@@ -193,6 +190,17 @@ class CompromiseJob:
         cards = tuple(sorted({c for _, c in visits[i : j + 1]}))
         best = _Test(int(k_arr[w]), int(m_arr[w]), float(p[w]), float(rate[w]), float(times[i]), float(times[j]), cards)
         return best, len(i_arr)
+
+    def _traffic(self, terminal: str, start: float, end: float) -> tuple[F64, I64]:
+        """The terminal's uses in ``[start, end]`` (times, card codes) by the cards that still count
+        there: those another flagged terminal explains count neither as frauds nor in the traffic."""
+        if not self._explains:
+            return self.history.terminal_arrays(terminal, start, end)
+        counts = self._counts_at(terminal)
+        codes: dict[str, int] = {}
+        kept = [(t, codes.setdefault(c, len(codes))) for t, c in self.history.terminal_cards(terminal, start, end)
+                if counts(c)]
+        return np.array([t for t, _ in kept], dtype=np.float64), np.array([c for _, c in kept], dtype=np.int64)
 
     def _test(self, terminal: str, population: int, tests: int) -> _Test | None:
         visits = self._visits(terminal)
@@ -277,8 +285,7 @@ class CompromiseJob:
             flag = self._flag(terminal, results[terminal], as_of, tests)
             self.repo.save_flag(flag)
             flagged[terminal] = flag
-            for _, card in self.history.terminal_cards(terminal, flag.window_start, flag.window_end):
-                self._explains.setdefault(card, set()).add(terminal)  # for the terminals after it
+            self._explain(flag)  # for the terminals after it
             if old is None:
                 new_flags.append(flag)
         new_exposed += self._expose(as_of)
@@ -291,6 +298,16 @@ class CompromiseJob:
             exposed_total=len(self.repo.exposed_cards()),
             reissue_advised=self._advise(new_exposed),
         )
+
+    def _explain(self, flag: TerminalFlag) -> None:
+        """The cards used at a flagged terminal in its suspect window are explained by it (read again
+        only when a run moves the window)."""
+        window = (flag.window_start, flag.window_end)
+        if self._explained.get(flag.terminal_id) == window:
+            return
+        self._explained[flag.terminal_id] = window
+        for _, card in self.history.terminal_cards(flag.terminal_id, *window):
+            self._explains.setdefault(card, set()).add(flag.terminal_id)
 
     def _flag(self, terminal: str, res: _Test, as_of: float, tests: int) -> TerminalFlag:
         evidence = []

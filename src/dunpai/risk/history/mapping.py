@@ -272,12 +272,12 @@ class Mapping:
             read = [c for c in carriers if any(fnmatch.fnmatchcase(c, n) for n in names)] \
                 if path[1] == "attributes" else [c for c in carriers if c in names]
             raw = self.spec.event[str(path[1])]
-            tokenised = path[-1] == "column" and len(path) == 3 and isinstance(raw, dict) and raw.get("token")
-            if read and not tokenised:
-                why = ("add token: true, or they would be stored in clear" if path[-1] == "column" and len(path) == 3
-                       and path[1] in ID_FIELDS else "they would be stored in clear (an id may read them alone "
-                       "with token: true)")
-                problems.append(self.problem(path, f"reads the card numbers of {read[0]!r}: {why}"))
+            alone = path[2:] == ("column",)  # the field is {column: ...} itself
+            if not read or (alone and isinstance(raw, dict) and raw.get("token")):
+                continue
+            why = ("add token: true, or they would be stored in clear" if alone and path[1] in ID_FIELDS
+                   else "they would be stored in clear (an id may read them alone with token: true)")
+            problems.append(self.problem(path, f"reads the card numbers of {read[0]!r}: {why}"))
         return problems
 
     def check_columns(self, available: list[str]) -> None:
