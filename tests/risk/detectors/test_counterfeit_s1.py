@@ -66,3 +66,22 @@ def test_genuine_chip_use_far_from_home_is_allowed() -> None:
     decision = replay.decide(_cp("e2", T0 + timedelta(days=1), "pos_purchase", 6_000, BINYANG))
     assert decision.action == "allow"
     assert not {"sig_chip_card_stripe_read", "sig_impossible_travel"} & set(decision.signals)
+
+
+def test_travel_to_a_terminal_reported_at_many_places_is_not_impossible() -> None:
+    """A data source that gives a merchant's name as the terminal, at a different place each time,
+    has no fixed point there: a card's jump to it is no evidence of a copy. A fixed ATM is."""
+    beijing = Location(lat=39.9, lon=116.4, city="北京")
+    guangzhou = Location(lat=23.129, lon=113.264, city="广州")  # about 500 km from Nanning
+
+    def jump(terminal_seen_at: Location) -> set[str]:
+        replay = Replay(engine_with())
+        # Another customer's use of the same terminal id three days earlier: its place so far.
+        replay.decide(_cp("e1", T0 - timedelta(days=3), "pos_purchase", 5_000, terminal_seen_at, card_id="card-9",
+                          account_id="acct-9", customer_id="cust-9", terminal_id="haley-group"))
+        replay.decide(_cp("e2", T0, "pos_purchase", 5_000, NANNING))
+        return set(replay.decide(_cp("e3", T0 + timedelta(minutes=40), "pos_purchase", 5_000, guangzhou,
+                                     terminal_id="haley-group")).signals)
+
+    assert "sig_impossible_travel" in jump(guangzhou)  # always at Guangzhou: a fixed point
+    assert "sig_impossible_travel" not in jump(beijing)  # the same id at Beijing before, now at Guangzhou

@@ -14,7 +14,7 @@ from dunpai.core.config import load_settings
 from dunpai.risk.history.dataset import load
 from dunpai.risk.history.store import HistoryStore
 from dunpai.risk.history.training import cold_start_idle
-from dunpai.risk.models.coldstart import fit_cold_start
+from dunpai.risk.models.coldstart import ColdStartScorer, fit_cold_start
 from dunpai.risk.models.policy import Thresholds, interrupt_rates, thresholds
 from dunpai.risk.models.registry import Registry
 from dunpai.risk.models.train import carried_over
@@ -148,6 +148,25 @@ def test_the_cold_start_score_interrupts_about_the_budget_and_ranks_unusual_paym
     assert scores[y == 1].mean() > scores[y == 0].mean() + 0.2
     live = dict(zip(scorer.features, ds.matrix(list(scorer.features), rows[:1])[0], strict=True))
     assert scorer.predict(live) == pytest.approx(scores[0])
+
+
+def test_a_place_at_a_terminal_reported_at_many_places_is_no_surprise_to_the_cold_start_score() -> None:
+    rng = np.random.default_rng(1)
+    names = ["card_km_from_usual", "card_amount_pctl", "term_place_spread_km"]
+    n = 5_000
+    spread = np.where(rng.random(n) < 0.5, 0.0, rng.uniform(100, 2_000, n))  # half fixed, half wandering ids
+    window = np.column_stack([rng.exponential(5.0, n), rng.random(n), spread])
+    scorer = fit_cold_start(window, names, 0.01)
+    far_at = {"card_km_from_usual": 400.0, "card_amount_pctl": 0.5}
+    fixed = scorer.predict({**far_at, "term_place_spread_km": 0.0})
+    wandering = scorer.predict({**far_at, "term_place_spread_km": 900.0})
+    ordinary = scorer.predict({"card_km_from_usual": 1.0, "card_amount_pctl": 0.5, "term_place_spread_km": 0.0})
+    assert fixed >= scorer.policy.verify > wandering
+    assert wandering == pytest.approx(ordinary, abs=0.15)
+    assert "card_km_from_usual" in dict(scorer.contributions({**far_at, "term_place_spread_km": 0.0}, 3))
+    assert "card_km_from_usual" not in dict(scorer.contributions({**far_at, "term_place_spread_km": 900.0}, 3))
+    assert ColdStartScorer.from_json(scorer.to_json(), "v").predict({**far_at, "term_place_spread_km": 900.0}) == \
+        pytest.approx(wandering)
 
 
 def test_when_the_rules_use_the_whole_budget_the_cold_start_score_says_it_will_interrupt_nothing(

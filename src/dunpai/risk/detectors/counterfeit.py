@@ -1,7 +1,8 @@
 """Counterfeit card (case S1): a skimmed copy used while the genuine card is in the owner's pocket.
 
 EMV facts (a chip card read by stripe, a chip counter out of order), geography (two card-present
-uses too far apart, beyond the uncertainty of either place and the card's own usual spread, for a
+uses too far apart, beyond the uncertainty of either place, the spread of the places reported for
+the terminal and the card's own usual spread, for a
 card whose places do not jump like that routinely; the card far from the customer's phone), the
 cash-out pattern (the balance drained soon after a deposit elsewhere) and the point-of-compromise
 job's output (the card was exposed at a skimmed terminal and not yet reissued; the terminal itself
@@ -10,12 +11,25 @@ is flagged) — read from the ``ExposureEnricher``'s ``card_exposed`` and ``term
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dunpai.core.i18n import Text
 from dunpai.risk.detectors.base import Detector, SignalSpec
 
 HOUR = 3600.0
 CP = ("card_present",)
 CARD = ("card_present", "card_not_present")
+
+
+def _impossible_travel(f: Mapping[str, float]) -> bool:
+    """Too far for the time, beyond the card's own spread and beyond how far the places reported
+    for this terminal spread (an id given at many places is no fixed point), for a card whose
+    places do not jump like that routinely."""
+    km = f["card_km_from_last_cp"]
+    net = km - f.get("term_place_spread_km", 0.0)
+    return (net > max(50.0, 3.0 * f["card_radius_km"]) and f["card_speed_kmh"] * net / km > 300
+            and f["card_impossible_30d"] < 1.5)
+
 
 COUNTERFEIT = Detector("counterfeit", (
     SignalSpec(
@@ -28,8 +42,7 @@ COUNTERFEIT = Detector("counterfeit", (
         "sig_impossible_travel", "counterfeit.impossible_travel",
         Text("两次刷卡地点相距过远，时间内无法到达",
              "two card-present uses too far apart for the time between them"),
-        CP, lambda f: (f["card_km_from_last_cp"] > max(50.0, 3.0 * f["card_radius_km"]) and f["card_speed_kmh"] > 300
-                       and f["card_impossible_30d"] < 1.5),
+        CP, _impossible_travel,
     ),
     SignalSpec(
         "sig_card_far_from_phone", "counterfeit.card_far_from_phone",

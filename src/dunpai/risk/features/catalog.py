@@ -144,6 +144,9 @@ OTHER = {
     "cust_frauds_known": "fraud labels of the customer arrived, ever",
     "cust_secs_since_fraud": "seconds since the customer's last fraud label arrived",
     "term_stripe_share_24h": "share of the terminal's reads by stripe in about the last day",
+    "term_place_spread_km": "how far the places reported for the terminal spread (km from the first): 0 for a fixed "
+                            "ATM or POS; large where a data source gives one id at many places, whose travel "
+                            "`sig_impossible_travel` then discounts",
     "pop_amount_pctl": "where the amount lies among all the tenant's payments of this type (90-day memory): "
                        "what \"large\" means for a payer without a history",
     "cat_count_30d": "payments in this category across the tenant, about the last 30 days",

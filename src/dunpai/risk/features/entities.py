@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from dunpai.risk.events.schemas import CardNotPresent, CardPresent, Label, Login, MobileTransfer, StaffAccess
 from dunpai.risk.features.event import STRIPE_MODES, channel_of, event_location
+from dunpai.risk.features.geo import haversine_km
 from dunpai.risk.features.habit import (
     N_AMT,
     amount_bin,
@@ -198,9 +199,10 @@ class _FanInStep:
     field: ClassVar[str] = ""
     layout: ClassVar[Layout] = Layout(
         ["ref", "first_t", "n", "count_24h", "count_7d", "count_30d", "sum_30d", "fraud_7d", "fraud_30d",
-         "frauds", "fraud_t", "in_t", "in_24h", "stripe_24h", "ring_head", *(f"ring{i}" for i in range(W * RING))],
+         "frauds", "fraud_t", "in_t", "in_24h", "stripe_24h", "place_lat", "place_lon", "place_spread", "ring_head",
+         *(f"ring{i}" for i in range(W * RING))],
         sets={"customers": 8},
-        defaults={"ref": NEVER, "first_t": NEVER, "fraud_t": NEVER, "in_t": NEVER},
+        defaults={"ref": NEVER, "first_t": NEVER, "fraud_t": NEVER, "in_t": NEVER, "place_lat": NEVER},
     )
     _S: ClassVar[dict[str, int]] = layout.slot
     _DECAY: ClassVar[DecayGroups] = decay_groups((
@@ -274,7 +276,9 @@ class _FanInStep:
 
 class TerminalStep(_FanInStep):
     """An ATM or POS terminal; also the share of magnetic-stripe reads and distinct cards (a
-    skimmer's terminal, case S4)."""
+    skimmer's terminal, case S4), and how far the places reported for it spread: an ATM stays put,
+    while an id some data source gives at many places (a merchant's name, a billing address
+    somewhere) is no fixed point to judge a card's travel by."""
 
     name = "terminal"
     prefix = "term"
@@ -283,13 +287,20 @@ class TerminalStep(_FanInStep):
     applies_to: ClassVar[tuple[type, ...]] = (CardPresent, Label)
 
     def feature_names(self) -> tuple[str, ...]:
-        return (*super().feature_names(), "term_stripe_share_24h")
+        return (*super().feature_names(), "term_stripe_share_24h", "term_place_spread_km")
 
     def update(self, state: array[float] | None, event: Any, t: float, out: Features) -> array[float]:
         s = super().update(state, event, t, out)
         if isinstance(event, CardPresent):
             s[F_STRIPE_24H] += 1.0 if event.pos_entry_mode in STRIPE_MODES else 0.0
             out["term_stripe_share_24h"] = s[F_STRIPE_24H] / max(s[F_COUNT_24H], 1.0)
+            loc = event.terminal_location
+            if loc is not None:
+                if s[F_PLACE_LAT] <= NEVER:
+                    s[F_PLACE_LAT], s[F_PLACE_LON] = loc.lat, loc.lon
+                km = haversine_km(s[F_PLACE_LAT], s[F_PLACE_LON], loc.lat, loc.lon)
+                s[F_PLACE_SPREAD] = max(s[F_PLACE_SPREAD], km)
+            out["term_place_spread_km"] = s[F_PLACE_SPREAD]
         return s
 
 
@@ -628,6 +639,9 @@ F_FRAUD_T = _F_SLOTS["fraud_t"]
 F_IN_T = _F_SLOTS["in_t"]
 F_IN_24H = _F_SLOTS["in_24h"]
 F_STRIPE_24H = _F_SLOTS["stripe_24h"]
+F_PLACE_LAT = _F_SLOTS["place_lat"]
+F_PLACE_LON = _F_SLOTS["place_lon"]
+F_PLACE_SPREAD = _F_SLOTS["place_spread"]
 F_RING_HEAD = _F_SLOTS["ring_head"]
 F_RING = _F_SLOTS["ring0"]
 F_CUSTOMERS = _FanInStep.layout.sets["customers"]

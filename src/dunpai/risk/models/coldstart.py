@@ -10,7 +10,8 @@ distribution of a calibration window, no labels needed), read as a surprise ``-l
 Deviations that measure one thing (the amount against the card's mean, its median, its percentile)
 are one *dimension*: each dimension counts once, with its largest surprise, and the payment's
 surprise is the sum over dimensions — amount, time, velocity, novelty, place, balance, shared
-devices, and each detector signal on its own (Fisher's method over independent tests).
+devices, and each detector signal on its own (Fisher's method over independent tests). A place
+reported for a terminal that is no fixed point (``SPREAD``) adds no surprise.
 
 The score reported is how rare that combined surprise is in the same window, on a log scale: 0.5
 means about one payment in a hundred is as unusual, 0.75 one in a thousand, 1.0 one in ten thousand
@@ -48,6 +49,11 @@ DEVIATIONS: dict[str, tuple[str, int]] = {
 }
 """Habit deviations: their dimension and their unusual side (``HIGH``: large values are unusual).
 Detector signals (``sig_*``) are deviations too, each its own dimension."""
+SPREAD, UNFIXED_KM = "term_place_spread_km", 50.0
+"""Where the places reported for a payment's terminal spread over more than ``UNFIXED_KM`` (one
+id given at many places: a merchant's name, a billing address), its place says nothing about
+where the card was: the place dimension counts no surprise there (as impossible travel ignores
+such a terminal). Read by the scorer, not a deviation itself (sense 0)."""
 FEATURE_SAMPLE = 5_000
 """Each deviation's calibration distribution is a sorted uniform sample of the window's values."""
 SURPRISE_SAMPLE = 50_000
@@ -93,14 +99,18 @@ class ColdStartScorer:
         for j, (grid, sense) in enumerate(zip(self.grids, self.senses, strict=True)):
             col = matrix[:, j]
             given = ~np.isnan(col)
-            if given.any():
+            if sense and given.any():
                 out[given, j] = -np.log(_tails(grid, col[given], sense))
+        if SPREAD in self.features:
+            unfixed = matrix[:, self.features.index(SPREAD)] > UNFIXED_KM  # NaN (no terminal): False
+            place = np.array([d == "place" for d in self.dimensions])
+            out[np.ix_(unfixed, place)] = 0.0
         return out
 
     def _total(self, surprises: np.ndarray) -> np.ndarray:
         """Each dimension's largest surprise, summed over the dimensions."""
         total = np.zeros(len(surprises))
-        for dim in dict.fromkeys(self.dimensions):
+        for dim in dict.fromkeys(d for d in self.dimensions if d):
             cols = [j for j, d in enumerate(self.dimensions) if d == dim]
             total += surprises[:, cols].max(axis=1)
         return total
@@ -156,11 +166,12 @@ def fit_cold_start(matrix: np.ndarray, names: Sequence[str], budget: float,
     deviation present there, then the combined surprise, then the budget's thresholds."""
     wanted = dict(DEVIATIONS)
     wanted.update({n: (n, HIGH) for n in names if n.startswith("sig_")})
+    wanted[SPREAD] = ("", 0)
     cols = [i for i, n in enumerate(names) if n in wanted and np.nanstd(matrix[:, i]) > 0]
     features = tuple(names[i] for i in cols)
     senses = tuple(wanted[f][1] for f in features)
     dimensions = tuple(wanted[f][0] for f in features)
-    grids = tuple(_sample(matrix[:, i], FEATURE_SAMPLE) for i in cols)
+    grids = tuple(_sample(matrix[:, i], FEATURE_SAMPLE) if senses[k] else np.zeros(0) for k, i in enumerate(cols))
     scorer = ColdStartScorer(features, senses, dimensions, grids, np.zeros(1), Thresholds(1.0, 1.0, 1.0, budget))
     sub = matrix[:, cols]
     total = scorer._total(scorer._surprises(sub))
