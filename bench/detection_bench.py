@@ -206,7 +206,7 @@ def _cold_start_one(name: str, files: list[Path], mapping: Path, id_column: str,
     import yaml
 
     from dunpai.core.db import make_engine
-    from dunpai.risk.evaluation.evaluate import rule_alerts
+    from dunpai.risk.evaluation.evaluate import cold_start_rows, rule_alerts
     from dunpai.risk.history.dataset import load
     from dunpai.risk.history.store import HistoryStore
     from dunpai.risk.models.coldstart import fit_cold_start
@@ -222,7 +222,7 @@ def _cold_start_one(name: str, files: list[Path], mapping: Path, id_column: str,
     ds = load(make_engine(f"sqlite:///{data / 'dunpai.db'}"), HistoryStore(data, "default"))
     t = ds.t
     cut = float(np.quantile(t, 0.8))
-    calib = ds.rows_between(cut - 30 * 86400, cut)
+    calib = cold_start_rows(ds, cut)
     test = ds.rows_between(cut, float(t.max()) + 1)
     names = ds.feature_columns()
     scorer = fit_cold_start(ds.matrix(names, calib), names, 0.005, rule_alerts(ds, calib))

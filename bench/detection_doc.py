@@ -91,9 +91,10 @@ def _folds(r: dict[str, Any]) -> list[str]:
                  f"{m['card_precision_at_100']:.3f} ± {s['card_precision_at_100']:.3f} | "
                  f"{r['policy']['legit_interrupted']:.4f} | {r['policy']['fraud_stopped']:.3f} |")
     c = r["cold_start"]
-    lines += ["", f"The cold-start score on the same test rows (calibrated on each fold's training window, no label "
-              f"read): AUC {_f(c['auc_roc'])}, AP {_f(c['average_precision'])}, legitimate payments interrupted "
-              f"{c['legit_interrupted']:.4f}, frauds stopped {c['fraud_stopped']:.3f}.", ""]
+    lines += ["", "The cold-start score on the same test rows (calibrated on the 30 days before each fold's test "
+              f"window, no label read): AUC {_f(c['auc_roc'])}, AP {_f(c['average_precision'])}, "
+              f"legitimate payments interrupted {c['legit_interrupted']:.4f}, "
+              f"frauds stopped {c['fraud_stopped']:.3f}.", ""]
     top = r.get("top_features") or []
     if top:
         lines += ["Features the last fold's model leaned on most (share of split gain): " +

@@ -82,6 +82,12 @@ def test_eval_prequential_and_dated_split_take_their_windows(bank: Path) -> None
     dated = dunpai_json("eval", "--train-from", "2026-01-01", "--train-to", "2026-01-25", "--test-from",
                         "2026-01-26", "--test-to", "2026-02-09", "--data-dir", str(bank))
     assert dated["folds"][0]["test_from"].startswith("2026-01-26")
+    # The cold-start score is the one the import would have put in place when the test starts,
+    # whatever window the model trains on.
+    shorter = dunpai_json("eval", "--train-from", "2026-01-12", "--train-to", "2026-01-25", "--test-from",
+                          "2026-01-26", "--test-to", "2026-02-09", "--data-dir", str(bank))
+    assert shorter["folds"][0]["train_from"] > dated["folds"][0]["train_from"]
+    assert shorter["folds"][0]["cold_start"] == dated["folds"][0]["cold_start"]
     bad = dunpai("eval", "--train-from", "2026-01-01", "--data-dir", str(bank))
     assert bad.exit_code != 0
 

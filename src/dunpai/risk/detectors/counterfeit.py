@@ -2,8 +2,8 @@
 
 EMV facts (a chip card read by stripe, a chip counter out of order), geography (two card-present
 uses too far apart, beyond the uncertainty of either place, the spread of the places reported for
-the terminal and the card's own usual spread, for a
-card whose places do not jump like that routinely; the card far from the customer's phone), the
+the terminal and the card's own usual spread, for a card whose places do not jump like that
+routinely; the card far from the customer's phone), the
 cash-out pattern (the balance drained soon after a deposit elsewhere) and the point-of-compromise
 job's output (the card was exposed at a skimmed terminal and not yet reissued; the terminal itself
 is flagged) — read from the ``ExposureEnricher``'s ``card_exposed`` and ``terminal_flagged``.

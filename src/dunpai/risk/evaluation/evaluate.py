@@ -6,7 +6,8 @@ precision top-100 (per day, each card's highest score; cards found on an earlier
 days: the Handbook's measure, on the cards — or, for transfers, accounts — of the data), and the
 alert budget's effect on the test window: legitimate payments interrupted, frauds stopped. Beside
 the model, on the same test rows: the rules alone (the actions the history replay took) and the
-cold-start score fitted on the training window without any label.
+cold-start score as ``dunpai import`` would have put it in place the day the test starts:
+calibrated on the 30 days before, without any label.
 
 Test rows exclude payments on cards already blocked after a confirmed fraud (the card lifecycle,
 as the Handbook removes known-compromised cards); the count is reported.
@@ -24,13 +25,15 @@ import numpy as np
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.evaluation import metrics
-from dunpai.risk.evaluation.protocol import Fold
+from dunpai.risk.evaluation.protocol import DAY, Fold
 from dunpai.risk.history.dataset import Dataset
 from dunpai.risk.models.coldstart import fit_cold_start
 from dunpai.risk.models.policy import DEFAULT_BUDGET, interrupt_rates
 from dunpai.risk.models.train import CANDIDATES, Fitted, train_model
 
 Say = Callable[[str], None]
+COLD_START_DAYS = 30
+"""The cold-start score is calibrated on the tenant's last 30 days of payments."""
 TOP_K = 100
 KEYS = ("auc_roc", "average_precision", "recall_at_1pct_fpr", "card_precision_at_100")
 
@@ -42,6 +45,14 @@ def model_features(ds: Dataset, rows: np.ndarray) -> list[str]:
     with np.errstate(all="ignore"):
         spread = np.nanmax(x, axis=0) - np.nanmin(x, axis=0)
     return [n for n, s in zip(names, spread, strict=True) if np.isfinite(s) and s > 0]
+
+
+def cold_start_rows(ds: Dataset, end: float, days: int = COLD_START_DAYS) -> np.ndarray:
+    """The payments the cold-start score is calibrated on when it is put in place at ``end``: the
+    ``days`` before, less a blocked card's (its lifecycle refuses them, not a score)."""
+    rows = ds.rows_between(end - days * DAY, end)
+    kept: np.ndarray = rows[~ds.blocked()[rows]]
+    return kept
 
 
 def rule_alerts(ds: Dataset, rows: np.ndarray) -> np.ndarray:
@@ -122,12 +133,10 @@ def evaluate(ds: Dataset, folds: Sequence[Fold], budget: float = DEFAULT_BUDGET,
         policy = fitted.scorer.policy
         assert policy is not None
         rules = rule_alerts(ds, te)
-        # The cold-start score as it would have stood on day one: calibrated on the training
-        # window's payments, no label read.
-        tr = ds.rows_between(fold.train[0], fold.valid[1])
-        tr = tr[~blocked[tr]]
-        cold = fit_cold_start(ds.matrix(ds.feature_columns(), tr), ds.feature_columns(), budget,
-                              rule_alerts(ds, tr))
+        # The cold-start score as the import would have put it in place when the test starts.
+        calib = cold_start_rows(ds, fold.test[0])
+        cold = fit_cold_start(ds.matrix(ds.feature_columns(), calib), ds.feature_columns(), budget,
+                              rule_alerts(ds, calib))
         cold_scores = cold.predict_batch(ds.matrix(list(cold.features), te))
         fold_out = {
             **fold.describe(),

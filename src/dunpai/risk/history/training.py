@@ -16,6 +16,8 @@ import numpy as np
 from dunpai.core.errors import FieldProblem, InvalidInput
 from dunpai.risk.evaluation import plots
 from dunpai.risk.evaluation.evaluate import (
+    COLD_START_DAYS,
+    cold_start_rows,
     evaluate,
     fit_fold,
     model_features,
@@ -34,8 +36,6 @@ from dunpai.risk.rules.compiler import CompiledRuleset
 
 Say = Callable[[str], None]
 Progress = Callable[[int], None]
-COLD_START_DAYS = 30
-"""The cold-start score is calibrated on the tenant's last 30 days of payments."""
 
 
 def dataset(service: Any, tenant: str, progress: Progress | None = None) -> Dataset:
@@ -104,8 +104,7 @@ def train_tenant(service: Any, tenant: str, registry_dir: Path, budget: float, r
 def cold_start(ds: Dataset, budget: float, days: int = COLD_START_DAYS) -> tuple[Any, dict[str, str]]:
     """A habit-deviation scorer calibrated on the last ``days`` of payments (no label read)."""
     end = float(np.max(ds.t)) + 1.0
-    rows = ds.rows_between(end - days * DAY, end)
-    rows = rows[~ds.blocked()[rows]]  # a blocked card's payments are refused by its lifecycle, not by a score
+    rows = cold_start_rows(ds, end, days)
     names = ds.feature_columns()
     alerts = rule_alerts(ds, rows)
     scorer = fit_cold_start(ds.matrix(names, rows), names, budget, alerts)
