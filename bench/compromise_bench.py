@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -77,7 +78,10 @@ def traffic(data: Path, console: Console) -> None:
     """The levels run side by side, one process each (every run is independent and deterministic)."""
     results: dict[float, dict[str, Any]] = {}
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, ProcessPoolExecutor(len(LEVELS)) as pool:
+    # Spawned, not forked: a fork after the default scenario ran in this process (Polars' threads)
+    # deadlocked the children.
+    spawn = multiprocessing.get_context("spawn")
+    with Progress(*columns, console=console) as progress, ProcessPoolExecutor(len(LEVELS), spawn) as pool:
         task = progress.add_task("traffic levels / 流量档位", total=len(LEVELS))
         futures = {pool.submit(_one_level, data, level): level for level in LEVELS}
         for future in as_completed(futures):
