@@ -25,7 +25,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -93,6 +93,12 @@ class ColdStartScorer:
     policy: Thresholds
     version: str = "unregistered"
     kind: str = "habit-deviation"
+    _unfixed: tuple[int, np.ndarray] | None = field(init=False, repr=False, compare=False)
+    """The spread's column and the place columns, once (the live path scores one payment a call)."""
+
+    def __post_init__(self) -> None:
+        place = np.array([d == "place" for d in self.dimensions], dtype=bool)
+        self._unfixed = (self.features.index(SPREAD), place) if SPREAD in self.features else None
 
     def _surprises(self, matrix: np.ndarray) -> np.ndarray:
         out = np.zeros_like(matrix)
@@ -101,10 +107,9 @@ class ColdStartScorer:
             given = ~np.isnan(col)
             if sense and given.any():
                 out[given, j] = -np.log(_tails(grid, col[given], sense))
-        if SPREAD in self.features:
-            unfixed = matrix[:, self.features.index(SPREAD)] > UNFIXED_KM  # NaN (no terminal): False
-            place = np.array([d == "place" for d in self.dimensions])
-            out[np.ix_(unfixed, place)] = 0.0
+        if self._unfixed is not None:
+            spread, place = self._unfixed
+            out[np.ix_(matrix[:, spread] > UNFIXED_KM, place)] = 0.0  # NaN (no terminal): not unfixed
         return out
 
     def _total(self, surprises: np.ndarray) -> np.ndarray:
