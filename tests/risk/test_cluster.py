@@ -28,6 +28,7 @@ from bench.scale_load import (
     stored_log,
 )
 from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from dunpai.core.db import init_schema, make_engine
 from dunpai.risk.cluster.store import SqlStateStore
@@ -100,10 +101,24 @@ def _assert_same_as_replay(db: Engine) -> dict[str, Decision]:
 
 
 @pytest.mark.services
-def test_cluster_of_eight_workers_decides_like_one_process_replaying_the_log(pg_url: str) -> None:
+def test_cluster_of_eight_workers_decides_like_one_process_replaying_the_log(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    lock_cycles: list[OperationalError] = []
+    decide = RiskService._decide_batch
+
+    def counted(self: RiskService, items: Any) -> Any:
+        try:
+            return decide(self, items)
+        except OperationalError as exc:
+            lock_cycles.append(exc)
+            raise
+
+    monkeypatch.setattr(RiskService, "_decide_batch", counted)
     bodies = cluster_events(cards=1000, per_card=2)
     _decide_concurrently(pg_url, bodies, workers=8)
     _decide_concurrently(pg_url, labels_for(bodies), workers=8)  # labels come after their events
+    # every batch, labels included, locks all its entities at once in key order: no lock cycle to retry
+    assert lock_cycles == []
     db = make_engine(pg_url)
     try:
         decided = _assert_same_as_replay(db)

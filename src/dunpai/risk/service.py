@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import threading
 import time
 import zlib
@@ -231,6 +232,7 @@ class RiskService:
             except OperationalError as exc:  # only a lock cycle or a serialisation failure is retried
                 if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001") or attempt == _RETRIES - 1:
                     raise
+                time.sleep(random.uniform(0, 0.005 * 2 ** attempt))  # the batches that met do not meet again
         raise StateError("not processed")  # pragma: no cover - the loop returns or raises
 
     def _decide_batch(self, items: Sequence[tuple[str, Any]]) -> list[Submitted | DunpaiError]:
@@ -265,6 +267,7 @@ class RiskService:
                     wanted.setdefault(tenant, []).append(event.event_id)
                 logged = {(tenant, eid): stored for tenant, ids in wanted.items()
                           for eid, stored in repo.find_events_txn(conn, tenant, ids).items()}
+                self._fill_labels(conn, parsed, logged)  # before the lock: a label's entities are known
                 if isinstance(batch, LockedStates):
                     batch.lock((f"{tenant}/{kind}", key) for _, tenant, event, *_rest in parsed
                                if (tenant, event.event_id) not in logged
@@ -283,8 +286,6 @@ class RiskService:
                         except DunpaiError as exc:
                             out[i] = exc
                         continue
-                    if isinstance(event, Label):
-                        event = self._fill_label(conn, tenant, event, in_batch)
                     view = TenantStore(batch, tenant)
                     inputs = gather_inputs(event, self.enrichers, self.accounts_of(tenant), conn)
                     decision, new_states = engines[tenant].decide(event, view, inputs)
@@ -338,11 +339,22 @@ class RiskService:
         self.metrics.duplicates.inc()
         return Submitted(decision, duplicate=True)
 
-    def _fill_label(self, conn: Any, tenant: str, label: Label,
-                    in_batch: Mapping[tuple[str, str], tuple[str, Decision, str]]) -> Label:
+    def _fill_labels(self, conn: Any, parsed: list[Any], logged: Mapping[tuple[str, str], Any]) -> None:
+        """Complete, in place, each new label of the batch from the event it labels (stored, or earlier in
+        the batch), so that the batch can lock every entity it will touch at once, in key order."""
+        bodies: dict[tuple[str, str], str] = {}
+        for n, (i, tenant, event, masked, body, digest) in enumerate(parsed):
+            key = (tenant, event.event_id)
+            if key in logged or key in bodies:
+                continue
+            if isinstance(event, Label):
+                parsed[n] = (i, tenant, self._fill_label(conn, tenant, event, bodies), masked, body, digest)
+            bodies[key] = body
+
+    def _fill_label(self, conn: Any, tenant: str, label: Label, bodies: Mapping[tuple[str, str], str]) -> Label:
         """Complete a label's entity keys from the event it labels, so label features can key it."""
-        pending = in_batch.get((tenant, label.target_event_id))
-        target = json.loads(pending[2]) if pending is not None else repo.event_body_txn(
+        pending = bodies.get((tenant, label.target_event_id))
+        target = json.loads(pending) if pending is not None else repo.event_body_txn(
             conn, tenant, label.target_event_id)
         if target is None:
             return label
