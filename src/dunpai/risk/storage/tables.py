@@ -29,6 +29,7 @@ events = Table(
     Column("card_masked", String(32)),
     Column("received_at", Float, nullable=False),
     UniqueConstraint("tenant", "event_id", name="uq_risk_events_tenant_event"),
+    Index("ix_risk_events_tenant_seq", "tenant", "seq"),
 )
 
 decisions = Table(
