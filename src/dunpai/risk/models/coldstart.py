@@ -95,10 +95,14 @@ class ColdStartScorer:
     kind: str = "habit-deviation"
     _unfixed: tuple[int, np.ndarray] | None = field(init=False, repr=False, compare=False)
     """The spread's column and the place columns, once (the live path scores one payment a call)."""
+    _columns: tuple[list[int], ...] = field(init=False, repr=False, compare=False)
+    """Each dimension's columns, once."""
 
     def __post_init__(self) -> None:
         place = np.array([d == "place" for d in self.dimensions], dtype=bool)
         self._unfixed = (self.features.index(SPREAD), place) if SPREAD in self.features else None
+        self._columns = tuple([j for j, d in enumerate(self.dimensions) if d == dim]
+                              for dim in dict.fromkeys(d for d in self.dimensions if d))
 
     def _surprises(self, matrix: np.ndarray) -> np.ndarray:
         out = np.zeros_like(matrix)
@@ -115,8 +119,7 @@ class ColdStartScorer:
     def _total(self, surprises: np.ndarray) -> np.ndarray:
         """Each dimension's largest surprise, summed over the dimensions."""
         total = np.zeros(len(surprises))
-        for dim in dict.fromkeys(d for d in self.dimensions if d):
-            cols = [j for j, d in enumerate(self.dimensions) if d == dim]
+        for cols in self._columns:
             total += surprises[:, cols].max(axis=1)
         return total
 
