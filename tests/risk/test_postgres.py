@@ -48,3 +48,17 @@ def test_postgres_decisions_idempotency_and_cases(pg_service: RiskService) -> No
     assert all(d.action != "allow" for sc, fr, d in results if fr)
     found = pg_service.decision("default", results[-1][2].decision_id)
     assert found.to_dict() == results[-1][2].to_dict()
+
+
+@pytest.mark.services
+def test_postgres_batch_of_two_tenants_with_the_same_event_id_logs_each_with_its_decision(
+        pg_service: RiskService) -> None:
+    body = card_event(7)
+    first, second = pg_service.submit_many([("default", body), ("bank-b", body)])
+    assert not isinstance(first, Exception) and not isinstance(second, Exception)
+    with pg_service.db.connect() as conn:
+        rows = conn.execute(text("SELECT e.tenant, e.seq, d.seq, d.decision_id FROM risk_events e "
+                                 "JOIN risk_decisions d ON d.tenant = e.tenant AND d.event_id = e.event_id "
+                                 "ORDER BY e.seq")).all()
+    assert [(r[0], r[1] == r[2]) for r in rows] == [("default", True), ("bank-b", True)]
+    assert [r[3] for r in rows] == [first.decision.decision_id, second.decision.decision_id]

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, delete, func, select, text, tuple_
 from sqlalchemy.dialects import sqlite
 
@@ -45,18 +46,24 @@ def _state(raw: bytes | None) -> array[float] | None:
 # PostgreSQL: one statement text whatever the number of keys (arrays, not a VALUES list), so the
 # driver prepares it once per connection and SQLAlchemy compiles nothing per batch.
 _PG_LOCK = text(
-    "INSERT INTO risk_state (kind, key) SELECT k, s FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[])) "
-    "WITH ORDINALITY AS u(k, s, n) ORDER BY n "
-    "ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind RETURNING kind, key, state")
+    "INSERT INTO risk_state (kind, key) SELECT k, s FROM json_to_recordset(CAST(:rows AS json)) AS u(k text, s text, "
+    "n int) ORDER BY n ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind RETURNING kind, key, state")
 # A batch's own locked rows: a plain UPDATE (the rows exist; the state column is not indexed, so
 # the row is rewritten in place), never an insert that could wait on another batch's new key.
 _PG_UPDATE_LOCKED = text(
-    "UPDATE risk_state AS r SET state = u.v FROM unnest(CAST(:kinds AS text[]), CAST(:keys AS text[]), "
-    "CAST(:states AS bytea[])) AS u(k, s, v) WHERE r.kind = u.k AND r.key = u.s")
+    "UPDATE risk_state AS r SET state = decode(u.v, 'hex') FROM json_to_recordset(CAST(:rows AS json)) "
+    "AS u(k text, s text, v text) WHERE r.kind = u.k AND r.key = u.s")
 _PG_WRITE = text(
-    "INSERT INTO risk_state (kind, key, state) SELECT k, s, v FROM unnest(CAST(:kinds AS text[]), "
-    "CAST(:keys AS text[]), CAST(:states AS bytea[])) WITH ORDINALITY AS u(k, s, v, n) ORDER BY n "
+    "INSERT INTO risk_state (kind, key, state) SELECT k, s, decode(v, 'hex') "
+    "FROM json_to_recordset(CAST(:rows AS json)) AS u(k text, s text, v text, n int) ORDER BY n "
     "ON CONFLICT (kind, key) DO UPDATE SET state = EXCLUDED.state")
+
+
+def _pg_rows(rows: list[dict[str, Any]], states: bool) -> str:
+    """The rows as one JSON document (states in hex): a driver's text and bytea arrays escape every
+    element in Python, where one JSON text is written in C."""
+    return orjson.dumps([{"k": r["kind"], "s": r["key"], "n": n, **({"v": r["state"].hex()} if states else {})}
+                         for n, r in enumerate(rows)]).decode()
 
 
 def _upsert(conn: Connection, rows: list[dict[str, Any]], *, lock_only: bool) -> list[Any]:
@@ -64,10 +71,9 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]], *, lock_only: bool) ->
     Rows are taken in the order given; returns (kind, key, state) of each."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        kinds, keys = [r["kind"] for r in rows], [r["key"] for r in rows]
         if lock_only:
-            return list(conn.execute(_PG_LOCK, {"kinds": kinds, "keys": keys}))
-        conn.execute(_PG_WRITE, {"kinds": kinds, "keys": keys, "states": [r["state"] for r in rows]})
+            return list(conn.execute(_PG_LOCK, {"rows": _pg_rows(rows, states=False)}))
+        conn.execute(_PG_WRITE, {"rows": _pg_rows(rows, states=True)})
         return []
     if dialect == "sqlite":
         ins: Any = sqlite.insert(states)
@@ -120,9 +126,7 @@ class LockedStates:
         for start in range(0, len(rows), _LOCK_CHUNK):
             chunk = rows[start:start + _LOCK_CHUNK]
             if self.conn.dialect.name == "postgresql":
-                self.conn.execute(_PG_UPDATE_LOCKED, {"kinds": [r["kind"] for r in chunk],
-                                                      "keys": [r["key"] for r in chunk],
-                                                      "states": [r["state"] for r in chunk]})
+                self.conn.execute(_PG_UPDATE_LOCKED, {"rows": _pg_rows(chunk, states=True)})
             else:
                 _upsert(self.conn, chunk, lock_only=False)
 
