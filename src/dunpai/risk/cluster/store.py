@@ -43,8 +43,8 @@ def _state(raw: bytes | None) -> array[float] | None:
     return state
 
 
-# PostgreSQL: one statement text whatever the number of keys (arrays, not a VALUES list), so the
-# driver prepares it once per connection and SQLAlchemy compiles nothing per batch.
+# PostgreSQL: one statement text whatever the number of keys (the rows as one JSON document, not a
+# VALUES list), so the driver prepares it once per connection and SQLAlchemy compiles nothing per batch.
 _PG_LOCK = text(
     "INSERT INTO risk_state (kind, key) SELECT k, s FROM json_to_recordset(CAST(:rows AS json)) AS u(k text, s text, "
     "n int) ORDER BY n ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind RETURNING kind, key, state")

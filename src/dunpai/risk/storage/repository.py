@@ -45,9 +45,9 @@ _INSERT_DECISION = insert(decisions)
 _FIND_EVENTS = select(events.c.seq, events.c.tenant, events.c.event_id, events.c.body, events.c.body_sha256).where(
     events.c.tenant == bindparam("t"), events.c.event_id.in_(bindparam("ids", expanding=True)))
 
-# PostgreSQL (several workers on one database): one statement text whatever the batch's size, arrays
-# instead of a list of values, so the driver prepares each once per connection and neither it nor
-# SQLAlchemy rebuilds SQL per batch; the events and their decisions go in one round trip.
+# PostgreSQL (several workers on one database): one statement text whatever the batch's size (an
+# array of ids, the rows as one JSON document), so the driver prepares each once per connection and
+# neither it nor SQLAlchemy rebuilds SQL per batch; the events and their decisions go in one statement.
 _PG_FIND_EVENTS = text(
     "SELECT seq, tenant, event_id, body, body_sha256 FROM risk_events "
     "WHERE tenant = :t AND event_id = ANY(CAST(:ids AS text[]))")
@@ -119,7 +119,7 @@ def _insert_pg(conn: Connection, rows: list[EventRow]) -> list[int]:
         "received_at": r.received_at, "decision_id": r.decision.decision_id, "action": r.decision.action,
         "score": r.decision.score, "record": orjson.dumps(r.decision.to_dict()).decode(),
     } for n, r in enumerate(rows)]).decode()}).all()
-    seq = {(tenant, event_id): int(n) for n, tenant, event_id in got}
+    seq = {(tenant, event_id): int(logged) for logged, tenant, event_id in got}
     return [seq[(r.tenant, r.decision.event_id)] for r in rows]
 
 
