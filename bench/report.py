@@ -148,6 +148,12 @@ def scale_section(r: dict[str, Any]) -> list[str]:
               f"{k['stored']:,} of them stored, {k['duplicated']} duplicated, {k['decisions_equal_to_replay']:,} of "
               f"{k['stored_total_after_resend']:,} decisions equal to a single-process replay; a replacement's first "
               f"answer {_fmt(k['recovery_s'])} s after the kill.", ""]
+    if (n := r.get("node_kill")) is not None:
+        lines += [f"SIGKILL of the database primary (synchronous standby promoted) mid-load: "
+                  f"{n['acknowledged']:,} acknowledged, {n['stored']:,} of them stored, {n['duplicated']} duplicated, "
+                  f"{n['decisions_equal_to_replay']:,} of {n['stored_total']:,} decisions equal to a single-process "
+                  f"replay; the first decision after the kill {_fmt(n['recovery_s'])} s after it (promotion "
+                  f"{_fmt(n['promote_s'])} s).", ""]
     sz = r["sizing"]
     lines += [f"Sizing for {sz['target_decisions_per_s']:,} decisions/s: {sz['worker_cores']} worker cores, "
               f"{sz['db_cores']} database cores; assumptions: " + "; ".join(sz["assumptions"]) + ".", ""]

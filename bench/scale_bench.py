@@ -11,6 +11,8 @@
    ``bench.scale_load`` worker processes on one PostgreSQL database, against the embedded single
    process (in-process state, SQLite) on the same events in the same run.
 3. ``kill``: two workers, one SIGKILLed mid-load; a replacement decides what it had not answered.
+   ``node_kill``: two workers on a private primary with a synchronous standby (``bench/pg_pair.py``),
+   the primary SIGKILLed mid-load and the standby promoted; the workers resend what failed.
 4. ``sizing``: machines for 20,000 decisions/s at peak from the measured costs, assumptions written.
 
 The machine is small and shared (2 cores): figures are medians of ``--repeat`` runs and the ratios
@@ -415,6 +417,67 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
                               "stops"}
 
 
+def node_kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, Any]:
+    """Two workers on a private primary with a synchronous standby (``bench/pg_pair.py``); the
+    primary SIGKILLed mid-load and the standby promoted; the workers resend what failed (as the
+    card switch would) and reconnect to the new primary by themselves."""
+    from sqlalchemy import func, select
+
+    from bench.pg_pair import PgPair
+    from bench.scale_load import replay, stored_decisions, stored_log
+    from dunpai.core.db import init_schema, make_engine
+    from dunpai.risk.storage.tables import events as events_table
+
+    pair = PgPair().start()
+    try:
+        db = make_engine(pair.url)
+        init_schema(db)
+        db.dispose()
+        events = tmp / "node-kill-events.json"
+        events.write_text(json.dumps(bodies), encoding="utf-8")
+        acks = [tmp / f"node-kill-acks-{i}.txt" for i in range(2)]
+        procs = [_spawn_worker(i, 2, pair.url, events, acks[i], batch) for i in range(2)]
+        # both workers deciding (past their start), a third of the events answered
+        while (min(_count_lines(a) for a in acks) == 0 or sum(_count_lines(a) for a in acks) < len(bodies) // 3) \
+                and all(p.poll() is None for p in procs):
+            time.sleep(0.01)
+        before = sum(_count_lines(a) for a in acks)
+        pair.kill_primary()
+        killed_at = time.perf_counter()
+        pair.promote()
+        promoted_s = time.perf_counter() - killed_at
+        first_ack_s = None
+        while first_ack_s is None and any(p.poll() is None for p in procs):
+            if sum(_count_lines(a) for a in acks) > before:
+                first_ack_s = time.perf_counter() - killed_at
+            time.sleep(0.005)
+        for proc in procs:
+            _, err = proc.communicate(timeout=900)
+            if proc.returncode != 0:
+                raise RuntimeError(err[-2000:])
+        acknowledged = _lines(acks[0]) | _lines(acks[1])
+        db = make_engine(pair.url)
+        with db.connect() as conn:
+            rows = conn.execute(select(func.count(), func.count(func.distinct(events_table.c.event_id)))
+                                .select_from(events_table)).one()
+            stored_ids = {r[0] for r in conn.execute(select(events_table.c.event_id))}
+        log = stored_log(db)
+        expected, _ = replay(log)
+        got = stored_decisions(db)
+        same = sum(1 for eid, d in expected.items() if got[eid].to_dict() == d.to_dict())
+        db.dispose()
+    finally:
+        pair.stop()
+    return {"events": len(bodies), "acknowledged_before_kill": before, "acknowledged": len(acknowledged),
+            "stored": len(acknowledged & stored_ids), "acknowledged_lost": len(acknowledged - stored_ids),
+            "duplicated": int(rows[0]) - int(rows[1]), "stored_total": int(rows[0]),
+            "decisions_equal_to_replay": same, "promote_s": round(promoted_s, 3),
+            "recovery_s": round(first_ack_s or 0.0, 3),
+            "recovery_means": "SIGKILL of the primary (postmaster and backends) to the first decision acknowledged "
+                              "after it, by either worker, on the promoted standby; the workers resend each batch "
+                              "that failed, and their two-host URL finds the new primary"}
+
+
 def _lines(path: Path) -> set[str]:
     return set(path.read_text(encoding="utf-8").split()) if path.exists() else set()
 
@@ -516,6 +579,7 @@ def main() -> None:
             bigger.append(row)
         embedded_runs = [r for r in repeats if r["mode"] == "embedded"]
         kill = kill_run(bodies[: max(len(bodies) // 2, 200)], args.batch, Path(tmp))
+        node_kill = node_kill_run(bodies[: max(len(bodies) // 2, 200)], args.batch, Path(tmp))
     result = {
         "what": "decisions by 1, 2 and 4 worker processes sharing one PostgreSQL state (state.backend: database) "
                 "against the embedded single process on the same events in the same run; medians of repeats",
@@ -538,12 +602,13 @@ def main() -> None:
         "repeats": repeats,
         "candidates": cand,
         "kill": kill,
+        "node_kill": node_kill,
         "sizing": sizing(runs),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     partial.unlink(missing_ok=True)
-    print(json.dumps({"runs": runs, "kill": kill}, indent=2))
+    print(json.dumps({"runs": runs, "kill": kill, "node_kill": node_kill}, indent=2))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from dunpai.core.db import init_schema, make_engine
 from dunpai.risk.cluster.store import SqlStateStore
@@ -151,6 +152,24 @@ def replay(log: list[tuple[int, str, str]], open_service: Callable[[Path], RiskS
     return out, states
 
 
+RESEND_FOR_S = 60.0
+"""How long a batch whose database connection was lost is sent again (a database node fails over)."""
+
+
+def _submit_resending(service: RiskService, chunk: list[dict[str, Any]]) -> list[Any]:
+    """``submit_many``, sent again while the database cannot be reached, as the card switch resends
+    an unanswered request: the event ids make a resend of a committed batch answer with its stored
+    decisions, so nothing is decided twice."""
+    deadline = time.monotonic() + RESEND_FOR_S
+    while True:
+        try:
+            return service.submit_many([("default", e) for e in chunk])
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def run_worker(index: int, workers: int, url: str, events_path: Path, acks_path: Path,
                batch: int = 4) -> dict[str, Any]:
     events = json.loads(events_path.read_text(encoding="utf-8"))[index::workers]
@@ -162,7 +181,7 @@ def run_worker(index: int, workers: int, url: str, events_path: Path, acks_path:
         for start in range(0, len(events), batch):
             chunk = events[start:start + batch]
             t0 = time.perf_counter()
-            results = service.submit_many([("default", e) for e in chunk])
+            results = _submit_resending(service, chunk)
             latencies.append(time.perf_counter() - t0)
             for e, r in zip(chunk, results, strict=True):
                 if isinstance(r, Exception):

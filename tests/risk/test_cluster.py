@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.pg_pair import Unavailable
+from bench.scale_bench import node_kill_run
 from bench.scale_load import (
     cluster_events,
     labels_for,
@@ -37,6 +39,7 @@ from dunpai.risk.features.store import MemoryStore
 from dunpai.risk.service import RiskService
 from dunpai.risk.storage.tables import events as events_table
 from tests.pg import PG_URL, postgres_or_skip
+from tests.services import services_required
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -277,3 +280,19 @@ def test_cluster_workers_starting_on_one_data_dir_share_its_keys(tmp_path: Path)
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outs]
     assert len({out for out, _ in outs}) == 1
+
+
+def test_cluster_database_primary_killed_mid_load_loses_no_acknowledged_decision(tmp_path: Path) -> None:
+    """One node of the database (the primary, with a synchronous standby) SIGKILLed under load and the
+    standby promoted: every decision a worker acknowledged is stored once, all equal the replay."""
+    bodies = cluster_events(cards=200, per_card=3, burst=10)
+    try:
+        got = node_kill_run(bodies, 4, tmp_path)
+    except Unavailable as exc:
+        if services_required():
+            pytest.fail(f"a private PostgreSQL pair is required (DUNPAI_REQUIRE_SERVICES=1): {exc}")
+        pytest.skip(f"no private PostgreSQL pair on this machine: {exc}")
+    assert 0 < got["acknowledged_before_kill"] < len(bodies)
+    assert got["acknowledged"] == got["stored"] == got["stored_total"] == len(bodies)
+    assert got["acknowledged_lost"] == 0 and got["duplicated"] == 0
+    assert got["decisions_equal_to_replay"] == len(bodies)
