@@ -359,11 +359,8 @@ def cluster_run(bodies: list[dict[str, Any]], workers: int, batch: int, tmp: Pat
 # -- 3. kill -----------------------------------------------------------------------------------------
 
 def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, Any]:
-    from sqlalchemy import func, select
-
-    from bench.scale_load import open_worker, replay, stored_decisions, stored_log
+    from bench.scale_load import open_worker
     from dunpai.core.db import init_schema, make_engine
-    from dunpai.risk.storage.tables import events as events_table
 
     schema, url = _new_schema()
     try:
@@ -396,20 +393,13 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
         if procs[1].returncode != 0:
             raise RuntimeError(survivor_err[-2000:])
         acknowledged = answered | _lines(acks[1])
-        with db.connect() as conn:
-            rows = conn.execute(select(func.count(), func.count(func.distinct(events_table.c.event_id)))
-                                .select_from(events_table)).one()
-            stored_ids = {r[0] for r in conn.execute(select(events_table.c.event_id))}
-        log = stored_log(db)
-        expected, _ = replay(log)
-        got = stored_decisions(db)
-        same = sum(1 for eid, d in expected.items() if got[eid].to_dict() == d.to_dict())
+        total, stored_ids, same = _stored_and_replayed(db)
         db.dispose()
     finally:
         _drop_schema(schema)
     return {"events": len(bodies), "acknowledged": len(acknowledged),
             "stored": len(acknowledged & stored_ids), "acknowledged_lost": len(acknowledged - stored_ids),
-            "duplicated": int(rows[0]) - int(rows[1]), "stored_total_after_resend": int(rows[0]),
+            "duplicated": total - len(stored_ids), "stored_total_after_resend": total,
             "decisions_equal_to_replay": same, "recovery_s": round(first_answer_s or 0.0, 3),
             "resend_all_unanswered_s": round(resent_s, 3),
             "recovery_means": "SIGKILL to the first answer, by a running worker, for an event the killed "
@@ -421,12 +411,8 @@ def node_kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[s
     """Two workers on a private primary with a synchronous standby (``bench/pg_pair.py``); the
     primary SIGKILLed mid-load and the standby promoted; the workers resend what failed (as the
     card switch would) and reconnect to the new primary by themselves."""
-    from sqlalchemy import func, select
-
     from bench.pg_pair import PgPair
-    from bench.scale_load import replay, stored_decisions, stored_log
     from dunpai.core.db import init_schema, make_engine
-    from dunpai.risk.storage.tables import events as events_table
 
     pair = PgPair().start()
     try:
@@ -457,25 +443,34 @@ def node_kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[s
                 raise RuntimeError(err[-2000:])
         acknowledged = _lines(acks[0]) | _lines(acks[1])
         db = make_engine(pair.url)
-        with db.connect() as conn:
-            rows = conn.execute(select(func.count(), func.count(func.distinct(events_table.c.event_id)))
-                                .select_from(events_table)).one()
-            stored_ids = {r[0] for r in conn.execute(select(events_table.c.event_id))}
-        log = stored_log(db)
-        expected, _ = replay(log)
-        got = stored_decisions(db)
-        same = sum(1 for eid, d in expected.items() if got[eid].to_dict() == d.to_dict())
+        total, stored_ids, same = _stored_and_replayed(db)
         db.dispose()
     finally:
         pair.stop()
     return {"events": len(bodies), "acknowledged_before_kill": before, "acknowledged": len(acknowledged),
             "stored": len(acknowledged & stored_ids), "acknowledged_lost": len(acknowledged - stored_ids),
-            "duplicated": int(rows[0]) - int(rows[1]), "stored_total": int(rows[0]),
+            "duplicated": total - len(stored_ids), "stored_total": total,
             "decisions_equal_to_replay": same, "promote_s": round(promoted_s, 3),
             "recovery_s": round(first_ack_s or 0.0, 3),
             "recovery_means": "SIGKILL of the primary (postmaster and backends) to the first decision acknowledged "
                               "after it, by either worker, on the promoted standby; the workers resend each batch "
                               "that failed, and their two-host URL finds the new primary"}
+
+
+def _stored_and_replayed(db: Any) -> tuple[int, set[str], int]:
+    """Events stored (rows), their distinct ids, and how many stored decisions equal a single-process
+    replay of the log."""
+    from sqlalchemy import func, select
+
+    from bench.scale_load import replay, stored_decisions, stored_log
+    from dunpai.risk.storage.tables import events as events_table
+
+    with db.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(events_table)).scalar_one())
+        stored_ids = {r[0] for r in conn.execute(select(events_table.c.event_id))}
+    expected, _ = replay(stored_log(db))
+    got = stored_decisions(db)
+    return total, stored_ids, sum(1 for eid, d in expected.items() if got[eid].to_dict() == d.to_dict())
 
 
 def _lines(path: Path) -> set[str]:
