@@ -83,8 +83,10 @@ class PgPair:
         self._run(str(self.bin / "pg_basebackup"), "-D", str(standby), "-R", "-X", "stream", "-d",
                   f"host=127.0.0.1 port={self.ports[0]} user=postgres application_name=standby")
         with (standby / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            # promoted, it has no standby of its own: its commits must not wait for one
-            conf.write(f"port = {self.ports[1]}\nsynchronous_standby_names = ''\n")
+            # promoted, it has no standby of its own: its commits must not wait for one; and it retries
+            # a lost primary every 100 ms, not 5 s (a promotion waits for that pause to end)
+            conf.write(f"port = {self.ports[1]}\nsynchronous_standby_names = ''\n"
+                       "wal_retrieve_retry_interval = 100ms\n")
         self._ctl(1, "start")
         self._wait_sync()
         return self
