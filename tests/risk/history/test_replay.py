@@ -67,3 +67,22 @@ def test_a_label_arriving_after_t_changes_nothing_computed_before_t(tmp_path: Pa
     assert len(before_a) > 500 and before_a.equals(before_b)
     assert not a.filter(pl.col("t") >= first_label).select(columns).equals(
         b.filter(pl.col("t") >= first_label).select(columns))
+
+
+def test_history_rows_of_different_shapes_keep_their_order_and_leave_absent_features_empty() -> None:
+    from dunpai.risk.features.layout import Features
+    from dunpai.risk.history.build import META_COLUMNS, _Rows
+
+    rows = _Rows()
+    shapes = [("card_present", "card"), ("card_not_present", "card")]
+    for i in range(2500):  # more rows than one chunk of the column-major copy
+        f = Features({"amount": float(i), "hour": float(i % 24)} if i % 3 else {"amount": float(i), "ip_n": 1.0})
+        f.shape = shapes[i % 3 == 0]
+        rows.add((i, f"e{i}", f.shape[0], float(i), 0, "c", "c", 0, 0, ""), f, dynamic=i % 5 == 0)
+    frame = rows.frame()
+    assert frame.columns[:len(META_COLUMNS)] == list(META_COLUMNS)
+    assert frame["seq"].to_list() == list(range(2500)) and frame["amount"].to_list() == [float(i) for i in range(2500)]
+    hour, ip = frame["hour"].to_list(), frame["ip_n"].to_list()
+    for i in range(2500):
+        assert (math.isnan(hour[i]), ip[i] == 1.0) == ((True, True) if i % 3 == 0 else (False, False)), i
+        assert i % 3 == 0 or hour[i] == i % 24
