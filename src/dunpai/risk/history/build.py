@@ -188,12 +188,13 @@ def _flush(history: HistoryStore, meta: HistoryMeta, rows: _Rows, own: MemorySto
 
 
 def update_history(service: Any, tenant: str, progress: Progress | None = None, live: bool = False,
-                   until: Callable[[int], Iterable[int]] | None = None) -> HistoryMeta:
+                   until: Callable[[int], Iterable[tuple[int, list[tuple[int, str]]]]] | None = None) -> HistoryMeta:
     """Replay the tenant's logged events the history has not seen (all of them when the feature
     pipeline changed). ``live``: the new events are also folded into the service's online state
     (the caller knows the live state ends where the history ends). ``until``: given the position
     the replay starts after, the log positions it may read up to, as they become final (an import
-    still writing); without it, everything logged now."""
+    still writing), each with the events just logged up to it when the writer has them at hand;
+    without it, everything logged now."""
     from dunpai.risk.service import TenantStore  # the service sits above: imported when called
 
     history = HistoryStore(service.data_dir, tenant)
@@ -207,10 +208,17 @@ def update_history(service: Any, tenant: str, progress: Progress | None = None, 
         return extend(history, batches, engine, TenantStore(service.store, tenant) if live else None, progress)
 
 
-def _following(service: Any, tenant: str, after: int, limits: Iterable[int]) -> Iterator[list[tuple[int, str]]]:
-    """The tenant's events after ``after``, read up to each limit as it comes."""
+def _following(service: Any, tenant: str, after: int,
+               limits: Iterable[tuple[int, list[tuple[int, str]]]]) -> Iterator[list[tuple[int, str]]]:
+    """The tenant's events after ``after``, up to each limit as it comes: the writer's own copy of
+    the events it just logged when they follow on exactly (nothing of the log between them is
+    missed), else read from the log."""
     cursor = after
-    for limit in limits:
+    for limit, rows in limits:
+        if rows and rows[0][0] == cursor + 1 and rows[-1][0] == limit:
+            cursor = limit
+            yield rows
+            continue
         for batch in repo.tenant_events(service.db, tenant, cursor, until=limit):
             cursor = batch[-1][0]
             yield batch

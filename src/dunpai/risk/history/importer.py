@@ -31,9 +31,10 @@ from dunpai.risk.storage import repository as repo
 
 BATCH = 20_000
 LABEL_FILL = ("card_id", "account_id", "customer_id", "terminal_id", "merchant_id", "device_id", "payee_id", "ip")
-Progress = Callable[[int, int, int], None]
-"""``progress(done, total, last_seq)``: rows of the ordered source done, of how many, and the log
-position of the last event committed so far."""
+Progress = Callable[[int, int, int, list[tuple[int, str]]], None]
+"""``progress(done, total, last_seq, committed)``: rows of the ordered source done, of how many, the
+log position of the last event committed so far, and the batch just committed as (log position,
+body) pairs, in log order (what a replay would read back from the log)."""
 
 
 @dataclass
@@ -246,11 +247,11 @@ def import_files(db: Any, sources: list[Path], mapping_path: Path, tenant: str, 
         else:
             pending.append(((row["__file"], row["__row"]), event, masked))
         if (pos + 1 - position) % batch == 0 or pos == total - 1:
-            _commit(db, tenant, pending, run, result, rejects, seen, pos + 1, clock)
+            logged = _commit(db, tenant, pending, run, result, rejects, seen, pos + 1, clock)
             pending = []
             committed += 1
             if progress is not None:
-                progress(pos + 1, total, result.last_seq or 0)
+                progress(pos + 1, total, result.last_seq or 0, logged)
             if stop_after is not None and committed >= stop_after:
                 return result
     run["status"] = "done"
@@ -266,8 +267,9 @@ def import_files(db: Any, sources: list[Path], mapping_path: Path, tenant: str, 
 
 def _commit(db: Any, tenant: str, pending: list[tuple[tuple[str, int], AnyEvent, str | None]], run: dict[str, Any],
             result: ImportResult, rejects: _Rejects, seen: dict[str, str], position: int,
-            clock: Callable[[], float]) -> None:
-    """Store one batch and the import's progress in one transaction."""
+            clock: Callable[[], float]) -> list[tuple[int, str]]:
+    """Store one batch and the import's progress in one transaction; returns the (log position,
+    body) of each event stored."""
     now = clock()
     bodies = []
     for row, event, masked in pending:
@@ -300,14 +302,17 @@ def _commit(db: Any, tenant: str, pending: list[tuple[tuple[str, int], AnyEvent,
             else:
                 result.events += 1
         seqs = repo.insert_events_txn(conn, rows)
+        logged_rows: list[tuple[int, str]] = []
         if seqs is not None:
             if seqs[1] - seqs[0] + 1 != len(rows):
                 raise StateError("another writer appended to the event log during the import")
             result.first_seq = result.first_seq or seqs[0]
             result.last_seq = seqs[1]
+            logged_rows = list(zip(range(seqs[0], seqs[1] + 1), (r[4] for r in rows), strict=True))
         run.update(position=position, events=result.events, labels=result.labels, rejected=rejects.count,
                    duplicates=result.duplicates_in_source, first_seq=result.first_seq, last_seq=result.last_seq,
                    updated_at=now)
         repo.save_import_run_txn(conn, run)
         rejects.flush()  # before the commit: see _Rejects.flush
+    return logged_rows
 

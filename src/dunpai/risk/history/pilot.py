@@ -88,8 +88,9 @@ class _Child:
         self.process.start()
         self.outcome: ImportResult | None = None
 
-    def limits(self, after: int) -> Iterator[int]:
-        """Log positions the replay may read up to, one per committed batch, until the import ends."""
+    def limits(self, after: int) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+        """Log positions the replay may read up to, one per committed batch, until the import ends,
+        each with the batch's (log position, body) pairs."""
         while True:
             try:
                 kind, *body = self.messages.get(timeout=1.0)
@@ -98,15 +99,15 @@ class _Child:
                     raise StateError("the import process stopped without a word") from None
                 continue
             if kind == "batch":
-                done, total, last_seq = body
+                done, total, last_seq, rows = body
                 if self.progress is not None:
                     self.progress("import", done, total)
                 if last_seq > after:
-                    yield last_seq
+                    yield last_seq, rows
             elif kind == "done":
                 self.outcome = ImportResult(**body[0])
                 if self.outcome.last_seq:
-                    yield self.outcome.last_seq
+                    yield self.outcome.last_seq, []
                 return
             elif kind == "invalid":
                 message, problems = body
@@ -148,7 +149,7 @@ def _import_in_child(config_file: Path | None, data_dir: Path, sources: list[Pat
         protector = PanTokenizer(open_keys(settings))
         with bulk_gc():
             result = import_files(db, sources, mapping, tenant, rejects, protector,
-                                  progress=lambda done, total, last: messages.put(("batch", done, total, last)),
+                                  progress=lambda *batch: messages.put(("batch", *batch)),
                                   **kwargs)
         messages.put(("done", result.to_dict()))
     except DunpaiError as exc:
