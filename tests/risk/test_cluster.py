@@ -167,6 +167,32 @@ def test_cluster_decides_each_event_once_when_workers_race_on_the_same_ids(pg_ur
 
 
 @pytest.mark.services
+def test_cluster_resent_batch_mixing_logged_reused_and_new_ids_is_settled_event_by_event(pg_url: str) -> None:
+    """Workers look no ids up before deciding: a resent batch that holds an event already logged,
+    an id reused for another event and a new event answers the stored decision, a conflict naming
+    the id and a new decision, and leaves the log and states as a replay of the accepted events."""
+    from dunpai.core.errors import Conflict
+
+    bodies = cluster_events(cards=20, per_card=2, burst=0)
+    service = open_worker(pg_url)
+    try:
+        first = service.submit_many([("default", b) for b in bodies[:6]])
+        reused = {**bodies[1], "amount": bodies[1]["amount"] + 1}
+        again = service.submit_many([("default", bodies[0]), ("default", reused), ("default", bodies[6])])
+    finally:
+        service.db.dispose()
+    assert again[0].duplicate and again[0].decision.to_dict() == first[0].decision.to_dict()
+    assert isinstance(again[1], Conflict) and again[1].details["event_id"] == bodies[1]["event_id"]
+    assert not again[2].duplicate and again[2].decision.event_id == bodies[6]["event_id"]
+    db = make_engine(pg_url)
+    try:
+        assert [json.loads(body)["event_id"] for _, _, body in stored_log(db)] == [b["event_id"] for b in bodies[:7]]
+        _assert_same_as_replay(db)
+    finally:
+        db.dispose()
+
+
+@pytest.mark.services
 def test_cluster_worker_killed_mid_load_loses_no_acknowledged_decision(pg_url: str, tmp_path: Path) -> None:
     bodies = cluster_events(cards=300, per_card=3, burst=20)
     events_file = tmp_path / "events.json"

@@ -262,11 +262,9 @@ class RiskService:
         try:
             with self.db.begin() as conn:
                 batch: _Overlay | LockedStates = overlay if shared is None else shared.in_transaction(conn)
-                wanted: dict[str, list[str]] = {}
-                for _, tenant, event, *_rest in parsed:
-                    wanted.setdefault(tenant, []).append(event.event_id)
-                logged = {(tenant, eid): stored for tenant, ids in wanted.items()
-                          for eid, stored in repo.find_events_txn(conn, tenant, ids).items()}
+                # Workers sharing a database reach it over the network and look no ids up first: a batch
+                # holding an id already logged fails on the log's unique id and is settled event by event.
+                logged = {} if shared is not None else self._logged(conn, parsed)
                 self._fill_labels(conn, parsed, logged)  # before the lock: a label's entities are known
                 if isinstance(batch, LockedStates):
                     batch.lock((f"{tenant}/{kind}", key) for _, tenant, event, *_rest in parsed
@@ -294,8 +292,9 @@ class RiskService:
                     rows.append(repo.EventRow(tenant, event.type, event.event_time.timestamp(), body, digest, masked,
                                               self.clock(), decision))
                     accepted.append((i, decision, masked))
-                seqs = repo.insert_events_and_decisions_txn(conn, rows)
-                if isinstance(batch, LockedStates):
+                states = batch.pending_json() if isinstance(batch, LockedStates) and rows else None
+                seqs = repo.insert_events_and_decisions_txn(conn, rows, states)
+                if isinstance(batch, LockedStates) and states is None:
                     batch.write()
         except IntegrityError:
             if len(items) > 1:  # a concurrent worker took one of these ids: settle them one by one
@@ -338,6 +337,15 @@ class RiskService:
             raise StateError("event logged without a decision", event_id=known.event_id)
         self.metrics.duplicates.inc()
         return Submitted(decision, duplicate=True)
+
+    @staticmethod
+    def _logged(conn: Any, parsed: list[Any]) -> dict[tuple[str, str], repo.StoredEvent]:
+        """The batch's events already in the log, by (tenant, event id)."""
+        wanted: dict[str, list[str]] = {}
+        for _, tenant, event, *_rest in parsed:
+            wanted.setdefault(tenant, []).append(event.event_id)
+        return {(tenant, eid): stored for tenant, ids in wanted.items()
+                for eid, stored in repo.find_events_txn(conn, tenant, ids).items()}
 
     def _fill_labels(self, conn: Any, parsed: list[Any], logged: Mapping[tuple[str, str], Any]) -> None:
         """Complete, in place, each new label of the batch from the event it labels (stored, or earlier in

@@ -14,10 +14,7 @@ def state_keys(pipeline: FeaturePipeline, event: Any) -> list[StateKey]:
     """The (kind, key) of every keyed step that applies to ``event``, as ``FeaturePipeline.compute``
     asks the store for them."""
     keys: list[StateKey] = []
-    for step in pipeline.steps:
-        applies = getattr(step, "applies_to", None)
-        if applies is not None and not isinstance(event, applies):
-            continue
+    for step in pipeline.steps_for(type(event)):
         if getattr(step, "multi", False):
             keys.extend((step.name, k) for k in step.keys(event))
             continue

@@ -116,13 +116,25 @@ class LockedStates:
     def put_many(self, items: Iterable[tuple[StateKey, array[float]]], applied_seq: int) -> None:
         self.pending.update(items)
 
-    def write(self) -> None:
-        """Write the batch's new states (before its transaction commits); every one is a row this
-        batch locked."""
+    def _pending_rows(self) -> list[dict[str, Any]]:
         rows = [{"kind": k, "key": key, "state": s.tobytes()} for (k, key), s in sorted(self.pending.items())]
         unlocked = [(r["kind"], r["key"]) for r in rows if (r["kind"], r["key"]) not in self.locked]
         if unlocked:  # pragma: no cover - the pipeline writes only states it read (and so locked)
             raise RuntimeError(f"states written without their lock: {unlocked[:3]}")
+        return rows
+
+    def pending_json(self) -> str | None:
+        """PostgreSQL: the batch's new states as one JSON document, for the statement that writes
+        the batch's events and decisions (``repository.insert_events_and_decisions_txn``); then
+        :meth:`write` is not called. ``None`` elsewhere."""
+        if self.conn.dialect.name != "postgresql":
+            return None
+        return _pg_rows(self._pending_rows(), states=True)
+
+    def write(self) -> None:
+        """Write the batch's new states (before its transaction commits); every one is a row this
+        batch locked."""
+        rows = self._pending_rows()
         for start in range(0, len(rows), _LOCK_CHUNK):
             chunk = rows[start:start + _LOCK_CHUNK]
             if self.conn.dialect.name == "postgresql":

@@ -55,6 +55,13 @@ class FeaturePipeline:
             names.extend(step.feature_names())
         return list(dict.fromkeys(names))
 
+    def steps_for(self, event_type: type) -> tuple[Any, ...]:
+        """The steps that can key events of this type, in pipeline order."""
+        steps = self._by_type.get(event_type)
+        if steps is None:
+            steps = self._by_type[event_type] = tuple(s for s in self.steps if _may_apply(s, event_type))
+        return steps
+
     def compute(
         self, event: AnyEvent, store: StateStore
     ) -> tuple[float, Features, list[tuple[StateKey, array[float]]]]:
@@ -64,7 +71,7 @@ class FeaturePipeline:
         t, out = event_features(event)
         steps = self._by_type.get(type(event))
         if steps is None:
-            steps = self._by_type[type(event)] = tuple(s for s in self.steps if _may_apply(s, type(event)))
+            steps = self.steps_for(type(event))
         work: list[tuple[Any, StateKey, str | None]] = []
         shape: list[str] = [event.type]
         for step in steps:

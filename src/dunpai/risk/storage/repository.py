@@ -51,7 +51,7 @@ _FIND_EVENTS = select(events.c.seq, events.c.tenant, events.c.event_id, events.c
 _PG_FIND_EVENTS = text(
     "SELECT seq, tenant, event_id, body, body_sha256 FROM risk_events "
     "WHERE tenant = :t AND event_id = ANY(CAST(:ids AS text[]))")
-_PG_INSERT = text(
+_PG_INSERT_CTES = (
     "WITH u AS (SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS x(n int, tenant text, event_id text, "
     "event_type text, event_time float8, body text, body_sha256 text, card_masked text, received_at float8, "
     "decision_id text, action text, score int, record text)), "
@@ -60,8 +60,14 @@ _PG_INSERT = text(
     "FROM u ORDER BY n RETURNING seq, tenant, event_id), "
     "d AS (INSERT INTO risk_decisions (decision_id, tenant, event_id, seq, event_type, event_time, action, score, "
     "record) SELECT u.decision_id, u.tenant, u.event_id, e.seq, u.event_type, u.event_time, u.action, u.score, "
-    "u.record FROM u JOIN e ON e.tenant = u.tenant AND e.event_id = u.event_id) "
-    "SELECT seq, tenant, event_id FROM e")
+    "u.record FROM u JOIN e ON e.tenant = u.tenant AND e.event_id = u.event_id)")
+_PG_INSERT = text(_PG_INSERT_CTES + " SELECT seq, tenant, event_id FROM e")  # noqa: S608 - fixed texts
+# The same with the batch's new entity states (rows it locked: ``cluster.store``), so that a worker's
+# batch takes one statement to write everything it decided.
+_PG_STATES_CTE = (
+    ", s AS (UPDATE risk_state AS r SET state = decode(v.v, 'hex') FROM json_to_recordset(CAST(:states AS json)) "
+    "AS v(k text, s text, v text) WHERE r.kind = v.k AND r.key = v.s)")
+_PG_INSERT_WITH_STATES = text(_PG_INSERT_CTES + _PG_STATES_CTE + " SELECT seq, tenant, event_id FROM e")  # noqa: S608
 
 
 def find_events_txn(conn: Connection, tenant: str, event_ids: list[str]) -> dict[str, StoredEvent]:
@@ -90,13 +96,17 @@ class EventRow:
     decision: Decision
 
 
-def insert_events_and_decisions_txn(conn: Connection, rows: list[EventRow]) -> list[int]:
-    """Append events to the log and their decisions, in order, with one statement each (group commit).
-    Returns the events' log sequence numbers."""
+def insert_events_and_decisions_txn(conn: Connection, rows: list[EventRow], states: str | None = None) -> list[int]:
+    """Append events to the log and their decisions, in order, with one statement each (group commit;
+    on PostgreSQL one statement for both). Returns the events' log sequence numbers. ``states``
+    (PostgreSQL): the batch's locked entity states to rewrite in the same statement, as
+    ``cluster.store.LockedStates.pending_json`` gives them."""
     if not rows:
         return []
     if conn.dialect.name == "postgresql":
-        return _insert_pg(conn, rows)
+        return _insert_pg(conn, rows, states)
+    if states is not None:
+        raise ValueError("states are written with the events on PostgreSQL only")
     result = conn.execute(_INSERT_EVENTS, [{
         "tenant": r.tenant, "event_id": r.decision.event_id, "event_type": r.event_type, "event_time": r.event_time,
         "body": r.body, "body_sha256": r.body_sha256, "card_masked": r.card_masked, "received_at": r.received_at,
@@ -111,14 +121,17 @@ def insert_events_and_decisions_txn(conn: Connection, rows: list[EventRow]) -> l
     return seqs
 
 
-def _insert_pg(conn: Connection, rows: list[EventRow]) -> list[int]:
+def _insert_pg(conn: Connection, rows: list[EventRow], states: str | None) -> list[int]:
     # One JSON document for the batch: a driver's text array escapes every quote of every body in Python.
-    got = conn.execute(_PG_INSERT, {"rows": orjson.dumps([{
+    params = {"rows": orjson.dumps([{
         "n": n, "tenant": r.tenant, "event_id": r.decision.event_id, "event_type": r.event_type,
         "event_time": r.event_time, "body": r.body, "body_sha256": r.body_sha256, "card_masked": r.card_masked,
         "received_at": r.received_at, "decision_id": r.decision.decision_id, "action": r.decision.action,
         "score": r.decision.score, "record": orjson.dumps(r.decision.to_dict()).decode(),
-    } for n, r in enumerate(rows)]).decode()}).all()
+    } for n, r in enumerate(rows)]).decode()}
+    if states is not None:
+        params["states"] = states
+    got = conn.execute(_PG_INSERT if states is None else _PG_INSERT_WITH_STATES, params).all()
     seq = {(tenant, event_id): int(logged) for logged, tenant, event_id in got}
     return [seq[(r.tenant, r.decision.event_id)] for r in rows]
 
