@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 
 from dunpai.core.files import private_file
 
@@ -69,6 +71,23 @@ def make_engine(url: str) -> Engine:
             # 0600 before SQLite opens it: its WAL and shared-memory files take the database's mode
             private_file(Path(str(engine.url.database)))
     return engine
+
+
+def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[Any]:
+    """Run one fixed statement (the driver's own ``%(name)s`` placeholders) on the driver's cursor
+    inside ``conn``'s transaction and return its rows as tuples: PostgreSQL's hot path, without
+    SQLAlchemy's per-statement compile and result work. The statement is prepared once per
+    connection. Errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``), as
+    ``conn.execute`` raises them, with the parameters left out of the message."""
+    base = conn.dialect.loaded_dbapi.Error
+    cursor: Any = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params, prepare=True)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    except base as exc:
+        raise DBAPIError.instance(sql, None, exc, base, hide_parameters=True, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 class WalCheckpointer:

@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, select, text, tuple_
 from sqlalchemy.dialects import sqlite
 
+from dunpai.core.db import driver_rows
 from dunpai.risk.cluster.tables import states
 from dunpai.risk.features.store import StateKey
 from dunpai.risk.storage.tables import events
@@ -44,10 +45,12 @@ def _state(raw: bytes | None) -> array[float] | None:
 
 
 # PostgreSQL: one statement text whatever the number of keys (the rows as one JSON document, not a
-# VALUES list), so the driver prepares it once per connection and SQLAlchemy compiles nothing per batch.
-_PG_LOCK = text(
-    "INSERT INTO risk_state (kind, key) SELECT k, s FROM json_to_recordset(CAST(:rows AS json)) AS u(k text, s text, "
-    "n int) ORDER BY n ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind RETURNING kind, key, state")
+# VALUES list), so the driver prepares it once per connection; the lock runs on the driver's cursor
+# (``driver_rows``: a batch's first statement, on every batch).
+_PG_LOCK = (
+    "INSERT INTO risk_state (kind, key) SELECT k, s FROM json_to_recordset(CAST(%(rows)s AS json)) "
+    "AS u(k text, s text, n int) ORDER BY n ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind "
+    "RETURNING kind, key, state")
 # A batch's own locked rows: a plain UPDATE (the rows exist; the state column is not indexed, so
 # the row is rewritten in place), never an insert that could wait on another batch's new key.
 _PG_UPDATE_LOCKED = text(
@@ -72,7 +75,7 @@ def _upsert(conn: Connection, rows: list[dict[str, Any]], *, lock_only: bool) ->
     dialect = conn.dialect.name
     if dialect == "postgresql":
         if lock_only:
-            return list(conn.execute(_PG_LOCK, {"rows": _pg_rows(rows, states=False)}))
+            return driver_rows(conn, _PG_LOCK, {"rows": _pg_rows(rows, states=False)})
         conn.execute(_PG_WRITE, {"rows": _pg_rows(rows, states=True)})
         return []
     if dialect == "sqlite":

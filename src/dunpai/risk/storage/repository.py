@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Select, bindparam, func, insert, select, text, update
 
+from dunpai.core.db import driver_rows
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.storage.tables import api_keys, decisions, events, imports, rulesets
 
@@ -52,7 +53,7 @@ _PG_FIND_EVENTS = text(
     "SELECT seq, tenant, event_id, body, body_sha256 FROM risk_events "
     "WHERE tenant = :t AND event_id = ANY(CAST(:ids AS text[]))")
 _PG_INSERT_CTES = (
-    "WITH u AS (SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS x(n int, tenant text, event_id text, "
+    "WITH u AS (SELECT * FROM json_to_recordset(CAST(%(rows)s AS json)) AS x(n int, tenant text, event_id text, "
     "event_type text, event_time float8, body text, body_sha256 text, card_masked text, received_at float8, "
     "decision_id text, action text, score int, record text)), "
     "e AS (INSERT INTO risk_events (tenant, event_id, event_type, event_time, body, body_sha256, card_masked, "
@@ -61,13 +62,13 @@ _PG_INSERT_CTES = (
     "d AS (INSERT INTO risk_decisions (decision_id, tenant, event_id, seq, event_type, event_time, action, score, "
     "record) SELECT u.decision_id, u.tenant, u.event_id, e.seq, u.event_type, u.event_time, u.action, u.score, "
     "u.record FROM u JOIN e ON e.tenant = u.tenant AND e.event_id = u.event_id)")
-_PG_INSERT = text(_PG_INSERT_CTES + " SELECT seq, tenant, event_id FROM e")  # noqa: S608 - fixed texts
+_PG_INSERT = _PG_INSERT_CTES + " SELECT seq, tenant, event_id FROM e"  # noqa: S608 - fixed texts
 # The same with the batch's new entity states (rows it locked: ``cluster.store``), so that a worker's
 # batch takes one statement to write everything it decided.
 _PG_STATES_CTE = (
-    ", s AS (UPDATE risk_state AS r SET state = decode(v.v, 'hex') FROM json_to_recordset(CAST(:states AS json)) "
+    ", s AS (UPDATE risk_state AS r SET state = decode(v.v, 'hex') FROM json_to_recordset(CAST(%(states)s AS json)) "
     "AS v(k text, s text, v text) WHERE r.kind = v.k AND r.key = v.s)")
-_PG_INSERT_WITH_STATES = text(_PG_INSERT_CTES + _PG_STATES_CTE + " SELECT seq, tenant, event_id FROM e")  # noqa: S608
+_PG_INSERT_WITH_STATES = _PG_INSERT_CTES + _PG_STATES_CTE + " SELECT seq, tenant, event_id FROM e"  # noqa: S608
 
 
 def find_events_txn(conn: Connection, tenant: str, event_ids: list[str]) -> dict[str, StoredEvent]:
@@ -131,7 +132,7 @@ def _insert_pg(conn: Connection, rows: list[EventRow], states: str | None) -> li
     } for n, r in enumerate(rows)]).decode()}
     if states is not None:
         params["states"] = states
-    got = conn.execute(_PG_INSERT if states is None else _PG_INSERT_WITH_STATES, params).all()
+    got = driver_rows(conn, _PG_INSERT if states is None else _PG_INSERT_WITH_STATES, params)
     seq = {(tenant, event_id): int(logged) for logged, tenant, event_id in got}
     return [seq[(r.tenant, r.decision.event_id)] for r in rows]
 
