@@ -62,3 +62,22 @@ def test_postgres_batch_of_two_tenants_with_the_same_event_id_logs_each_with_its
                                  "ORDER BY e.seq")).all()
     assert [(r[0], r[1] == r[2]) for r in rows] == [("default", True), ("bank-b", True)]
     assert [r[3] for r in rows] == [first.decision.decision_id, second.decision.decision_id]
+
+
+@pytest.mark.services
+def test_postgres_driver_statement_errors_are_sqlalchemys_without_their_parameters(pg_service: RiskService) -> None:
+    """The hot statements run on the driver's cursor (``driver_rows``): a unique violation is still
+    the ``IntegrityError`` the service settles races with, and its message never carries the
+    parameters (event bodies)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from dunpai.core.db import driver_rows
+
+    with pg_service.db.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE t (id text PRIMARY KEY, body text)"))
+        insert = "INSERT INTO t VALUES (%(id)s, %(body)s) RETURNING id"
+        assert driver_rows(conn, insert, {"id": "e1", "body": "secret-body"}) == [("e1",)]
+        with pytest.raises(IntegrityError) as caught:
+            driver_rows(conn, insert, {"id": "e1", "body": "other-secret-body"})
+    assert getattr(caught.value.orig, "sqlstate", None) == "23505"
+    assert "secret-body" not in str(caught.value) and "[SQL: INSERT INTO t" in str(caught.value)

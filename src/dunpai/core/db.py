@@ -78,14 +78,14 @@ def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[A
     inside ``conn``'s transaction and return its rows as tuples: PostgreSQL's hot path, without
     SQLAlchemy's per-statement compile and result work. The statement is prepared once per
     connection. Errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``), as
-    ``conn.execute`` raises them, with the parameters left out of the message."""
+    ``conn.execute`` raises them, naming the statement but never its parameters."""
     base = conn.dialect.loaded_dbapi.Error
     cursor: Any = conn.connection.cursor()
     try:
         cursor.execute(sql, params, prepare=True)
         return list(cursor.fetchall()) if cursor.description is not None else []
     except base as exc:
-        raise DBAPIError.instance(sql, None, exc, base, hide_parameters=True, dialect=conn.dialect) from exc
+        raise DBAPIError.instance(sql, None, exc, base, dialect=conn.dialect) from exc
     finally:
         cursor.close()
 
