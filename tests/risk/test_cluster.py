@@ -308,6 +308,7 @@ def test_cluster_workers_starting_on_one_data_dir_share_its_keys(tmp_path: Path)
     assert len({out for out, _ in outs}) == 1
 
 
+@pytest.mark.services
 def test_cluster_database_primary_killed_mid_load_loses_no_acknowledged_decision(tmp_path: Path) -> None:
     """One node of the database (the primary, with a synchronous standby) SIGKILLed under load and the
     standby promoted: every decision a worker acknowledged is stored once, all equal the replay."""
