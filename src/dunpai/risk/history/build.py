@@ -100,18 +100,18 @@ class _Rows:
         self.meta.append(meta)
 
     def frame(self) -> pl.DataFrame:
-        n = len(self.meta)
+        size = len(self.meta)
         columns: dict[str, np.ndarray] = {}
         for group in self.groups.values():
             rows = np.asarray(group.rows, dtype=np.int64)
             block = _column_major(group.block())
             for j, name in enumerate(group.names):
-                if len(rows) == n:  # the only group
+                if len(rows) == size:  # the only group
                     columns[name] = block[:, j]
                     continue
                 column = columns.get(name)
                 if column is None:
-                    column = columns[name] = np.full(n, np.nan)
+                    column = columns[name] = np.full(size, np.nan)
                 column[rows] = block[:, j]
         meta: list[tuple[Any, ...]] = list(zip(*self.meta, strict=True)) if self.meta else [() for _ in META_COLUMNS]
         schema = [pl.Int64, pl.Utf8, pl.Utf8, pl.Float64, pl.Int32, pl.Utf8, pl.Utf8, pl.Int8, pl.Int16, pl.Utf8]
