@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pytest
 
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.history.store import HistoryStore
@@ -86,3 +89,50 @@ def test_history_rows_of_different_shapes_keep_their_order_and_leave_absent_feat
     for i in range(2500):
         assert (math.isnan(hour[i]), ip[i] == 1.0) == ((True, True) if i % 3 == 0 else (False, False)), i
         assert i % 3 == 0 or hour[i] == i % 24
+
+
+def _logged(data: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(data / "dunpai.db") as db:
+        return list(db.execute("select seq, body from risk_events where tenant = 'default' order by seq"))
+
+
+def _replay_engine() -> Any:
+    from dunpai.risk.features.pipeline import FeaturePipeline
+    from dunpai.risk.history.build import history_engine
+    from dunpai.risk.service import DEFAULT_RULESET
+
+    return history_engine(FeaturePipeline(), DEFAULT_RULESET.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("interval", [0.0, 1e9])
+def test_replay_snapshots_its_state_at_most_once_an_interval_and_resumes_after_a_crash_from_the_last(
+        imported: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float) -> None:
+    """The replay's state (every entity's) is written with the history's meta at most once per
+    ``SNAPSHOT_EVERY_S`` and at the end, not once per part; a replay that dies between two saves
+    leaves the history as of the last save, and the next one ends exactly where an uninterrupted
+    replay ends."""
+    from dunpai.risk.features.store import MemoryStore
+    from dunpai.risk.history import build
+
+    log = _logged(imported[0])
+    monkeypatch.setattr(build, "PART_ROWS", 300)
+    monkeypatch.setattr(build, "SNAPSHOT_EVERY_S", interval)
+    snapshots = []
+    real_snapshot = MemoryStore.snapshot
+    monkeypatch.setattr(MemoryStore, "snapshot", lambda self: (snapshots.append(1), real_snapshot(self))[1])
+    clean = HistoryStore(tmp_path / "clean", "default")
+    meta = build.extend(clean, [log[i:i + 500] for i in range(0, len(log), 500)], _replay_engine())
+    assert len(meta.parts) > 4 and len(snapshots) == (len(meta.parts) if interval == 0 else 1)
+
+    def dies_halfway() -> Iterator[list[tuple[int, str]]]:
+        yield from [log[i:i + 500] for i in range(0, len(log) // 2, 500)]
+        raise RuntimeError("killed")
+
+    crashed = HistoryStore(tmp_path / "crashed", "default")
+    with pytest.raises(RuntimeError):
+        build.extend(crashed, dies_halfway(), _replay_engine())
+    saved = crashed.meta()
+    assert saved is not None and (saved.last_seq > 0 if interval == 0 else saved.last_seq == 0)
+    build.extend(crashed, [[r for r in log if r[0] > saved.last_seq]], _replay_engine())
+    assert crashed.scan().equals(clean.scan())
+    assert crashed.snapshot_path.read_bytes() == clean.snapshot_path.read_bytes()

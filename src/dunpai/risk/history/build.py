@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import struct
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -39,6 +40,9 @@ from dunpai.risk.storage import repository as repo
 
 Progress = Callable[[int], None]
 PART_ROWS = 100_000
+SNAPSHOT_EVERY_S = 60.0
+"""The replay's state is snapshotted at most this often (and at the end): a snapshot writes every
+entity's state, so one per part would grow with the bank's cards and terminals, not with the part."""
 META_COLUMNS = ("seq", "event_id", "event_type", "t", "day", "subject", "customer", "action", "score", "rules_hit")
 
 
@@ -149,7 +153,8 @@ def extend(history: HistoryStore, batches: Iterable[list[tuple[int, str]]], engi
     own = MemoryStore(history.snapshot_path)
     compute, judge = engine.pipeline.compute, engine.judge
     rows = _Rows()
-    first = last = meta.last_seq
+    start = first = last = meta.last_seq
+    saved = time.monotonic()
     done = 0
     for batch in batches:
         for seq, body in batch:
@@ -165,26 +170,35 @@ def extend(history: HistoryStore, batches: Iterable[list[tuple[int, str]]], engi
                           RANK[action], round(score), ",".join(sorted(r.id for r in hits))), features,
                          event.attributes is not None)
                 if len(rows.meta) >= PART_ROWS:
-                    meta = _flush(history, meta, rows, own, first, last)
+                    _write(history, meta, rows, first, last)
                     first, rows = last, _Rows()
+                    if time.monotonic() - saved >= SNAPSHOT_EVERY_S:
+                        _save(history, meta, own)
+                        saved = time.monotonic()
         done += len(batch)
         if progress is not None:
             progress(done)
-    if last > meta.last_seq:
-        meta = _flush(history, meta, rows, own, first, last)
+    if last > start:
+        _write(history, meta, rows, first, last)
+        _save(history, meta, own)
         if live is not None:
             live.put_many(own.items(), last)
     return meta
 
 
-def _flush(history: HistoryStore, meta: HistoryMeta, rows: _Rows, own: MemoryStore, first: int,
-           last: int) -> HistoryMeta:
+def _write(history: HistoryStore, meta: HistoryMeta, rows: _Rows, first: int, last: int) -> None:
+    """A part of the rows after ``first`` up to ``last``, named in ``meta`` (not yet saved)."""
     if rows.meta:
         meta.parts.append(history.write_part(rows.frame(), first + 1, last))
-    own.snapshot()
     meta.last_seq = last
+
+
+def _save(history: HistoryStore, meta: HistoryMeta, own: MemoryStore) -> None:
+    """The replay's state and the meta naming the parts written so far, together: the state is
+    that after ``meta.last_seq``. Until then a crash leaves parts nobody reads, and the next replay
+    starts again from the last save."""
+    own.snapshot()
     history.save(meta)
-    return meta
 
 
 def update_history(service: Any, tenant: str, progress: Progress | None = None, live: bool = False,
