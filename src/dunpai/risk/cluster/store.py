@@ -51,11 +51,6 @@ _PG_LOCK = (
     "INSERT INTO risk_state (kind, key) SELECT k, s FROM json_to_recordset(CAST(%(rows)s AS json)) "
     "AS u(k text, s text, n int) ORDER BY n ON CONFLICT (kind, key) DO UPDATE SET kind = EXCLUDED.kind "
     "RETURNING kind, key, state")
-# A batch's own locked rows: a plain UPDATE (the rows exist; the state column is not indexed, so
-# the row is rewritten in place), never an insert that could wait on another batch's new key.
-_PG_UPDATE_LOCKED = text(
-    "UPDATE risk_state AS r SET state = decode(u.v, 'hex') FROM json_to_recordset(CAST(:rows AS json)) "
-    "AS u(k text, s text, v text) WHERE r.kind = u.k AND r.key = u.s")
 _PG_WRITE = text(
     "INSERT INTO risk_state (kind, key, state) SELECT k, s, decode(v, 'hex') "
     "FROM json_to_recordset(CAST(:rows AS json)) AS u(k text, s text, v text, n int) ORDER BY n "
@@ -128,8 +123,8 @@ class LockedStates:
 
     def pending_json(self) -> str | None:
         """PostgreSQL: the batch's new states as one JSON document, for the statement that writes
-        the batch's events and decisions (``repository.insert_events_and_decisions_txn``); then
-        :meth:`write` is not called. ``None`` elsewhere."""
+        the batch's events and decisions (``repository.insert_events_and_decisions_txn``, its
+        ``UPDATE`` of the rows this batch locked). ``None`` elsewhere: there :meth:`write` writes them."""
         if self.conn.dialect.name != "postgresql":
             return None
         return _pg_rows(self._pending_rows(), states=True)
@@ -139,11 +134,7 @@ class LockedStates:
         batch locked."""
         rows = self._pending_rows()
         for start in range(0, len(rows), _LOCK_CHUNK):
-            chunk = rows[start:start + _LOCK_CHUNK]
-            if self.conn.dialect.name == "postgresql":
-                self.conn.execute(_PG_UPDATE_LOCKED, {"rows": _pg_rows(chunk, states=True)})
-            else:
-                _upsert(self.conn, chunk, lock_only=False)
+            _upsert(self.conn, rows[start:start + _LOCK_CHUNK], lock_only=False)
 
     def applied_seq(self) -> int:
         return 0
