@@ -14,7 +14,7 @@ import pytest
 
 from dunpai.risk.decisions.ladder import RANK
 from dunpai.risk.history.store import HistoryStore
-from tests.risk.conftest import make_service
+from tests.risk.conftest import card_event, make_service
 from tests.risk.history import synthetic
 from tests.risk.history.conftest import dunpai_json
 
@@ -136,3 +136,47 @@ def test_replay_snapshots_its_state_at_most_once_an_interval_and_resumes_after_a
     build.extend(crashed, [[r for r in log if r[0] > saved.last_seq]], _replay_engine())
     assert crashed.scan().equals(clean.scan())
     assert crashed.snapshot_path.read_bytes() == clean.snapshot_path.read_bytes()
+
+
+def test_a_second_replay_of_a_tenant_waits_for_the_first_then_extends_what_it_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two commands replaying one tenant's history (a ``train`` beside an ``import``) take turns:
+    the second waits, says so, and replays only what the first left; both never write at once."""
+    import logging
+    import threading
+
+    from dunpai.risk.history import build
+
+    service = make_service(tmp_path)
+    service.data_dir = tmp_path
+    for i in range(40):
+        service.submit("default", card_event(i))
+    order: list[str] = []
+    real_extend = build.extend
+
+    def extend(history: HistoryStore, batches: Any, *args: Any, **kwargs: Any) -> Any:
+        events = [e for batch in batches for e in batch]
+        order.append(f"replay of {len(events)} events")
+        return real_extend(history, [events], *args, **kwargs)
+
+    monkeypatch.setattr(build, "extend", extend)
+    waiting = threading.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "waiting for another process" in record.getMessage():
+                waiting.set()
+
+    logging.getLogger("dunpai.risk.history.store").addHandler(handler := Seen())
+    try:
+        with HistoryStore(tmp_path, "default").updating():
+            second = threading.Thread(target=build.update_history, args=(service, "default"))
+            second.start()
+            assert waiting.wait(60)  # the second replay found the history being updated
+            order.append("first done")
+        second.join(60)
+    finally:
+        logging.getLogger("dunpai.risk.history.store").removeHandler(handler)
+        service.db.dispose()
+    assert order == ["first done", "replay of 40 events"]
+    assert HistoryStore(tmp_path, "default").scan().height == 40

@@ -214,12 +214,13 @@ def update_history(service: Any, tenant: str, progress: Progress | None = None, 
     history = HistoryStore(service.data_dir, tenant)
     version = service.engine(tenant).ruleset.version
     engine = history_engine(service.pipeline, service.ruleset(tenant, version).source, service.known, version)
-    meta = history.meta()
-    after = meta.last_seq if meta is not None and meta.signature == pipeline_signature(service.pipeline) else 0
-    batches = repo.tenant_events(service.db, tenant, after) if until is None else _following(service, tenant, after,
-                                                                                             until(after))
-    with bulk_gc():
-        return extend(history, batches, engine, TenantStore(service.store, tenant) if live else None, progress)
+    with history.updating():
+        meta = history.meta()
+        after = meta.last_seq if meta is not None and meta.signature == pipeline_signature(service.pipeline) else 0
+        batches = (repo.tenant_events(service.db, tenant, after) if until is None
+                   else _following(service, tenant, after, until(after)))
+        with bulk_gc():
+            return extend(history, batches, engine, TenantStore(service.store, tenant) if live else None, progress)
 
 
 def _following(service: Any, tenant: str, after: int,

@@ -15,9 +15,13 @@ part nobody reads. A feature pipeline or ruleset change (``signature``) starts t
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from typing import Any
 import polars as pl
 
 FORMAT = 1
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,6 +82,24 @@ class HistoryStore:
         frame.write_parquet(tmp, compression="zstd", compression_level=1, statistics=False)
         os.replace(tmp, self.root / name)
         return name
+
+    @contextmanager
+    def updating(self) -> Iterator[None]:
+        """Held while a replay extends this history: a second command replaying the same tenant (a
+        ``train`` beside an ``import``) waits for the first, then extends what it left, instead of
+        both writing the meta and the state snapshot. An advisory lock on a file beside the
+        history (a reset removes the history's folder), released when its process ends."""
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        with (self.root.parent / f".{self.tenant}.lock").open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("waiting for another process replaying tenant %s's history", self.tenant)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def scan(self, columns: list[str] | None = None) -> pl.DataFrame:
         """Every part's rows, in log order (columns missing from a part are null)."""
