@@ -262,8 +262,8 @@ class RiskService:
         try:
             with self.db.begin() as conn:
                 batch: _Overlay | LockedStates = overlay if shared is None else shared.in_transaction(conn)
-                # Workers sharing a database reach it over the network and look no ids up first: a batch
-                # holding an id already logged fails on the log's unique id and is settled event by event.
+                # Workers sharing the state look no ids up first (on PostgreSQL a look-up is a round trip):
+                # a batch holding an id already logged fails on the log's unique id, settled event by event.
                 logged = {} if shared is not None else self._logged(conn, parsed)
                 self._fill_labels(conn, parsed, logged)  # before the lock: a label's entities are known
                 if isinstance(batch, LockedStates):

@@ -69,9 +69,7 @@ class FeaturePipeline:
         names the event type and the steps that ran: events of one shape have the same fixed
         feature names."""
         t, out = event_features(event)
-        steps = self._by_type.get(type(event))
-        if steps is None:
-            steps = self.steps_for(type(event))
+        steps = self.steps_for(type(event))
         work: list[tuple[Any, StateKey, str | None]] = []
         shape: list[str] = [event.type]
         for step in steps:

@@ -107,12 +107,12 @@ class _Rows:
         size = len(self.meta)
         columns: dict[str, np.ndarray] = {}
         for group in self.groups.values():
-            rows = np.asarray(group.rows, dtype=np.int64)
             block = _column_major(group.block())
+            if len(group.rows) == size:  # the only group: its columns as they are
+                columns.update(zip(group.names, block.T, strict=True))
+                continue
+            rows = np.asarray(group.rows, dtype=np.int64)
             for j, name in enumerate(group.names):
-                if len(rows) == size:  # the only group
-                    columns[name] = block[:, j]
-                    continue
                 column = columns.get(name)
                 if column is None:
                     column = columns[name] = np.full(size, np.nan)
