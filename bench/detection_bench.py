@@ -233,10 +233,12 @@ def _cold_start_one(name: str, files: list[Path], mapping: Path, id_column: str,
     frauds = set(truth.filter(pl.col(fraud_column).cast(pl.Int64) == 1)[id_column].cast(pl.Utf8).to_list())
     ids = ds.frame["event_id"].to_numpy()[test]
     y = np.array([i[len(prefix):] in frauds for i in ids], dtype=np.int8)
-    rates = interrupt_rates(scores, y, scorer.policy, rule_alerts(ds, test))
+    ruled = rule_alerts(ds, test)
+    rates = interrupt_rates(scores, y, scorer.policy, ruled)
     console.print(f"{name} cold start: {rates}")
-    return {**rates, "test_rows": len(test), "test_frauds": int(y.sum()), "calibration_rows": len(calib),
-            "features": list(scorer.features)}
+    interrupted = float(np.mean((scores >= scorer.policy.verify) | ruled))
+    return {**rates, "interrupted": interrupted, "test_rows": len(test), "test_frauds": int(y.sum()),
+            "calibration_rows": len(calib), "features": list(scorer.features)}
 
 
 def _write(path: Path, payload: dict[str, Any]) -> None:

@@ -161,13 +161,17 @@ def write() -> None:
                   "With no label at all — each data set imported with its mapping minus `labels` — the habit-deviation",
                   "score ([models/coldstart.py](../src/dunpai/risk/models/coldstart.py)) calibrated on the 30 days",
                   "before the last fifth of the payments, with thresholds for an alert budget of "
-                  f"{cold['budget']:.1%}, then applied to the last fifth (rules included):", "",
-                  "| data | test payments | frauds | legitimate interrupted | frauds stopped | frauds held (delay+) |",
-                  "|---|---|---|---|---|---|"]
+                  f"{cold['budget']:.1%} (lowered where the window's top holds more unusual payments than the",
+                  "tail of its ordinary ones predicts, never past twice the budget of all payments), then applied",
+                  "to the last fifth (rules included):", "",
+                  "| data | test payments | frauds | all interrupted | legitimate interrupted | frauds stopped "
+                  "| frauds held (delay+) |",
+                  "|---|---|---|---|---|---|---|"]
         for name in ("handbook", "ieee_cis"):
             c = cold.get(name)
             if c:
-                lines.append(f"| {name} | {c['test_rows']:,} | {c['test_frauds']:,} | {c['legit_interrupted']:.4f} | "
+                lines.append(f"| {name} | {c['test_rows']:,} | {c['test_frauds']:,} | {c['interrupted']:.4f} | "
+                             f"{c['legit_interrupted']:.4f} | "
                              f"{c['fraud_stopped']:.3f} | {c['fraud_held']:.3f} |")
         lines.append("")
     bt = _load("backtest.json")

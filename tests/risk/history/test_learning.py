@@ -14,7 +14,15 @@ from dunpai.core.config import load_settings
 from dunpai.risk.history.dataset import load
 from dunpai.risk.history.store import HistoryStore
 from dunpai.risk.history.training import cold_start_idle
-from dunpai.risk.models.coldstart import ColdStartScorer, fit_cold_start
+from dunpai.risk.models.coldstart import (
+    HIGH,
+    LOOSEN_CAP,
+    ColdStartScorer,
+    _tails,
+    fit_cold_start,
+    rarity,
+    tail_thresholds,
+)
 from dunpai.risk.models.policy import Thresholds, interrupt_rates, thresholds
 from dunpai.risk.models.registry import Registry
 from dunpai.risk.models.train import carried_over
@@ -143,17 +151,44 @@ def test_thresholds_carried_to_a_retrained_model_interrupt_as_many_recent_paymen
     assert np.sum(floor >= carried_over(th, old, floor).verify) == np.sum(old >= th.verify)
 
 
-def test_the_cold_start_score_interrupts_about_the_budget_and_ranks_unusual_payments_first(bank: Path) -> None:
+def test_the_cold_start_score_keeps_the_budget_and_ranks_unusual_payments_first(bank: Path) -> None:
     ds = _dataset(bank)
     names = ds.feature_columns()
     rows = np.arange(len(ds.frame))
     scorer = fit_cold_start(ds.matrix(names, rows), names, 0.01)
     scores = scorer.predict_batch(ds.matrix(list(scorer.features), rows))
-    assert 0.005 <= np.mean(scores >= scorer.policy.verify) <= 0.011
     y = ds.labels()
+    alert = scores >= scorer.policy.verify
+    # The window's frauds crowd its top: the thresholds reach past the budget of all payments, not of
+    # the legitimate ones, and not past the cap.
+    assert np.mean(alert[y == 0]) <= 0.01 < np.mean(alert) <= LOOSEN_CAP * 0.01
     assert scores[y == 1].mean() > scores[y == 0].mean() + 0.2
     live = dict(zip(scorer.features, ds.matrix(list(scorer.features), rows[:1])[0], strict=True))
     assert scorer.predict(live) == pytest.approx(scores[0])
+
+
+def test_unlabelled_frauds_at_the_window_top_loosen_the_cold_start_thresholds_within_the_budget() -> None:
+    rng = np.random.default_rng(3)
+    ordinary = rng.gamma(3.0, 1.0, 40_000)  # a sum of surprises: its tail thins at least exponentially
+
+    def fit(total: np.ndarray):  # type: ignore[no-untyped-def]
+        grid = np.sort(total)
+        scores = rarity(_tails(grid, total, HIGH))
+        return scores, tail_thresholds(total, scores, grid, 0.005), thresholds(scores, 0.005)
+
+    scores, th, plain = fit(ordinary)
+    assert th == plain  # no surplus: every payment counted as legitimate, as before
+    frauds = rng.uniform(14.0, 30.0, 300)  # 0.75 % unlabelled frauds, far out: more than the budget
+    total = np.concatenate([ordinary, frauds])
+    scores, th, plain = fit(total)
+    assert th.verify < plain.verify and th.delay <= plain.delay and th.restrict <= plain.restrict
+    legit, fraud = scores[: len(ordinary)], scores[len(ordinary):]
+    assert np.mean(legit >= th.verify) <= 0.005  # the budget holds for the ordinary payments
+    assert np.mean(fraud >= plain.verify) < 0.7 and np.mean(fraud >= th.verify) == 1.0
+    heavy = rng.pareto(1.5, 40_000)  # a heavy ordinary tail the line under-expects: the cap holds
+    scores, th, plain = fit(heavy)
+    assert th.verify < plain.verify
+    assert np.mean(scores >= th.verify) <= LOOSEN_CAP * 0.005 + 1e-9
 
 
 def test_a_place_at_a_terminal_reported_at_many_places_is_no_surprise_to_the_cold_start_score() -> None:

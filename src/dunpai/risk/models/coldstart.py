@@ -15,8 +15,18 @@ reported for a terminal that is no fixed point (``SPREAD``) adds no surprise.
 
 The score reported is how rare that combined surprise is in the same window, on a log scale: 0.5
 means about one payment in a hundred is as unusual, 0.75 one in a thousand, 1.0 one in ten thousand
-or rarer. Thresholds follow the alert budget (``policy.py``): on unlabelled traffic every payment
-counts as legitimate, so about ``budget`` of it is interrupted, the most unusual first.
+or rarer. Thresholds follow the alert budget (``policy.py``), which counts *legitimate* payments —
+and the window's frauds are not yet known. Counting every payment as legitimate interrupts only
+``budget`` of all traffic; where frauds crowd the window's top, that stops far fewer than the budget
+allows. So the thresholds also read the tail's shape (``tail_thresholds``): the surprise of ordinary
+payments thins out about exponentially, so a line through the log of the share of payments above
+each surprise, fitted between the window's ``TAIL_FIT`` quantiles, says how many ordinary payments
+to expect above any threshold. Where the window holds more unusual payments than that line expects,
+the surplus is counted as fraud and the threshold is lowered until the line expects ``budget`` of
+ordinary payments above it — never so far that more than ``LOOSEN_CAP`` times the budget of all
+traffic is interrupted, so that even were every payment above it legitimate, the interruptions stay
+within that multiple. Where the window holds no surplus, the thresholds stay where counting every
+payment as legitimate puts them.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dunpai.risk.models.policy import Thresholds, thresholds
+from dunpai.risk.models.policy import LADDER_SHARES, Thresholds, thresholds
 
 HIGH, LOW = 1, -1
 _HABIT: dict[str, tuple[str, int]] = {
@@ -60,6 +70,14 @@ SURPRISE_SAMPLE = 50_000
 """The combined surprise's distribution keeps more values: its far tail sets the thresholds."""
 FLOOR = 1e-4
 """Rarity is read down to one payment in ten thousand (score 1.0)."""
+TAIL_FIT = (0.90, 0.98)
+"""The window's quantiles between which the tail of the combined surprise is fitted: mostly
+ordinary payments, and enough of them to fit."""
+MIN_TAIL_ROWS = 2_000
+"""A window of fewer payments keeps the thresholds of counting every payment as legitimate."""
+LOOSEN_CAP = 2.0
+"""The tail's fit lowers a threshold at most until this multiple of the step's budget share of
+all traffic is interrupted."""
 
 
 def _tails(sorted_values: np.ndarray, x: np.ndarray, sense: int) -> np.ndarray:
@@ -185,7 +203,47 @@ def fit_cold_start(matrix: np.ndarray, names: Sequence[str], budget: float,
     total = scorer._total(scorer._surprises(sub))
     scorer.surprise_grid = _sample(total, SURPRISE_SAMPLE)
     scores = scorer.predict_batch(sub)
-    scorer.policy = thresholds(scores, budget, rule_alerts)
+    scorer.policy = tail_thresholds(total, scores, scorer.surprise_grid, budget, rule_alerts)
     body = json.dumps(scorer.to_json(), sort_keys=True).encode()
     scorer.version = "hab_" + hashlib.sha256(body).hexdigest()[:12]
     return scorer
+
+
+def _tail_line(total: np.ndarray) -> tuple[float, float] | None:
+    """``(slope, intercept)`` of ``ln(share of payments above s)`` against ``s`` between the
+    ``TAIL_FIT`` quantiles of the window's surprise; ``None`` where it does not thin out."""
+    if len(total) < MIN_TAIL_ROWS:
+        return None
+    shares = np.linspace(TAIL_FIT[0], TAIL_FIT[1], 33)
+    at = np.quantile(total, shares)
+    if at[-1] <= at[0]:
+        return None
+    slope, intercept = np.polyfit(at, np.log1p(-shares), 1)
+    return (float(slope), float(intercept)) if slope < 0 else None
+
+
+def tail_thresholds(total: np.ndarray, scores: np.ndarray, surprise_grid: np.ndarray, budget: float,
+                    rule_alerts: np.ndarray | None = None) -> Thresholds:
+    """Thresholds for ``budget`` on an unlabelled window (its combined surprise ``total`` and
+    ``scores``): those of counting every payment as legitimate, lowered where the tail holds more
+    unusual payments than its fitted line expects (module docstring)."""
+    plain = thresholds(scores, budget, rule_alerts)
+    line = _tail_line(total)
+    if line is None:
+        return plain
+    slope, intercept = line
+    cap = thresholds(scores, LOOSEN_CAP * budget, rule_alerts)
+    ruled = 0.0 if rule_alerts is None else float(np.mean(rule_alerts))
+    out: dict[str, float] = {}
+    for step, share in LADDER_SHARES.items():
+        kept = getattr(plain, step)
+        expected = budget * share - (ruled if step == "verify" else 0.0)
+        if expected <= 0 or not math.isfinite(kept):
+            out[step] = kept
+            continue
+        surprise = (math.log(expected) - intercept) / slope
+        fitted = float(rarity(_tails(surprise_grid, np.array([surprise]), HIGH))[0])
+        out[step] = max(min(kept, fitted), getattr(cap, step))
+    out["delay"] = max(out["delay"], out["verify"])
+    out["restrict"] = max(out["restrict"], out["delay"])
+    return Thresholds(out["verify"], out["delay"], out["restrict"], budget)
