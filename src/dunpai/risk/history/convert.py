@@ -152,18 +152,23 @@ class Converter:
             per = {"d": 86400e6, "h": 3600e6, "m": 60e6, "s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[value.unit]
             base = pl.lit(epoch).dt.convert_time_zone("UTC")
             dt = base + pl.duration(microseconds=(src.cast(pl.Float64, strict=False) * per).round(0).cast(pl.Int64))
+            parsed = dt
         elif value.format is not None:
             naive = src.cast(pl.Utf8).str.strptime(pl.Datetime("us"), value.format, strict=False)
             dt = naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+            self._flag(field, out, naive.is_not_null() & dt.is_null(),
+                       f"{value.column!r} is a local time that {zone} skips (clocks put forward)")
+            parsed = naive
         else:
             dt = src.cast(pl.Utf8).str.to_datetime(time_zone="UTC", strict=False)
+            parsed = dt
         local = dt.dt.convert_time_zone(zone)
-        self._flag(field, out, src.is_not_null() & dt.is_null(),
+        self._flag(field, out, src.is_not_null() & parsed.is_null(),
                    f"{value.column!r} is not a time" + (f" in format {value.format!r}" if value.format else ""))
         return local.dt.to_string(ISO), (dt.dt.epoch("us").cast(pl.Float64) / 1e6)
 
     def _flag(self, field: str, out: str, cond: pl.Expr, problem: str) -> None:
-        flag = f"__bad:{out}"
+        flag = f"__bad:{out}:{len(self.plan.bad)}"
         self.exprs.append(cond.fill_null(False).alias(flag))
         self.plan.bad.append((field, flag, problem))
 

@@ -14,8 +14,8 @@ import contextlib
 import ctypes
 import multiprocessing as mp
 import queue
+import re
 import signal
-import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from dunpai.risk.history.importer import ImportResult, import_files
 from dunpai.risk.history.store import HistoryStore
 from dunpai.risk.models.registry import Registry
 from dunpai.risk.storage import repository as repo
+
+CAUSE_CHARS = 300
+"""A crashed import names its cause in at most this many characters."""
 
 StageProgress = Callable[[str, int, int], None]
 
@@ -113,7 +116,7 @@ class _Child:
                 message, problems = body
                 raise InvalidInput(message, problems=[FieldProblem(f, p) for f, p in problems])
             else:
-                raise StateError("the import failed", detail=str(body[0])[-2000:])
+                raise StateError(f"the import failed ({body[0]})")
 
     def result(self) -> ImportResult:
         if self.outcome is None:  # the replay had nothing to wait for: drain the messages
@@ -154,5 +157,6 @@ def _import_in_child(config_file: Path | None, data_dir: Path, sources: list[Pat
         messages.put(("done", result.to_dict()))
     except DunpaiError as exc:
         messages.put(("invalid", exc.message, [(p.field, p.problem) for p in exc.problems]))
-    except Exception:
-        messages.put(("crash", traceback.format_exc()))
+    except Exception as exc:  # the cause's type and first words, with no long digit run (a card number)
+        cause = re.sub(r"\d{8,}", "…", f"{type(exc).__name__}: {exc}".splitlines()[0])[:CAUSE_CHARS]
+        messages.put(("crash", cause))
