@@ -11,7 +11,7 @@
    ``bench.scale_load`` worker processes on one PostgreSQL database, against the embedded single
    process (in-process state, SQLite) on the same events in the same run.
 3. ``kill``: two workers, one SIGKILLed mid-load; a replacement decides what it had not answered.
-   ``node_kill``: two workers on a private primary with a synchronous standby (``bench/pg_pair.py``),
+   ``node_kill``: two workers on a private primary with a synchronous standby (``PgPair``),
    the primary SIGKILLed mid-load and the standby promoted; the workers resend what failed.
 4. ``sizing``: machines for 20,000 decisions/s at peak from the measured costs, assumptions written.
 
@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from bench.common import pct
+from bench.common import free_port, pct
 from bench.scale_load import cluster_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -408,13 +408,14 @@ def kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, A
 
 
 def node_kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[str, Any]:
-    """Two workers on a private primary with a synchronous standby (``bench/pg_pair.py``); the
-    primary SIGKILLed mid-load and the standby promoted; the workers resend what failed (as the
-    card switch would) and reconnect to the new primary by themselves."""
-    from bench.pg_pair import PgPair
+    """Two workers on a private primary with a synchronous standby on 127.0.0.1
+    (``dunpai.risk.cluster.local.PgPair``); the primary SIGKILLed mid-load and the standby promoted;
+    the workers resend what failed (as the card switch would) and reconnect to the new primary by
+    themselves."""
     from dunpai.core.db import init_schema, make_engine
+    from dunpai.risk.cluster.local import PgPair
 
-    pair = PgPair().start()
+    pair = PgPair(("127.0.0.1", free_port(), None), ("127.0.0.1", free_port(), None), "127.0.0.1/32").start()
     try:
         db = make_engine(pair.url)
         init_schema(db)
@@ -428,9 +429,9 @@ def node_kill_run(bodies: list[dict[str, Any]], batch: int, tmp: Path) -> dict[s
                 and all(p.poll() is None for p in procs):
             time.sleep(0.01)
         before = sum(_count_lines(a) for a in acks)
-        pair.kill_primary()
+        pair.primary.kill()
         killed_at = time.perf_counter()
-        pair.promote()
+        pair.standby.promote()
         promoted_s = time.perf_counter() - killed_at
         first_ack_s = None
         while first_ack_s is None and any(p.poll() is None for p in procs):

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench.pg_pair import Unavailable
 from bench.scale_bench import node_kill_run
 from bench.scale_load import (
     cluster_events,
@@ -33,6 +32,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from dunpai.core.db import init_schema, make_engine
+from dunpai.core.errors import Unavailable
 from dunpai.risk.cluster.store import SqlStateStore
 from dunpai.risk.decisions.record import Decision
 from dunpai.risk.features.store import MemoryStore

@@ -88,10 +88,12 @@ class Revocations:
     def _listen(self, database: Engine) -> None:
         import psycopg
 
-        url = database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # the dialect's own reading of the URL: several hosts (a standby) become libpq's host lists
+        _, params = database.dialect.create_connect_args(database.url)
+        params = {k: v for k, v in params.items() if k != "context"} | {"autocommit": True, "connect_timeout": 5}
         while not self._stop.is_set():
             try:
-                with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(**params) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._listening.set()
                     self._notified.set()  # anything revoked while we were away
