@@ -42,6 +42,8 @@ TRUE_WORDS = ("1", "1.0", "true", "t", "yes", "y")
 FALSE_WORDS = ("0", "0.0", "false", "f", "no", "n", "")
 _UNSAFE = r"[^A-Za-z0-9_.:\-]"
 ISO = "%Y-%m-%dT%H:%M:%S%.f%:z"
+GAP = pl.duration(hours=3)
+"""Longer than any clock change: a local time this much earlier has the offset before it."""
 BOOL_FIELDS = frozenset({"chip_card", "terminal_chip_capable", "success"})
 NUMBER_FIELDS = frozenset({"amount", "balance_before", "atc", "records"})
 
@@ -155,9 +157,10 @@ class Converter:
             parsed = dt
         elif value.format is not None:
             naive = src.cast(pl.Utf8).str.strptime(pl.Datetime("us"), value.format, strict=False)
-            dt = naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-            self._flag(field, out, naive.is_not_null() & dt.is_null(),
-                       f"{value.column!r} is a local time that {zone} skips (clocks put forward)")
+            # a local time the clocks skip (put forward) is read with the offset before the change, as
+            # a clock not yet put forward meant it; one they repeat (put back) as the earlier
+            skipped = (naive - GAP).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null") + GAP
+            dt = pl.coalesce(naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null"), skipped)
             parsed = naive
         else:
             dt = src.cast(pl.Utf8).str.to_datetime(time_zone="UTC", strict=False)

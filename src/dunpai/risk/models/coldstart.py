@@ -186,6 +186,12 @@ def _sample(values: np.ndarray, size: int) -> np.ndarray:
     return np.sort(values)
 
 
+def _varies(column: np.ndarray) -> bool:
+    """Whether the window gives a deviation at least two different values (else it says nothing)."""
+    given = column[~np.isnan(column)]
+    return len(given) > 1 and bool(given.min() < given.max())
+
+
 def fit_cold_start(matrix: np.ndarray, names: Sequence[str], budget: float,
                    rule_alerts: np.ndarray | None = None) -> ColdStartScorer:
     """Calibrate on a window of recent payments (``matrix`` columns named ``names``): each
@@ -193,7 +199,7 @@ def fit_cold_start(matrix: np.ndarray, names: Sequence[str], budget: float,
     wanted = dict(DEVIATIONS)
     wanted.update({n: (n, HIGH) for n in names if n.startswith("sig_")})
     wanted[SPREAD] = ("", 0)
-    cols = [i for i, n in enumerate(names) if n in wanted and np.nanstd(matrix[:, i]) > 0]
+    cols = [i for i, n in enumerate(names) if n in wanted and _varies(matrix[:, i])]
     features = tuple(names[i] for i in cols)
     senses = tuple(wanted[f][1] for f in features)
     dimensions = tuple(wanted[f][0] for f in features)
