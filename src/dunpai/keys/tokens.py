@@ -4,7 +4,7 @@ A token is an HMAC (by a store key that never leaves the store) of the normalise
 ``<prefix><format>.<key version>.<32 hex digits>``, e.g. ``pan1.1.9f86d081884c7d659a2feaa0c55ad015``.
 It is deterministic, so equal card numbers join; without the key it cannot be reversed or even
 brute-forced over the (small) PAN space — why a plain hash is not enough (PCI DSS 3.5).
-The mask keeps at most the first six and last four digits (PCI DSS 3.4).
+The mask keeps at most the first six and last four digits (PCI DSS 3.4), and hides at least six.
 """
 
 from __future__ import annotations
@@ -17,21 +17,23 @@ from dunpai.keys.store import KeyStore
 
 TOKEN_FORMAT = 1
 _TOKEN_BYTES = 16
-_PAN = re.compile(r"^[0-9]{12,19}$")
+_PAN = re.compile(r"^[0-9]{8,19}$")
 
 
 def normalise_pan(pan: str) -> str:
-    """Digits only (spaces and dashes removed); 12–19 digits (ISO/IEC 7812) or ``InvalidInput``."""
+    """Digits only (spaces and dashes removed); 8–19 digits (ISO/IEC 7812-1) or ``InvalidInput``."""
     digits = re.sub(r"[ \-]", "", pan) if isinstance(pan, str) else ""
     if not _PAN.match(digits):
-        raise InvalidInput("invalid card number", problems=[FieldProblem("pan", "12 to 19 digits")])
+        raise InvalidInput("invalid card number", problems=[FieldProblem("pan", "8 to 19 digits")])
     return digits
 
 
 def mask_pan(pan: str) -> str:
-    """``6222021234561234`` → ``622202******1234`` (first six, last four)."""
+    """``6222021234561234`` → ``622202******1234``: the last four, and as many of the first six as
+    leave six digits hidden (``123456789012`` → ``12******9012``)."""
     digits = normalise_pan(pan)
-    return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
+    first = max(0, min(6, len(digits) - 10))
+    return digits[:first] + "*" * (len(digits) - 4 - first) + digits[-4:]
 
 
 class KeyedTokenizer:

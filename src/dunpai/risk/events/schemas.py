@@ -165,7 +165,7 @@ class CardPresent(_Base, _Money):
     type: Literal["card_present"] = "card_present"
     txn: Literal["atm_withdrawal", "atm_deposit", "pos_purchase"]
     card_id: Id | None = None
-    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] | None = None
+    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{8,19}$")] | None = None
     account_id: Id
     customer_id: Id
     terminal_id: Id
@@ -185,7 +185,7 @@ class CardNotPresent(_Base, _Money):
 
     type: Literal["card_not_present"] = "card_not_present"
     card_id: Id | None = None
-    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] | None = None
+    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{8,19}$")] | None = None
     account_id: Id
     customer_id: Id
     merchant_id: Id
@@ -243,7 +243,7 @@ class CardEvent(_Base):
     type: Literal["card"] = "card"
     action: Literal["reissue", "unblock", "block"]
     card_id: Id | None = None
-    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{12,19}$")] | None = None
+    pan: Annotated[str, StringConstraints(pattern=r"^[0-9]{8,19}$")] | None = None
     account_id: Id | None = None
     customer_id: Id
 
