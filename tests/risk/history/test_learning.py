@@ -191,6 +191,21 @@ def test_unlabelled_frauds_at_the_window_top_loosen_the_cold_start_thresholds_wi
     assert np.mean(scores >= th.verify) <= LOOSEN_CAP * 0.005 + 1e-9
 
 
+def test_an_amount_beyond_the_balance_is_no_larger_drain_to_the_cold_start_score() -> None:
+    rng = np.random.default_rng(5)
+    n = 10_000
+    ratio = rng.uniform(0.0, 0.9, n)
+    beyond = rng.random(n) < 0.2  # amounts past the balance are common in this export
+    ratio[beyond] = rng.uniform(1.5, 200.0, beyond.sum())
+    exact = rng.random(n) < 0.01
+    ratio[exact] = 1.0
+    window = np.column_stack([ratio, exact.astype(float), rng.random(n)])
+    scorer = fit_cold_start(window, ["drain_ratio", "drains_balance", "pop_amount_pctl"], 0.005)
+    drained = scorer.predict({"drain_ratio": 1.0, "drains_balance": 1.0, "pop_amount_pctl": 0.5})
+    overdrawn = scorer.predict({"drain_ratio": 150.0, "drains_balance": 0.0, "pop_amount_pctl": 0.5})
+    assert drained > overdrawn + 0.2
+
+
 def test_a_place_at_a_terminal_reported_at_many_places_is_no_surprise_to_the_cold_start_score() -> None:
     rng = np.random.default_rng(1)
     names = ["card_km_from_usual", "card_amount_pctl", "term_place_spread_km"]

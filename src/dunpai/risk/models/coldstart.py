@@ -59,6 +59,10 @@ DEVIATIONS: dict[str, tuple[str, int]] = {
 }
 """Habit deviations: their dimension and their unusual side (``HIGH``: large values are unusual).
 Detector signals (``sig_*``) are deviations too, each its own dimension."""
+CEILINGS: dict[str, float] = {"drain_ratio": 1.0}
+"""A deviation's values past its ceiling count as the ceiling: a payment takes at most the whole
+balance — an amount beyond it (credit, or an export whose balances lag) is no larger drain, and
+where such amounts are common they would otherwise crowd out the exact drains (``drains_balance``)."""
 SPREAD, UNFIXED_KM = "term_place_spread_km", 50.0
 """Where the places reported for a payment's terminal spread over more than ``UNFIXED_KM`` (one
 id given at many places: a merchant's name, a billing address), its place says nothing about
@@ -125,7 +129,7 @@ class ColdStartScorer:
     def _surprises(self, matrix: np.ndarray) -> np.ndarray:
         out = np.zeros_like(matrix)
         for j, (grid, sense) in enumerate(zip(self.grids, self.senses, strict=True)):
-            col = matrix[:, j]
+            col = _capped(self.features[j], matrix[:, j])
             given = ~np.isnan(col)
             if sense and given.any():
                 out[given, j] = -np.log(_tails(grid, col[given], sense))
@@ -178,6 +182,11 @@ class ColdStartScorer:
                    Thresholds.from_dict(d["thresholds"]), version)  # type: ignore[arg-type]
 
 
+def _capped(feature: str, values: np.ndarray) -> np.ndarray:
+    ceiling = CEILINGS.get(feature)
+    return values if ceiling is None else np.minimum(values, ceiling)
+
+
 def _sample(values: np.ndarray, size: int) -> np.ndarray:
     """A sorted uniform sample (fixed seed: the same window gives the same scorer)."""
     values = values[~np.isnan(values)]
@@ -203,7 +212,8 @@ def fit_cold_start(matrix: np.ndarray, names: Sequence[str], budget: float,
     features = tuple(names[i] for i in cols)
     senses = tuple(wanted[f][1] for f in features)
     dimensions = tuple(wanted[f][0] for f in features)
-    grids = tuple(_sample(matrix[:, i], FEATURE_SAMPLE) if senses[k] else np.zeros(0) for k, i in enumerate(cols))
+    grids = tuple(_sample(_capped(names[i], matrix[:, i]), FEATURE_SAMPLE) if senses[k] else np.zeros(0)
+                  for k, i in enumerate(cols))
     scorer = ColdStartScorer(features, senses, dimensions, grids, np.zeros(1), Thresholds(1.0, 1.0, 1.0, budget))
     sub = matrix[:, cols]
     total = scorer._total(scorer._surprises(sub))
