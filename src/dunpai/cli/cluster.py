@@ -92,6 +92,7 @@ def local(
     cluster = LocalCluster(workers, port if port is not None else cfg.server.port, cfg.data_dir, network, config)
     cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     described = cfg.data_dir / "cluster.json"
+    signal.signal(signal.SIGTERM, _interrupt)  # while starting: unwind, so that what started is removed
     try:
         cluster.start()
         described.write_text(json.dumps(cluster.describe(), indent=2), encoding="utf-8")
@@ -105,6 +106,10 @@ def local(
         described.unlink(missing_ok=True)
     if not stopping:
         raise typer.Exit(1)  # the workers stopped by themselves
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _until_stopped(running: Callable[[], bool]) -> bool:
