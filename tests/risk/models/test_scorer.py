@@ -85,18 +85,7 @@ def test_a_blend_that_validates_best_is_kept_and_each_member_refitted_with_its_o
     assert final.metrics["refit_rows"] == len(yt) + len(yv)
 
 
-def test_a_single_candidate_ahead_of_the_blend_by_less_than_the_noise_does_not_replace_it() -> None:
-    xt, yt = synthetic(4000, 30)
-    xv, yv = synthetic(2000, 130)
-    candidates = ({"params": {"num_leaves": 4}, "max_rounds": 60},
-                  {"params": {"num_leaves": 6, "seed": 3}, "max_rounds": 60})
-    final = train_model(xt, yt, xv, yv, FEATURES, candidates=candidates)
-    tried = final.metrics["candidates"]
-    assert tried[0]["valid_average_precision"] > tried[2]["valid_average_precision"]  # ahead on validation
-    assert "blend" in final.params
-
-
-def test_a_single_candidate_clearly_ahead_of_the_blend_is_kept_alone() -> None:
+def test_a_single_candidate_that_validates_best_is_kept_alone() -> None:
     xt, yt = synthetic(4000, 21)
     xv, yv = synthetic(2000, 22)
     # A wildly overfitting model beside a good one: their mean validates worse than the good one alone.
