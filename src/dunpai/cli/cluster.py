@@ -9,8 +9,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -21,6 +19,7 @@ import typer
 from dunpai.cli.common import ConfigOpt, DataDirOpt, errors, new_app, settings
 from dunpai.core.config import child_environment
 from dunpai.core.errors import FieldProblem, InvalidInput
+from dunpai.risk.cluster.local import LocalCluster, check_host, start_worker, stop_workers
 
 app = new_app("决策集群 / several decision workers sharing one state (PostgreSQL).")
 
@@ -45,24 +44,13 @@ def start(
         raise InvalidInput("ports out of range",
                            problems=[FieldProblem("port", f"{first} + {workers} workers > 65535")])
     env = child_environment({"state.backend": "database"})
-    common = [*(["--config", str(config)] if config else []), "--data-dir", str(cfg.data_dir)]
-    procs = [subprocess.Popen([sys.executable, "-m", "dunpai.cli", "serve", "--port", str(first + i), *common],  # noqa: S603 (fixed argv)
-                              env=env, stdin=subprocess.DEVNULL) for i in range(workers)]
+    procs = [start_worker(first + i, config, cfg.data_dir, env) for i in range(workers)]
     errors.print(f"集群 / cluster: {workers} workers on ports {first}–{first + workers - 1}, state in the database",
                  highlight=False)
     try:
         stopping = _until_stopped(lambda: any(p.poll() is None for p in procs))
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)  # serve's own clean stop: the audit head is signed
-        deadline = time.monotonic() + 30
-        for p in procs:
-            try:
-                p.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_workers(procs)
     failed = [i for i, p in enumerate(procs) if p.returncode not in (0, -signal.SIGINT)]
     if failed and not stopping:
         raise typer.Exit(1)
@@ -81,8 +69,6 @@ def local(
     """在网络命名空间中启动本地集群 / start a cluster standing in for machines: a PostgreSQL primary and its
     synchronous standby and WORKERS decision workers, each in a network namespace of its own (needs
     root); writes DATA_DIR/cluster.json; Ctrl-C or SIGTERM stops it and removes the namespaces."""
-    from dunpai.risk.cluster.local import LocalCluster, check_host
-
     cfg = settings(config, data_dir)
     try:
         network = ipaddress.IPv4Network(subnet)

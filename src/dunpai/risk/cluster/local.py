@@ -282,12 +282,9 @@ class LocalCluster:
             self.pair = PgPair((net.hosts["db1"], PG_PORT, net.netns("db1")),
                                (net.hosts["db2"], PG_PORT, net.netns("db2")), str(net.subnet)).start()
             env = child_environment({"state.backend": "database", "database_url": self.pair.url})
-            common = [*(["--config", str(self.config)] if self.config else []), "--data-dir", str(self.data_dir)]
-            for i in range(self.workers):
-                host = f"w{i + 1}"
-                self.procs.append(subprocess.Popen(  # noqa: S603 (fixed argv)
-                    [*in_netns(net.netns(host)), sys.executable, "-m", "dunpai.cli", "serve", "--host",
-                     net.hosts[host], "--port", str(self.port), *common], env=env, stdin=subprocess.DEVNULL))
+            for host in (f"w{i + 1}" for i in range(self.workers)):  # each kept at once: a failure stops it too
+                self.procs.append(start_worker(self.port, self.config, self.data_dir, env, net.netns(host),
+                                               net.hosts[host]))
         except BaseException:
             self.stop()
             raise
@@ -311,16 +308,29 @@ class LocalCluster:
         return any(p.poll() is None for p in self.procs)
 
     def stop(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)  # serve's own clean stop: the audit head is signed
-        deadline = time.monotonic() + 30
-        for p in self.procs:
-            try:
-                p.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_workers(self.procs)
         if self.pair is not None:
             self.pair.stop()
         self.network.remove()
+
+
+def start_worker(port: int, config: Path | None, data_dir: Path, env: dict[str, str], netns: str | None = None,
+                 host: str | None = None) -> subprocess.Popen[bytes]:
+    """A decision worker: ``dunpai serve`` on ``port`` (and ``host``, in ``netns``) with ``env``."""
+    argv = [*in_netns(netns), sys.executable, "-m", "dunpai.cli", "serve", *(["--host", host] if host else []),
+            "--port", str(port), *(["--config", str(config)] if config else []), "--data-dir", str(data_dir)]
+    return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)  # noqa: S603 (fixed argv)
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]], grace_s: float = 30.0) -> None:
+    """SIGINT (serve's own clean stop: the audit head is signed), then SIGKILL after ``grace_s``."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        try:
+            p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
