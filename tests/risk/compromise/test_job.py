@@ -150,3 +150,64 @@ def test_a_flag_explains_its_victims_but_a_second_skimmer_nearby_is_still_found(
     frauds = [FraudCard(f"C{c}", (25 + c * 0.3) * DAY, (32 + c * 0.3) * DAY) for c in (*range(8), *range(30, 38))]
     report = CompromiseJob.batch(ArrayVisitHistory.from_arrays(cards, terms, times), frauds, as_of=60 * DAY)
     assert sorted(f.terminal_id for f in report.flags) == ["T0", "TB"]
+
+
+def _shoppers(rng: random.Random, cards: range, days: float) -> tuple[list[str], list[str], list[float]]:
+    """Everyone's ordinary shopping: 20 uses a card at random terminals T1-T40."""
+    rows = [(f"C{c}", f"T{rng.randint(1, 40)}", rng.uniform(0, days) * DAY) for c in cards for _ in range(20)]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def test_a_few_fraud_cards_alone_at_a_terminal_within_hours_are_no_flag() -> None:
+    """Cards 0-3, later defrauded, used TQ within two hours and nobody else did: the binomial null
+    finds that very unlikely, yet a skimmer's victims do it at their neighbourhood's terminals; a
+    flag needs a window of ``min_window_days``."""
+    rng = random.Random(3)
+    cards, terms, times = _shoppers(rng, range(300), 60)
+    for c in range(4):
+        cards.append(f"C{c}")
+        terms.append("TQ")
+        times.append((12 + c * 0.02) * DAY)
+    frauds = [FraudCard(f"C{c}", (25 + c) * DAY, (32 + c) * DAY) for c in range(4)]
+    history = ArrayVisitHistory.from_arrays(cards, terms, times)
+    assert CompromiseJob.batch(history, frauds, as_of=60 * DAY).flags == ()
+    no_minimum = CompromiseConfig(min_window_days=0)
+    assert [f.terminal_id for f in CompromiseJob.batch(history, frauds, 60 * DAY, config=no_minimum).flags] == ["TQ"]
+
+
+def test_a_flag_keeps_its_window_and_a_later_skimmer_among_its_regulars_is_found() -> None:
+    """T0 skims cards 0-9 on days 10-13 (0-7 defrauded; ten others used it then). On days 40-43 a
+    second skimmer TB (also used by six others) skims cards 20-29, T0's regulars, who use T0 then too
+    with two others; their labels arrive together. T0's window of days 40-43 is then its most significant, but its flag
+    stays on days 10-13 and TB is flagged on cards 20-29."""
+    rng = random.Random(8)
+    cards, terms, times = _shoppers(rng, range(300), 70)
+
+    def use(card: int, terminal: str, day: float) -> None:
+        cards.append(f"C{card}")
+        terms.append(terminal)
+        times.append(day * DAY)
+
+    for c in range(10):
+        use(c, "T0", 10 + c * 0.3)
+        use(220 + c, "T0", 10 + c * 0.3 + 0.1)
+    for c in range(20, 30):
+        use(c, "TB", 40 + (c - 20) * 0.3)
+        use(c, "T0", 40 + (c - 20) * 0.3 + 0.1)
+    for c in (200, 201):
+        use(c, "T0", 41.5)
+    for c in range(210, 216):
+        use(c, "TB", 41.5)
+    frauds = [FraudCard(f"C{c}", (25 + c * 0.3) * DAY, (32 + c * 0.3) * DAY) for c in range(8)]
+    frauds += [FraudCard(f"C{c}", (50 + (c - 20) * 0.1) * DAY, 58 * DAY) for c in range(20, 30)]
+    job = CompromiseJob(ArrayVisitHistory.from_arrays(cards, terms, times))
+    new = []
+    for known_t in sorted({f.known_t for f in frauds}):
+        for f in frauds:
+            if f.known_t == known_t:
+                job.add_fraud(f)
+        new += [x.terminal_id for x in job.run(known_t).new_flags]
+    assert new == ["T0", "TB"]
+    flags = {f.terminal_id: f for f in job.repo.flags()}
+    assert 10 * DAY <= flags["T0"].window_start <= flags["T0"].window_end <= 13 * DAY
+    assert {e.card_id for e in flags["TB"].evidence} == {f"C{c}" for c in range(20, 30)}

@@ -13,7 +13,11 @@ below ``alpha`` (Bonferroni: the family-wise chance of a false flag in one run s
 Terminals are flagged greedily, most significant first, and the cards a flagged terminal explains
 (those that used it in its suspect window) no longer count for others, neither as fraud cards nor in
 the traffic: the skimmer's victims also share their neighbourhood's other terminals, which must not
-be flagged on the same cards, while a second skimmer nearby is still tested on the cards left.
+be flagged on the same cards, while a second skimmer nearby is still tested on the cards left. For
+the same reason a flag rests on a window of at least ``min_window_days`` (a few victims alone at a
+neighbour within the same hours are common), and a flagged terminal's window may grow with new
+labels but not move off the one it was flagged on (later fraud cards there are its regulars
+defrauded through another terminal, whose own test must not lose them).
 
 ``run`` is incremental: call ``add_fraud`` as labels arrive and ``run(as_of)`` whenever wanted; a
 fresh job given all labels and run once is the batch form (``CompromiseJob.batch``).
@@ -56,11 +60,15 @@ def _previous_use(cards: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 
 class _Test:
-    __slots__ = ("cards", "end", "k", "m", "p", "rate", "start", "windows")
+    """A terminal's most significant window: ``k`` fraud cards among ``m``, its p-value (times the
+    ``windows`` scanned) and base rate. ``flag`` is the same among the windows long enough to flag."""
+
+    __slots__ = ("cards", "end", "flag", "k", "m", "p", "rate", "start", "windows")
 
     def __init__(self, k: int, m: int, p: float, rate: float, start: float, end: float, cards: tuple[str, ...]) -> None:
         self.k, self.m, self.p, self.rate, self.start, self.end, self.cards = k, m, p, rate, start, end, cards
         self.windows = 1
+        self.flag: _Test | None = None
 
 
 class CompromiseJob:
@@ -143,8 +151,9 @@ class CompromiseJob:
         known, counts = self._known, self._counts_at(terminal)
         return sorted((t, c) for t, c in self._evidence.get(terminal, ()) if c in known and counts(c))
 
-    def _scan(self, terminal: str, visits: list[tuple[float, str]], population: int) -> tuple[_Test | None, int]:
-        """The most significant window at ``terminal`` and how many windows were scanned.
+    def _scan(self, terminal: str, visits: list[tuple[float, str]], population: int) -> _Test | None:
+        """The most significant window at ``terminal`` (p-value not yet corrected for the windows
+        scanned), with the most significant of those at least ``min_window_days`` long as its ``flag``.
 
         Every window runs from one fraud card's use to a later one (at most ``max_window_days``
         long). The different cards in all windows are counted at once: a use counts in a window when
@@ -154,7 +163,7 @@ class CompromiseJob:
         visits = visits[-cfg.max_evidence_visits :]
         n = len(visits)
         if n < 2:
-            return None, 0
+            return None
         times = np.array([v[0] for v in visits])
         codes: dict[str, int] = {}
         fraud_codes = np.array([codes.setdefault(c, len(codes)) for _, c in visits], dtype=np.int64)
@@ -177,7 +186,7 @@ class CompromiseJob:
         )
         i_arr, j_arr = np.nonzero(valid)  # row-major: the same order as scanning starts, then ends
         if len(i_arr) == 0:
-            return None, 0
+            return None
         k_arr = k[i_arr, j_arr].astype(np.int64)
         m_arr = np.maximum(everyone[i_arr, j_arr], k_arr).astype(np.int64)
         fraud_times = np.asarray(self._fraud_times)
@@ -185,11 +194,20 @@ class CompromiseJob:
         hi = np.searchsorted(fraud_times, times[j_arr] + cfg.lookback_days * DAY, "right")
         rate = np.minimum(np.maximum(hi - lo, k_arr) / max(population, 1), 1.0)
         p = binom_sf_array(k_arr, m_arr, rate)
-        w = int(np.argmin(p))
-        i, j = int(i_arr[w]), int(j_arr[w])
-        cards = tuple(sorted({c for _, c in visits[i : j + 1]}))
-        best = _Test(int(k_arr[w]), int(m_arr[w]), float(p[w]), float(rate[w]), float(times[i]), float(times[j]), cards)
-        return best, len(i_arr)
+
+        def best(among: npt.NDArray[np.int64]) -> _Test:
+            w = int(among[np.argmin(p[among])])
+            i, j = int(i_arr[w]), int(j_arr[w])
+            cards = tuple(sorted({c for _, c in visits[i : j + 1]}))
+            test = _Test(int(k_arr[w]), int(m_arr[w]), float(p[w]), float(rate[w]), float(times[i]), float(times[j]),
+                         cards)
+            test.windows = len(among)
+            return test
+
+        found = best(np.arange(len(i_arr)))
+        long = np.flatnonzero(times[j_arr] - times[i_arr] >= cfg.min_window_days * DAY)
+        found.flag = best(long) if len(long) else None
+        return found
 
     def _traffic(self, terminal: str, start: float, end: float) -> tuple[F64, I64]:
         """The terminal's uses in ``[start, end]`` (times, card codes) by the cards that still count
@@ -206,12 +224,11 @@ class CompromiseJob:
         visits = self._visits(terminal)
         if len({c for _, c in visits}) < self.config.min_cards:
             return None
-        best, windows = self._scan(terminal, visits, population)
-        if best is None:
-            return None
-        best.p = min(1.0, best.p * windows * tests)
-        best.windows = windows
-        return best
+        found = self._scan(terminal, visits, population)
+        for test in (found, found and found.flag):
+            if test is not None:
+                test.p = min(1.0, test.p * test.windows * tests)
+        return found
 
     def _rivals(self, terminal: str, res: _Test, results: dict[str, _Test]) -> list[str]:
         """Other terminals whose own best window holds at least half of this one's fraud cards (a
@@ -224,6 +241,14 @@ class CompromiseJob:
                 if other != terminal and other in results:
                     counts[other] = counts.get(other, 0) + 1
         return [o for o, n in counts.items() if n >= need and len(mine.intersection(results[o].cards)) >= need]
+
+    def _outranks(self, rival: _Test, res: _Test) -> bool:
+        """Whether ``rival`` explains ``res``'s cards as well: ``specificity`` times as significant
+        or less, or holding all of them and more (unless ``specificity`` squared times less)."""
+        s = self.config.specificity
+        if rival.p < s * res.p:
+            return True
+        return len(rival.cards) > len(res.cards) and set(res.cards).issubset(rival.cards) and rival.p < s * s * res.p
 
     def _cached_test(self, terminal: str, population: int, tests: int, day: int) -> _Test | None:
         """A terminal's test, recomputed when its evidence grows, the day changes or the number of
@@ -244,9 +269,10 @@ class CompromiseJob:
         Terminals are taken most significant first. A terminal is flagged only when it is still
         significant without the fraud cards that flagged terminals explain (cards used at a flagged
         terminal in its suspect window), when it is ``specificity`` times more significant than every
-        unflagged rival (a terminal whose best window holds half or more of the same fraud cards), and
-        when no such rival's window holds all of its cards and more (unless ``specificity`` squared
-        times less significant).
+        unflagged rival (a terminal whose best window holds half or more of the same fraud cards; its
+        best window long enough to flag, or its best of all while it has none), and when no such
+        rival's window holds all of its cards and more (unless ``specificity`` squared times less
+        significant).
         """
         cfg = self.config
         self._advance(as_of)
@@ -263,26 +289,22 @@ class CompromiseJob:
         flagged = {f.terminal_id: f for f in self.repo.flags()}
         new_flags: list[TerminalFlag] = []
         new_exposed: list[ExposedCard] = []
-        for _, terminal in sorted((r.p, t) for t, r in results.items()):
+        windows = {t: r.flag for t, r in results.items() if r.flag is not None}  # long enough to flag
+        for _, terminal in sorted((w.p, t) for t, w in windows.items()):
             old = flagged.get(terminal)
             if old is None:
                 found = self._cached_test(terminal, population, tests, day)  # less what this run's flags explain
-                if found is None or found.p > cfg.alpha:
+                if found is None or found.flag is None or found.flag.p > cfg.alpha:
                     continue
-                results[terminal] = res = found
-                mine = set(res.cards)
-                if any(
-                    results[r].p < cfg.specificity * res.p
-                    or (
-                        len(results[r].cards) > len(mine)
-                        and mine.issubset(results[r].cards)
-                        and results[r].p < cfg.specificity**2 * res.p
-                    )
-                    for r in self._rivals(terminal, res, results)
-                    if r not in flagged
-                ):
+                results[terminal], windows[terminal] = found, found.flag
+                res = found.flag
+                unflagged = [r for r in self._rivals(terminal, res, results) if r not in flagged]
+                if any(self._outranks(results[r].flag or results[r], res) for r in unflagged):
                     continue
-            flag = self._flag(terminal, results[terminal], as_of, tests)
+            res = windows[terminal]
+            if old is not None and (res.end < old.window_start or res.start > old.window_end):
+                continue  # its best window moved off the flagged one: other cards (a neighbour's victims)
+            flag = self._flag(terminal, res, as_of, tests)
             self.repo.save_flag(flag)
             flagged[terminal] = flag
             self._explain(flag)  # for the terminals after it
