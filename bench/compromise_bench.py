@@ -12,7 +12,10 @@ of wrong flags, ``victims_exposed_before_fraud`` (the share of *later* victims, 
 their skimmer's first victim label was known, warned before their fraud: exposure at least
 ``warn_at``, a flagged terminal's cards included) and ``innocent_warned_per_victim`` (cards warned
 that were never a skimmer's victim, per victim warned before the fraud), with the whole trade-off
-curve over the exposure level. Skips with a message when the Handbook data is not there.
+curve over the exposure level, and ``told_window``: how soon a test told each skimmer's
+true terminal and window finds the labels known significant (at the job's family-wise level over
+terminals, and at the level a 5 % share of wrong flags allows; ``risk.compromise.evaluate.told_window``).
+Skips with a message when the Handbook data is not there.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def level_entry(level: float, result: dict[str, Any]) -> dict[str, Any]:
         "reissue_advised": warning["reissue_advised"],
         "warn_at": warning["warn_at"],
         "tradeoff": warning["curve"],
+        "told_window": result["told_window"],
         "detail": {k: result["detail"][k] for k in ("days_to_flag", "flagged_terminals", "skimmed_terminals",
                                                     "wrong_flags", "exposed_cards")},
     }
@@ -91,7 +95,7 @@ def traffic(data: Path, console: Console) -> None:
     levels = [level_entry(level, results[level]) for level in LEVELS]
     result = results[LEVELS[0]]
     for entry in levels:
-        console.print({k: v for k, v in entry.items() if k not in ("tradeoff", "detail")})
+        console.print({k: v for k, v in entry.items() if k not in ("tradeoff", "detail", "told_window")})
     _write(RESULTS / "compromise-traffic.json", {
         "levels": levels,
         "targets_at_10_and_above": {k: f"{sense} {goal:g}" for k, (goal, sense) in TARGETS.items()},

@@ -3,11 +3,13 @@ cards warned, per exposure level, on a small injected scenario."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
-from dunpai.risk.compromise.evaluate import THRESHOLDS, evaluate, warning_tradeoff
+from dunpai.risk.compromise.evaluate import THRESHOLDS, evaluate, told_window, warning_tradeoff
 from dunpai.risk.compromise.model import DAY, CompromiseConfig
 from dunpai.risk.compromise.scenario import InjectedScenario, SkimmingScenario, inject, synthetic_background
+from dunpai.risk.compromise.visits import ArrayVisitHistory
 
 
 def _truth() -> InjectedScenario:
@@ -54,3 +56,17 @@ def test_replay_reports_a_monotone_tradeoff_with_the_operating_point() -> None:
     assert caught == sorted(caught, reverse=True) and innocent == sorted(innocent, reverse=True)
     assert caught[0] > 0 and result["flagged_fraction"] > 0
     assert 0.0 <= warning["later_victims_warned_before_fraud"] <= 1.0
+
+
+def test_told_window_counts_the_labels_known_in_the_true_window() -> None:
+    """Each skimmer's days until its true window's known fraud cards are significant: the stricter
+    level never sooner; a test told the window of a skimmer whose labels never arrive never gets there."""
+    truth = _truth()
+    history = ArrayVisitHistory.from_arrays(truth.card, truth.terminal, truth.t)
+    told = told_window(truth, history, CompromiseConfig())
+    strict, lenient = told["family_wise"], told["wrong_share"]
+    assert strict["level"] < lenient["level"]
+    assert len(strict["days"]) == len(truth.skimmed) and all(d is not None for d in lenient["days"])
+    assert all(s is None or s >= w for s, w in zip(strict["days"], lenient["days"], strict=True))
+    unlabelled = dataclasses.replace(truth, frauds=[f for f in truth.frauds if f.card_id not in truth.victims])
+    assert told_window(unlabelled, history, CompromiseConfig())["wrong_share"]["days"] == [None] * len(truth.skimmed)

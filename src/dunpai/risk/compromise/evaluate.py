@@ -11,6 +11,9 @@ exposure (over its terminals, a flagged terminal's counting 1) reaches a thresho
 victims* are those whose first fraud came after their skimmer's first victim label was known (before
 that nothing could warn them). Per threshold: the share of later victims warned before their fraud,
 and the innocent cards warned (never a skimmer's victim) per victim warned before the fraud.
+
+``told_window``, a reference for how soon labels alone make a skimmer significant: a test *told*
+each skimmed terminal and its true skimming window, so searching neither (:func:`told_window`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from dunpai.risk.compromise.job import CompromiseJob
 from dunpai.risk.compromise.model import DAY, CompromiseConfig
 from dunpai.risk.compromise.scenario import InjectedScenario
+from dunpai.risk.compromise.stats import binom_sf
 from dunpai.risk.compromise.visits import ArrayVisitHistory
 from dunpai.risk.compromise.warning import combine
 
+WRONG_SHARE = 0.05
+"""The share of wrong flags the lenient level of :func:`told_window` allows."""
 THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 """The exposure levels the trade-off is reported at (1: only flagged terminals' cards)."""
 
@@ -79,7 +87,56 @@ def evaluate(
     result = score(truth, flagged_at, exposed_at, config)
     result["early_warning"] = warning_tradeoff(truth, warned_at, levels, config.warn_at)
     result["early_warning"]["reissue_advised"] = advised
+    result["told_window"] = told_window(truth, history, config)
     return result
+
+
+def told_window(
+    truth: InjectedScenario, history: ArrayVisitHistory, config: CompromiseConfig, step_days: float = 0.25,
+    horizon_days: float = 60.0,
+) -> dict[str, Any]:
+    """Per skimmed terminal, the days from its first victim's label until a binomial test told the
+    terminal and its true skimming window finds the known fraud cards among the window's cards (so far)
+    significant, counted as the job counts them: fraud cards whose first fraud falls after the window's
+    start and within ``lookback_days`` of its end, known by then, against the share of every such known
+    card among the active ones. Two levels: the job's family-wise ``alpha`` over all terminals, and
+    the level at which a ``WRONG_SHARE`` of wrong flags is expected if every skimmed terminal were
+    flagged (``WRONG_SHARE`` × skimmed / terminals). ``None``: not reached within ``horizon_days``.
+
+    A reference for the job's days to flag, not a strict bound: the job must also find the window and
+    the terminal and pays for searching them, but the window it picks may hold victims more densely."""
+    terminals = len(set(truth.terminal))
+    levels = {"family_wise": config.alpha / terminals,
+              "wrong_share": WRONG_SHARE * len(truth.skimmed) / terminals}
+    by_known = sorted(truth.frauds, key=lambda f: f.known_t)
+    known_t = np.array([f.known_t for f in by_known])
+    first_t = np.array([f.first_fraud_t for f in by_known])
+    index = {f.card_id: i for i, f in enumerate(by_known)}
+    label = truth.scenario.label_delay_days * DAY
+    days: dict[str, list[float]] = {name: [] for name in levels}
+    for terminal, (start, end) in sorted(truth.skimmed.items()):
+        first_label = min(f for t, _, f in truth.victims.values() if t == terminal) + label
+        reached = dict.fromkeys(levels, math.inf)
+        for step in range(int(horizon_days / step_days) + 1):
+            as_of = first_label + step * step_days * DAY
+            until = min(end, as_of)
+            cards = {c for _, c in history.terminal_cards(terminal, start, until)}
+            counted = (known_t <= as_of) & (first_t > start) & (first_t <= until + config.lookback_days * DAY)
+            k = sum(1 for c in cards if c in index and counted[index[c]])
+            p = binom_sf(k, len(cards), int(counted.sum()) / max(history.active_cards(as_of), 1))
+            for name, level in levels.items():
+                if p <= level and reached[name] == math.inf:
+                    reached[name] = step * step_days
+            if all(d < math.inf for d in reached.values()):
+                break
+        for name in levels:
+            days[name].append(reached[name])
+    return {name: {"level": levels[name], "median_days": _finite(statistics.median(d)),
+                   "days": [_finite(x) for x in d]} for name, d in days.items()}
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) else x
 
 
 def warning_tradeoff(
