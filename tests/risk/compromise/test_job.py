@@ -211,3 +211,33 @@ def test_a_flag_keeps_its_window_and_a_later_skimmer_among_its_regulars_is_found
     flags = {f.terminal_id: f for f in job.repo.flags()}
     assert 10 * DAY <= flags["T0"].window_start <= flags["T0"].window_end <= 13 * DAY
     assert {e.card_id for e in flags["TB"].evidence} == {f"C{c}" for c in range(20, 30)}
+
+
+def test_a_quiet_neighbour_all_victims_used_waits_for_the_terminal_that_explains_every_one() -> None:
+    """T0 skims cards 0-9 on days 10-13 (three others use it then); cards 0-7, its regulars, also use
+    the quieter TN on days 10-12 (one other does). Labelled first, cards 0-7 make TN's window the
+    most significant, but T0 has a window all eight used; TN is never flagged, and T0 is once the
+    labels of cards 8 and 9, who never used TN, arrive."""
+    rng = random.Random(4)
+    cards, terms, times = _shoppers(rng, range(300), 60)
+
+    def use(card: int, terminal: str, day: float) -> None:
+        cards.append(f"C{card}")
+        terms.append(terminal)
+        times.append(day * DAY)
+
+    for c in range(10):
+        use(c, "T0", 10 + c * 0.3)
+    for c, day in ((250, 10.5), (251, 11.2), (252, 11.9)):
+        use(c, "T0", day)
+    for c in range(8):
+        use(c, "TN", 10.2 + c * 0.25)
+    use(253, "TN", 11.0)
+    frauds = [FraudCard(f"C{c}", (22 + c * 0.1) * DAY, (30 + c * 0.1) * DAY) for c in range(8)]
+    frauds += [FraudCard("C8", 33 * DAY, 40 * DAY), FraudCard("C9", 34 * DAY, 41 * DAY)]
+    job = CompromiseJob(ArrayVisitHistory.from_arrays(cards, terms, times))
+    new = []
+    for f in frauds:
+        job.add_fraud(f)
+        new += [(x.terminal_id, f.card_id) for x in job.run(f.known_t).new_flags]
+    assert new == [("T0", "C8")] or new == [("T0", "C9")]

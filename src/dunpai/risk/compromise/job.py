@@ -43,7 +43,7 @@ from dunpai.risk.compromise.model import (
     TerminalFlag,
 )
 from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
-from dunpai.risk.compromise.stats import binom_sf_array
+from dunpai.risk.compromise.stats import binom_sf, binom_sf_array
 from dunpai.risk.compromise.visits import F64, I64, VisitHistory
 from dunpai.risk.compromise.warning import combine, log10_bayes_factor, terminal_probability, victim_share
 from dunpai.risk.events.schemas import Label
@@ -242,13 +242,35 @@ class CompromiseJob:
                     counts[other] = counts.get(other, 0) + 1
         return [o for o, n in counts.items() if n >= need and len(mine.intersection(results[o].cards)) >= need]
 
-    def _outranks(self, rival: _Test, res: _Test) -> bool:
-        """Whether ``rival`` explains ``res``'s cards as well: ``specificity`` times as significant
-        or less, or holding all of them and more (unless ``specificity`` squared times less)."""
-        s = self.config.specificity
-        if rival.p < s * res.p:
-            return True
-        return len(rival.cards) > len(res.cards) and set(res.cards).issubset(rival.cards) and rival.p < s * s * res.p
+    def _covers(self, rival: str, res: _Test, windows: int, population: int, tests: int) -> bool:
+        """Whether every one of ``res``'s fraud cards used ``rival`` within one window (the shortest,
+        at most ``max_window_days``) that is not ``specificity`` squared times less significant: the
+        victims of a skimming point use its neighbours too, and the terminal all of them used, with
+        evidence as strong, explains them as well."""
+        cfg = self.config
+        visits = self._visits(rival)
+        times: dict[str, list[float]] = {}
+        for t, c in visits:
+            times.setdefault(c, []).append(t)
+        if not set(res.cards) <= times.keys():
+            return False
+
+        def reach(a: float) -> float:
+            """How long a window from ``a`` must be to hold a use by every card."""
+            later = [times[c][i] if (i := bisect.bisect_left(times[c], a)) < len(times[c]) else math.inf
+                     for c in res.cards]
+            return max(later) - a
+
+        length, a = min((reach(a), a) for a in {t for c in res.cards for t in times[c]})
+        if length > cfg.max_window_days * DAY:
+            return False
+        b = a + length
+        k = len({c for t, c in visits if a <= t <= b})
+        m = max(len(set(self._traffic(rival, a, b)[1].tolist())), k)
+        lookback = cfg.lookback_days * DAY
+        frauds = bisect.bisect_right(self._fraud_times, b + lookback) - bisect.bisect_right(self._fraud_times, a)
+        p = binom_sf(k, m, min(max(frauds, k) / max(population, 1), 1.0)) * windows * tests
+        return p < cfg.specificity**2 * res.p
 
     def _cached_test(self, terminal: str, population: int, tests: int, day: int) -> _Test | None:
         """A terminal's test, recomputed when its evidence grows, the day changes or the number of
@@ -271,8 +293,8 @@ class CompromiseJob:
         terminal in its suspect window), when it is ``specificity`` times more significant than every
         unflagged rival (a terminal whose best window holds half or more of the same fraud cards; its
         best window long enough to flag, or its best of all while it has none), and when no such
-        rival's window holds all of its cards and more (unless ``specificity`` squared times less
-        significant).
+        rival has a window that all of its fraud cards used unless that window is ``specificity``
+        squared times less significant (:meth:`_covers`).
         """
         cfg = self.config
         self._advance(as_of)
@@ -299,7 +321,11 @@ class CompromiseJob:
                 results[terminal], windows[terminal] = found, found.flag
                 res = found.flag
                 unflagged = [r for r in self._rivals(terminal, res, results) if r not in flagged]
-                if any(self._outranks(results[r].flag or results[r], res) for r in unflagged):
+                if any(
+                    (results[r].flag or results[r]).p < cfg.specificity * res.p
+                    or self._covers(r, res, results[r].windows, population, tests)
+                    for r in unflagged
+                ):
                     continue
             res = windows[terminal]
             if old is not None and (res.end < old.window_start or res.start > old.window_end):

@@ -37,7 +37,9 @@ class CompromiseConfig:
     customers are also its neighbours' regulars, and a few of its victims using a neighbour within
     the same hours, alone there, looks far less likely under the binomial null than it is.
     ``specificity``: how many times better a terminal must explain the fraud cards it shares with
-    another terminal (their tightest windows' p-values compared) to be flagged instead of it.
+    another terminal (their tightest windows' p-values compared) to be flagged instead of it; a
+    rival that every one of its fraud cards used within one window must be ``specificity`` squared
+    times less significant in that window.
 
     Early warning (:mod:`.warning`): ``skim_prior`` is the prior chance that a terminal carries a
     skimmer; a card's graded exposure (the chance it was copied) is recorded from ``warn_floor``,
