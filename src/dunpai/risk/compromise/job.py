@@ -189,10 +189,7 @@ class CompromiseJob:
             return None
         k_arr = k[i_arr, j_arr].astype(np.int64)
         m_arr = np.maximum(everyone[i_arr, j_arr], k_arr).astype(np.int64)
-        fraud_times = np.asarray(self._fraud_times)
-        lo = np.searchsorted(fraud_times, times[i_arr], "right")
-        hi = np.searchsorted(fraud_times, times[j_arr] + cfg.lookback_days * DAY, "right")
-        rate = np.minimum(np.maximum(hi - lo, k_arr) / max(population, 1), 1.0)
+        rate = self._rate(times[i_arr], times[j_arr], k_arr, population)
         p = binom_sf_array(k_arr, m_arr, rate)
 
         def best(among: npt.NDArray[np.int64]) -> _Test:
@@ -267,10 +264,17 @@ class CompromiseJob:
         b = a + length
         k = len({c for t, c in visits if a <= t <= b})
         m = max(len(set(self._traffic(rival, a, b)[1].tolist())), k)
-        lookback = cfg.lookback_days * DAY
-        frauds = bisect.bisect_right(self._fraud_times, b + lookback) - bisect.bisect_right(self._fraud_times, a)
-        p = binom_sf(k, m, min(max(frauds, k) / max(population, 1), 1.0)) * windows * tests
-        return p < cfg.specificity**2 * res.p
+        rate = float(self._rate(np.array([a]), np.array([b]), np.array([k]), population)[0])
+        return binom_sf(k, m, rate) * windows * tests < cfg.specificity**2 * res.p
+
+    def _rate(self, start: F64, end: F64, k: I64, population: int) -> F64:
+        """The base rate of windows ``[start, end]``: the share of active cards whose known first fraud
+        falls after the start and within ``lookback_days`` of the end (at least their ``k``)."""
+        fraud_times = np.asarray(self._fraud_times)
+        lo = np.searchsorted(fraud_times, start, "right")
+        hi = np.searchsorted(fraud_times, end + self.config.lookback_days * DAY, "right")
+        rate: F64 = np.minimum(np.maximum(hi - lo, k) / max(population, 1), 1.0)
+        return rate
 
     def _cached_test(self, terminal: str, population: int, tests: int, day: int) -> _Test | None:
         """A terminal's test, recomputed when its evidence grows, the day changes or the number of
