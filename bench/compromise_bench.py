@@ -12,7 +12,8 @@ of wrong flags, ``victims_exposed_before_fraud`` (the share of *later* victims, 
 their skimmer's first victim label was known, warned before their fraud: exposure at least
 ``warn_at``, a flagged terminal's cards included) and ``innocent_warned_per_victim`` (cards warned
 that were never a skimmer's victim, per victim warned before the fraud), with the whole trade-off
-curve over the exposure level, and ``told_window``: how soon a test told each skimmer's
+curve over the exposure level, ``seeds``: the headline measures on the default seed and on two
+more draws of the scenario (seed + 1, + 2), and ``told_window``: how soon a test told each skimmer's
 true terminal and window finds the labels known significant (at the job's family-wise level over
 terminals, and at the level a 5 % share of wrong flags allows; ``risk.compromise.evaluate.told_window``).
 Skips with a message when the Handbook data is not there.
@@ -39,6 +40,9 @@ from dunpai.risk.compromise.scenario import SkimmingScenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = (1.0, 10.0, 50.0)
+OTHER_SEEDS = 2
+"""More draws of the default scenario (its seed + 1, + 2) each level also runs, to show how much the
+measures move with the draw; the level's headline measures are the default seed's."""
 TARGETS = {"flagged_fraction": (0.9, "≥"), "median_days_to_flag": (3.0, "≤"), "wrong_flag_fraction": (0.05, "≤"),
            "victims_exposed_before_fraud": (0.6, "≥"), "innocent_warned_per_victim": (20.0, "≤")}
 """The issue's targets at 10 cards a day and above (what we aim at, not measurements)."""
@@ -73,29 +77,43 @@ def level_entry(level: float, result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _one_level(data: Path, level: float) -> dict[str, Any]:
+def _one_level(data: Path, level: float, seed: int) -> dict[str, Any]:
     quiet = Console(file=io.StringIO())
-    return run_compromise_eval(SkimmingScenario(), CompromiseConfig(), data, quiet, level)
+    return run_compromise_eval(SkimmingScenario(seed=seed), CompromiseConfig(), data, quiet, level)
+
+
+def seed_entry(seed: int, result: dict[str, Any]) -> dict[str, Any]:
+    """The headline measures of one scenario seed."""
+    warning = result["early_warning"]
+    return {"seed": seed, **{k: result[k] for k in ("flagged_fraction", "median_days_to_flag", "wrong_flag_fraction")},
+            "victims_exposed_before_fraud": warning["later_victims_warned_before_fraud"],
+            "innocent_warned_per_victim": warning["innocent_warned_per_victim"]}
 
 
 def traffic(data: Path, console: Console) -> None:
-    """The levels run side by side, one process each (every run is independent and deterministic)."""
-    results: dict[float, dict[str, Any]] = {}
+    """Every level on the default scenario and on ``OTHER_SEEDS`` more draws of it (skimmed terminals,
+    victims, delays), side by side in processes (every run is independent and deterministic)."""
+    default = SkimmingScenario().seed
+    seeds = (default, *(default + i for i in range(1, OTHER_SEEDS + 1)))
+    runs = [(level, seed) for seed in seeds for level in LEVELS]
+    results: dict[tuple[float, int], dict[str, Any]] = {}
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     # Spawned, not forked: a fork after the default scenario ran in this process (Polars' threads)
     # deadlocked the children.
     spawn = multiprocessing.get_context("spawn")
     with Progress(*columns, console=console) as progress, ProcessPoolExecutor(len(LEVELS), spawn) as pool:
-        task = progress.add_task("traffic levels / 流量档位", total=len(LEVELS))
-        futures = {pool.submit(_one_level, data, level): level for level in LEVELS}
+        task = progress.add_task("traffic levels × seeds / 流量档位 × 种子", total=len(runs))
+        futures = {pool.submit(_one_level, data, level, seed): (level, seed) for level, seed in runs}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             progress.advance(task)
-            progress.console.print(f"{futures[future]:g} cards/terminal/day done / 完成")
-    levels = [level_entry(level, results[level]) for level in LEVELS]
-    result = results[LEVELS[0]]
+            level, seed = futures[future]
+            progress.console.print(f"{level:g} cards/terminal/day, seed {seed} done / 完成")
+    levels = [{**level_entry(level, results[level, default]),
+               "seeds": [seed_entry(seed, results[level, seed]) for seed in seeds]} for level in LEVELS]
+    result = results[LEVELS[0], default]
     for entry in levels:
-        console.print({k: v for k, v in entry.items() if k not in ("tradeoff", "detail", "told_window")})
+        console.print({k: v for k, v in entry.items() if k not in ("tradeoff", "detail", "told_window", "seeds")})
     _write(RESULTS / "compromise-traffic.json", {
         "levels": levels,
         "targets_at_10_and_above": {k: f"{sense} {goal:g}" for k, (goal, sense) in TARGETS.items()},

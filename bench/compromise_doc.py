@@ -78,6 +78,16 @@ def section() -> list[str]:
               "significant, at the job's family-wise level over all terminals and at the level that allows 5 % wrong "
               "flags if every skimmer were flagged (`risk.compromise.evaluate.told_window`): how fast labels alone "
               "carry the evidence, whatever the search.", "",
+              "The same levels on other draws of the scenario (its seed + 1 and + 2: other skimmed terminals, "
+              "victims and delays; the first row of each level is the table above):", "",
+              "| cards / terminal / day | seed | flagged | median days to flag | wrong flags "
+              "| later victims warned before fraud | innocent warned per victim |",
+              "|---|---|---|---|---|---|---|",
+              *(f"| {lv['cards_per_terminal_day']:g} | {x['seed']} | {_f(x['flagged_fraction'])} | "
+                f"{_f(x['median_days_to_flag'], 1)} | {_f(x['wrong_flag_fraction'])} | "
+                f"{_f(x['victims_exposed_before_fraud'])} | {_f(x['innocent_warned_per_victim'], 1)} |"
+                for lv in levels for x in lv.get("seeds", [])),
+              "",
               "The trade-off over the exposure level (each point one threshold; from the results file):", "",
               "| cards / terminal / day | exposure ≥ | later victims warned before fraud "
               "| innocent warned per victim |",
