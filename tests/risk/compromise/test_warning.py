@@ -18,7 +18,7 @@ from dunpai.risk.compromise.warning import (
     victim_share,
 )
 
-from .test_job import _handmade
+from .test_job import SMALL, _handmade
 
 
 def test_bayes_factor_is_the_uniform_mixture_over_the_base_rate() -> None:
@@ -45,7 +45,7 @@ def test_posterior_combination_and_levels() -> None:
 
 def test_cards_at_the_skimmer_are_warned_before_the_flag_then_exposed_at_one() -> None:
     history, frauds = _handmade()
-    job = CompromiseJob(history)
+    job = CompromiseJob(history, config=SMALL)
     ordered = sorted(frauds, key=lambda f: f.known_t)
     seen: dict[tuple[str, str], list[float]] = {}
     first_flag = math.inf
@@ -66,7 +66,7 @@ def test_cards_at_the_skimmer_are_warned_before_the_flag_then_exposed_at_one() -
 
 def test_a_flag_explains_its_cards_so_neighbours_warn_no_more() -> None:
     history, frauds = _handmade()
-    job = CompromiseJob(history)
+    job = CompromiseJob(history, config=SMALL)
     for f in sorted(frauds, key=lambda f: f.known_t):
         job.add_fraud(f)
         report = job.run(f.known_t)
@@ -77,7 +77,7 @@ def test_a_flag_explains_its_cards_so_neighbours_warn_no_more() -> None:
 
 def test_early_warning_advises_reissue_once() -> None:
     history, frauds = _handmade()
-    job = CompromiseJob(history)
+    job = CompromiseJob(history, config=SMALL)
     advised: list[str] = []
     for f in sorted(frauds, key=lambda f: f.known_t):
         job.add_fraud(f)

@@ -14,10 +14,10 @@ Terminals are flagged greedily, most significant first, and the cards a flagged 
 (those that used it in its suspect window) no longer count for others, neither as fraud cards nor in
 the traffic: the skimmer's victims also share their neighbourhood's other terminals, which must not
 be flagged on the same cards, while a second skimmer nearby is still tested on the cards left. For
-the same reason a flag rests on a window of at least ``min_window_days`` (a few victims alone at a
-neighbour within the same hours are common), and a flagged terminal's window may grow with new
-labels but not move off the one it was flagged on (later fraud cards there are its regulars
-defrauded through another terminal, whose own test must not lose them).
+the same reason a flag rests on a window used by at least ``min_window_cards`` cards (a few victims
+alone at a neighbour within the same hours are common), and a flagged terminal's window may grow
+with new labels but not move off the one it was flagged on (later fraud cards there are its
+regulars defrauded through another terminal, whose own test must not lose them).
 
 ``run`` is incremental: call ``add_fraud`` as labels arrive and ``run(as_of)`` whenever wanted; a
 fresh job given all labels and run once is the batch form (``CompromiseJob.batch``).
@@ -43,7 +43,7 @@ from dunpai.risk.compromise.model import (
     TerminalFlag,
 )
 from dunpai.risk.compromise.ports import ExposureRepository, MemoryExposureRepository
-from dunpai.risk.compromise.stats import binom_sf, binom_sf_array
+from dunpai.risk.compromise.stats import binom_sf_array
 from dunpai.risk.compromise.visits import F64, I64, VisitHistory
 from dunpai.risk.compromise.warning import combine, log10_bayes_factor, terminal_probability, victim_share
 from dunpai.risk.events.schemas import Label
@@ -61,7 +61,7 @@ def _previous_use(cards: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 class _Test:
     """A terminal's most significant window: ``k`` fraud cards among ``m``, its p-value (times the
-    ``windows`` scanned) and base rate. ``flag`` is the same among the windows long enough to flag."""
+    ``windows`` scanned) and base rate. ``flag`` is the same among the windows busy enough to flag."""
 
     __slots__ = ("cards", "end", "flag", "k", "m", "p", "rate", "start", "windows")
 
@@ -153,7 +153,7 @@ class CompromiseJob:
 
     def _scan(self, terminal: str, visits: list[tuple[float, str]], population: int) -> _Test | None:
         """The most significant window at ``terminal`` (p-value not yet corrected for the windows
-        scanned), with the most significant of those at least ``min_window_days`` long as its ``flag``.
+        scanned), with the most significant of those holding ``min_window_cards`` cards as its ``flag``.
 
         Every window runs from one fraud card's use to a later one (at most ``max_window_days``
         long). The different cards in all windows are counted at once: a use counts in a window when
@@ -189,7 +189,10 @@ class CompromiseJob:
             return None
         k_arr = k[i_arr, j_arr].astype(np.int64)
         m_arr = np.maximum(everyone[i_arr, j_arr], k_arr).astype(np.int64)
-        rate = self._rate(times[i_arr], times[j_arr], k_arr, population)
+        fraud_times = np.asarray(self._fraud_times)
+        lo = np.searchsorted(fraud_times, times[i_arr], "right")
+        hi = np.searchsorted(fraud_times, times[j_arr] + cfg.lookback_days * DAY, "right")
+        rate = np.minimum(np.maximum(hi - lo, k_arr) / max(population, 1), 1.0)
         p = binom_sf_array(k_arr, m_arr, rate)
 
         def best(among: npt.NDArray[np.int64]) -> _Test:
@@ -202,7 +205,7 @@ class CompromiseJob:
             return test
 
         found = best(np.arange(len(i_arr)))
-        long = np.flatnonzero(times[j_arr] - times[i_arr] >= cfg.min_window_days * DAY)
+        long = np.flatnonzero(m_arr >= cfg.min_window_cards)
         found.flag = best(long) if len(long) else None
         return found
 
@@ -239,42 +242,13 @@ class CompromiseJob:
                     counts[other] = counts.get(other, 0) + 1
         return [o for o, n in counts.items() if n >= need and len(mine.intersection(results[o].cards)) >= need]
 
-    def _covers(self, rival: str, res: _Test, windows: int, population: int, tests: int) -> bool:
-        """Whether every one of ``res``'s fraud cards used ``rival`` within one window (the shortest,
-        at most ``max_window_days``) that is not ``specificity`` squared times less significant: the
-        victims of a skimming point use its neighbours too, and the terminal all of them used, with
-        evidence as strong, explains them as well."""
-        cfg = self.config
-        visits = self._visits(rival)
-        times: dict[str, list[float]] = {}
-        for t, c in visits:
-            times.setdefault(c, []).append(t)
-        if not set(res.cards) <= times.keys():
-            return False
-
-        def reach(a: float) -> float:
-            """How long a window from ``a`` must be to hold a use by every card."""
-            later = [times[c][i] if (i := bisect.bisect_left(times[c], a)) < len(times[c]) else math.inf
-                     for c in res.cards]
-            return max(later) - a
-
-        length, a = min((reach(a), a) for a in {t for c in res.cards for t in times[c]})
-        if length > cfg.max_window_days * DAY:
-            return False
-        b = a + length
-        k = len({c for t, c in visits if a <= t <= b})
-        m = max(len(set(self._traffic(rival, a, b)[1].tolist())), k)
-        rate = float(self._rate(np.array([a]), np.array([b]), np.array([k]), population)[0])
-        return binom_sf(k, m, rate) * windows * tests < cfg.specificity**2 * res.p
-
-    def _rate(self, start: F64, end: F64, k: I64, population: int) -> F64:
-        """The base rate of windows ``[start, end]``: the share of active cards whose known first fraud
-        falls after the start and within ``lookback_days`` of the end (at least their ``k``)."""
-        fraud_times = np.asarray(self._fraud_times)
-        lo = np.searchsorted(fraud_times, start, "right")
-        hi = np.searchsorted(fraud_times, end + self.config.lookback_days * DAY, "right")
-        rate: F64 = np.minimum(np.maximum(hi - lo, k) / max(population, 1), 1.0)
-        return rate
+    def _outranks(self, rival: _Test, res: _Test) -> bool:
+        """Whether ``rival`` explains ``res``'s cards as well: ``specificity`` times as significant
+        or less, or holding all of them and more (unless ``specificity`` squared times less)."""
+        s = self.config.specificity
+        if rival.p < s * res.p:
+            return True
+        return len(rival.cards) > len(res.cards) and set(res.cards).issubset(rival.cards) and rival.p < s * s * res.p
 
     def _cached_test(self, terminal: str, population: int, tests: int, day: int) -> _Test | None:
         """A terminal's test, recomputed when its evidence grows, the day changes or the number of
@@ -296,9 +270,9 @@ class CompromiseJob:
         significant without the fraud cards that flagged terminals explain (cards used at a flagged
         terminal in its suspect window), when it is ``specificity`` times more significant than every
         unflagged rival (a terminal whose best window holds half or more of the same fraud cards; its
-        best window long enough to flag, or its best of all while it has none), and when no such
-        rival has a window that all of its fraud cards used unless that window is ``specificity``
-        squared times less significant (:meth:`_covers`).
+        best window busy enough to flag, or its best of all while it has none), and when no such
+        rival's window holds all of its cards and more (unless ``specificity`` squared times less
+        significant).
         """
         cfg = self.config
         self._advance(as_of)
@@ -315,7 +289,7 @@ class CompromiseJob:
         flagged = {f.terminal_id: f for f in self.repo.flags()}
         new_flags: list[TerminalFlag] = []
         new_exposed: list[ExposedCard] = []
-        windows = {t: r.flag for t, r in results.items() if r.flag is not None}  # long enough to flag
+        windows = {t: r.flag for t, r in results.items() if r.flag is not None}  # busy enough to flag
         for _, terminal in sorted((w.p, t) for t, w in windows.items()):
             old = flagged.get(terminal)
             if old is None:
@@ -325,11 +299,7 @@ class CompromiseJob:
                 results[terminal], windows[terminal] = found, found.flag
                 res = found.flag
                 unflagged = [r for r in self._rivals(terminal, res, results) if r not in flagged]
-                if any(
-                    (results[r].flag or results[r]).p < cfg.specificity * res.p
-                    or self._covers(r, res, results[r].windows, population, tests)
-                    for r in unflagged
-                ):
+                if any(self._outranks(results[r].flag or results[r], res) for r in unflagged):
                     continue
             res = windows[terminal]
             if old is not None and (res.end < old.window_start or res.start > old.window_end):

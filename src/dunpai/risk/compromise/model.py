@@ -32,14 +32,13 @@ class CompromiseConfig:
     family-wise error level, Bonferroni-corrected over every terminal with any evidence and over
     every time window scanned at a terminal. ``expose_before_days``: how far before the first
     implicating use the skimmer may already have been there (cards used then are exposed too).
-    ``max_window_days``: the longest suspected skimming window scanned. ``min_window_days``: the
-    shortest window a flag may rest on (shorter ones still give early warnings): a skimming point's
-    customers are also its neighbours' regulars, and a few of its victims using a neighbour within
-    the same hours, alone there, looks far less likely under the binomial null than it is.
+    ``max_window_days``: the longest suspected skimming window scanned. ``min_window_cards``: the
+    fewest different cards a window a flag rests on must hold (emptier ones still give early
+    warnings): a skimming point's customers are also its neighbours' regulars, and a few of its
+    victims using a neighbour within the same hours, alone there, looks far less likely under the
+    binomial null than it is.
     ``specificity``: how many times better a terminal must explain the fraud cards it shares with
-    another terminal (their tightest windows' p-values compared) to be flagged instead of it; a
-    rival that every one of its fraud cards used within one window must be ``specificity`` squared
-    times less significant in that window.
+    another terminal (their tightest windows' p-values compared) to be flagged instead of it.
 
     Early warning (:mod:`.warning`): ``skim_prior`` is the prior chance that a terminal carries a
     skimmer; a card's graded exposure (the chance it was copied) is recorded from ``warn_floor``,
@@ -53,7 +52,7 @@ class CompromiseConfig:
     expose_before_days: float = 14.0
     max_evidence_visits: int = 60
     max_window_days: float = 28.0
-    min_window_days: float = 0.5
+    min_window_cards: int = 12
     specificity: float = 10.0
     skim_prior: float = 1e-3
     warn_floor: float = 0.01
@@ -61,8 +60,8 @@ class CompromiseConfig:
     reissue_at: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_window_days <= self.max_window_days:
-            raise ValueError("invalid compromise config: need 0 <= min_window_days <= max_window_days")
+        if self.min_window_cards < 0:
+            raise ValueError("invalid compromise config: min_window_cards must not be negative")
         if self.lookback_days <= 0 or self.min_cards < 2 or not 0 < self.alpha < 1 or self.expose_before_days < 0:
             raise ValueError("invalid compromise config")
         if not (0 < self.skim_prior < 1 and 0 < self.warn_floor <= self.warn_at <= self.reissue_at <= 1):
