@@ -184,8 +184,8 @@ def test_a_few_fraud_cards_alone_at_a_terminal_within_hours_are_no_flag() -> Non
 def test_a_flag_keeps_its_window_and_a_later_skimmer_among_its_regulars_is_found() -> None:
     """T0 skims cards 0-9 on days 10-13 (0-7 defrauded; ten others used it then). On days 40-43 a
     second skimmer TB (also used by six others) skims cards 20-29, T0's regulars, who use T0 then too
-    with two others; their labels arrive together. T0's window of days 40-43 is then its most significant, but its flag
-    stays on days 10-13 and TB is flagged on cards 20-29."""
+    with two others; their labels arrive together. T0's window of days 40-43 is then its most
+    significant, but its flag stays on days 10-13 and TB is flagged on cards 20-29."""
     rng = random.Random(8)
     cards, terms, times = _shoppers(rng, range(300), 70)
 
@@ -217,4 +217,3 @@ def test_a_flag_keeps_its_window_and_a_later_skimmer_among_its_regulars_is_found
     flags = {f.terminal_id: f for f in job.repo.flags()}
     assert 10 * DAY <= flags["T0"].window_start <= flags["T0"].window_end <= 13 * DAY
     assert {e.card_id for e in flags["TB"].evidence} == {f"C{c}" for c in range(20, 30)}
-
