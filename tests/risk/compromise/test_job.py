@@ -4,6 +4,7 @@ stays quiet without one, and its incremental and batch forms agree."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 
@@ -131,17 +132,28 @@ def test_config_is_validated() -> None:
     assert dataclasses.replace(CompromiseConfig(), alpha=0.05).alpha == 0.05
 
 
+Uses = tuple[list[str], list[str], list[float]]
+"""Card uses as parallel lists: cards, terminals, times."""
+
+
+def _use(uses: Uses, card: int, terminal: str, day: float) -> None:
+    uses[0].append(f"C{card}")
+    uses[1].append(terminal)
+    uses[2].append(day * DAY)
+
+
+def _shoppers(rng: random.Random, cards: range, days: float) -> Uses:
+    """Everyone's ordinary shopping: 20 uses a card at random terminals T1-T40."""
+    rows = [(f"C{c}", f"T{rng.randint(1, 40)}", rng.uniform(0, days) * DAY) for c in cards for _ in range(20)]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
 def test_a_flag_explains_its_victims_but_a_second_skimmer_nearby_is_still_found() -> None:
     """T0 skims cards 0-9 on days 10-13; the busy neighbour TN sees the same cards then and 60 others;
     a second skimmer TB on days 14-17 sees cards 0, 1 and 30-39. Frauds: cards 0-7 and 30-37."""
     rng = random.Random(11)
-    cards, terms, times = [], [], []
-
-    def use(card: int, terminal: str, day: float) -> None:
-        cards.append(f"C{card}")
-        terms.append(terminal)
-        times.append(day * DAY)
-
+    uses: Uses = ([], [], [])
+    use = functools.partial(_use, uses)
     for c in range(10):
         use(c, "T0", 10 + c * 0.3)
         use(c, "TN", 10 + c * 0.3 + 0.1)
@@ -153,29 +165,19 @@ def test_a_flag_explains_its_victims_but_a_second_skimmer_nearby_is_still_found(
         for _ in range(20):
             use(c, f"T{rng.randint(1, 40)}", rng.uniform(0, 60))
     frauds = [FraudCard(f"C{c}", (25 + c * 0.3) * DAY, (32 + c * 0.3) * DAY) for c in (*range(8), *range(30, 38))]
-    history = ArrayVisitHistory.from_arrays(cards, terms, times)
-    report = CompromiseJob.batch(history, frauds, as_of=60 * DAY, config=SMALL)
+    report = CompromiseJob.batch(ArrayVisitHistory.from_arrays(*uses), frauds, as_of=60 * DAY, config=SMALL)
     assert sorted(f.terminal_id for f in report.flags) == ["T0", "TB"]
-
-
-def _shoppers(rng: random.Random, cards: range, days: float) -> tuple[list[str], list[str], list[float]]:
-    """Everyone's ordinary shopping: 20 uses a card at random terminals T1-T40."""
-    rows = [(f"C{c}", f"T{rng.randint(1, 40)}", rng.uniform(0, days) * DAY) for c in cards for _ in range(20)]
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
 def test_a_few_fraud_cards_alone_at_a_terminal_within_hours_are_no_flag() -> None:
     """Cards 0-3, later defrauded, used TQ within two hours and nobody else did: the binomial null
     finds that very unlikely, yet a skimmer's victims do it at their neighbourhood's terminals; a
     flag needs a window that ``min_window_cards`` cards used."""
-    rng = random.Random(3)
-    cards, terms, times = _shoppers(rng, range(300), 60)
+    uses = _shoppers(random.Random(3), range(300), 60)
     for c in range(4):
-        cards.append(f"C{c}")
-        terms.append("TQ")
-        times.append((12 + c * 0.02) * DAY)
+        _use(uses, c, "TQ", 12 + c * 0.02)
     frauds = [FraudCard(f"C{c}", (25 + c) * DAY, (32 + c) * DAY) for c in range(4)]
-    history = ArrayVisitHistory.from_arrays(cards, terms, times)
+    history = ArrayVisitHistory.from_arrays(*uses)
     assert CompromiseJob.batch(history, frauds, as_of=60 * DAY).flags == ()
     no_minimum = CompromiseConfig(min_window_cards=0)
     assert [f.terminal_id for f in CompromiseJob.batch(history, frauds, 60 * DAY, config=no_minimum).flags] == ["TQ"]
@@ -186,14 +188,8 @@ def test_a_flag_keeps_its_window_and_a_later_skimmer_among_its_regulars_is_found
     second skimmer TB (also used by six others) skims cards 20-29, T0's regulars, who use T0 then too
     with two others; their labels arrive together. T0's window of days 40-43 is then its most
     significant, but its flag stays on days 10-13 and TB is flagged on cards 20-29."""
-    rng = random.Random(8)
-    cards, terms, times = _shoppers(rng, range(300), 70)
-
-    def use(card: int, terminal: str, day: float) -> None:
-        cards.append(f"C{card}")
-        terms.append(terminal)
-        times.append(day * DAY)
-
+    uses = _shoppers(random.Random(8), range(300), 70)
+    use = functools.partial(_use, uses)
     for c in range(10):
         use(c, "T0", 10 + c * 0.3)
         use(220 + c, "T0", 10 + c * 0.3 + 0.1)
@@ -206,7 +202,7 @@ def test_a_flag_keeps_its_window_and_a_later_skimmer_among_its_regulars_is_found
         use(c, "TB", 41.5)
     frauds = [FraudCard(f"C{c}", (25 + c * 0.3) * DAY, (32 + c * 0.3) * DAY) for c in range(8)]
     frauds += [FraudCard(f"C{c}", (50 + (c - 20) * 0.1) * DAY, 58 * DAY) for c in range(20, 30)]
-    job = CompromiseJob(ArrayVisitHistory.from_arrays(cards, terms, times))
+    job = CompromiseJob(ArrayVisitHistory.from_arrays(*uses))
     new = []
     for known_t in sorted({f.known_t for f in frauds}):
         for f in frauds:
