@@ -1,4 +1,5 @@
-"""Writes docs/benchmarks.md from the JSON files in bench/results/ (never by hand).
+"""Writes docs/benchmarks.md from the JSON files in bench/results/ (never by hand), and the figures
+of docs/scale-out.md (:mod:`bench.scale_doc`).
 
     python -m bench.report
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from bench import scale_doc
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -179,6 +182,7 @@ def main() -> None:
         if r:
             lines += generic_section(title, name, r)
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
+    scale_doc.write()  # docs/scale-out.md quotes scale.json too
 
 
 if __name__ == "__main__":

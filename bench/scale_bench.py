@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from bench import scale_doc
 from bench.common import free_port, pct
 from bench.scale_load import cluster_events
 
@@ -603,6 +604,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.out.resolve() == scale_doc.SOURCE:
+        scale_doc.write()  # docs/scale-out.md quotes this file
     partial.unlink(missing_ok=True)
     print(json.dumps({"runs": runs, "kill": kill, "node_kill": node_kill}, indent=2))
 
