@@ -60,7 +60,8 @@ def test_replay_reports_a_monotone_tradeoff_with_the_operating_point() -> None:
 
 def test_told_window_counts_the_labels_known_in_the_true_window() -> None:
     """Each skimmer's days until its true window's known fraud cards are significant: the stricter
-    level never sooner; a test told the window of a skimmer whose labels never arrive never gets there."""
+    level never sooner; a test told the window of a skimmer whose labels never arrive (or who has no
+    victims) never gets there."""
     truth = _truth()
     history = ArrayVisitHistory.from_arrays(truth.card, truth.terminal, truth.t)
     told = told_window(truth, history, CompromiseConfig())
@@ -70,3 +71,6 @@ def test_told_window_counts_the_labels_known_in_the_true_window() -> None:
     assert all(s is None or s >= w for s, w in zip(strict["days"], lenient["days"], strict=True))
     unlabelled = dataclasses.replace(truth, frauds=[f for f in truth.frauds if f.card_id not in truth.victims])
     assert told_window(unlabelled, history, CompromiseConfig())["wrong_share"]["days"] == [None] * len(truth.skimmed)
+    first = sorted(truth.skimmed)[0]
+    no_victims = dataclasses.replace(truth, victims={c: v for c, v in truth.victims.items() if v[0] != first})
+    assert told_window(no_victims, history, CompromiseConfig())["family_wise"]["days"][0] is None

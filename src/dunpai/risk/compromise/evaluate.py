@@ -115,9 +115,10 @@ def told_window(
     label = truth.scenario.label_delay_days * DAY
     days: dict[str, list[float]] = {name: [] for name in levels}
     for terminal, (start, end) in sorted(truth.skimmed.items()):
-        first_label = min(f for t, _, f in truth.victims.values() if t == terminal) + label
+        first_fraud = min((f for t, _, f in truth.victims.values() if t == terminal), default=math.inf)
+        first_label = first_fraud + label
         reached = dict.fromkeys(levels, math.inf)
-        for step in range(int(horizon_days / step_days) + 1):
+        for step in range(int(horizon_days / step_days) + 1 if first_fraud < math.inf else 0):
             as_of = first_label + step * step_days * DAY
             until = min(end, as_of)
             cards = {c for _, c in history.terminal_cards(terminal, start, until)}
