@@ -82,12 +82,10 @@ def _one_level(data: Path, level: float, seed: int) -> dict[str, Any]:
     return run_compromise_eval(SkimmingScenario(seed=seed), CompromiseConfig(), data, quiet, level)
 
 
-def seed_entry(seed: int, result: dict[str, Any]) -> dict[str, Any]:
-    """The headline measures of one scenario seed."""
-    warning = result["early_warning"]
-    return {"seed": seed, **{k: result[k] for k in ("flagged_fraction", "median_days_to_flag", "wrong_flag_fraction")},
-            "victims_exposed_before_fraud": warning["later_victims_warned_before_fraud"],
-            "innocent_warned_per_victim": warning["innocent_warned_per_victim"]}
+def seed_entry(level: float, seed: int, result: dict[str, Any]) -> dict[str, Any]:
+    """The measures the targets name, for one scenario seed."""
+    entry = level_entry(level, result)
+    return {"seed": seed, **{k: entry[k] for k in TARGETS}}
 
 
 def traffic(data: Path, console: Console) -> None:
@@ -110,7 +108,7 @@ def traffic(data: Path, console: Console) -> None:
             level, seed = futures[future]
             progress.console.print(f"{level:g} cards/terminal/day, seed {seed} done / 完成")
     levels = [{**level_entry(level, results[level, default]),
-               "seeds": [seed_entry(seed, results[level, seed]) for seed in seeds]} for level in LEVELS]
+               "seeds": [seed_entry(level, seed, results[level, seed]) for seed in seeds]} for level in LEVELS]
     result = results[LEVELS[0], default]
     for entry in levels:
         console.print({k: v for k, v in entry.items() if k not in ("tradeoff", "detail", "told_window", "seeds")})

@@ -118,10 +118,11 @@ def told_window(
         first_fraud = min((f for t, _, f in truth.victims.values() if t == terminal), default=math.inf)
         first_label = first_fraud + label
         reached = dict.fromkeys(levels, math.inf)
+        uses = history.terminal_cards(terminal, start, end)
         for step in range(int(horizon_days / step_days) + 1 if first_fraud < math.inf else 0):
             as_of = first_label + step * step_days * DAY
             until = min(end, as_of)
-            cards = {c for _, c in history.terminal_cards(terminal, start, until)}
+            cards = {c for t, c in uses if t <= until}
             counted = (known_t <= as_of) & (first_t > start) & (first_t <= until + config.lookback_days * DAY)
             k = sum(1 for c in cards if c in index and counted[index[c]])
             p = binom_sf(k, len(cards), int(counted.sum()) / max(history.active_cards(as_of), 1))
